@@ -1,0 +1,23 @@
+// Registers every binding; nothing else lives here.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "module.h"
+#include "runtime.h"
+#include "tensor.h"
+
+namespace et {
+
+Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  TensorWrap::Init(env, exports);
+  ModuleWrap::Init(env, exports);
+  InitRuntime(env, exports);
+  return exports;
+}
+
+}  // namespace et
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return et::InitAddon(env, exports); }
+
+NODE_API_MODULE(embeddings_torch, Init)

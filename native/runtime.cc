@@ -1,0 +1,107 @@
+#include "runtime.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "errors.h"
+#include "models/registry.h"
+#include "tensor.h"
+
+#ifndef EMBEDDINGS_TORCH_SOURCE
+#define EMBEDDINGS_TORCH_SOURCE "unknown"
+#endif
+#ifndef EMBEDDINGS_TORCH_LIB_DIR
+#define EMBEDDINGS_TORCH_LIB_DIR ""
+#endif
+
+namespace et {
+
+namespace {
+
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("torchSource", EMBEDDINGS_TORCH_SOURCE);
+  out.Set("torchLibDir", EMBEDDINGS_TORCH_LIB_DIR);
+  out.Set("cudaBuilt", at::hasCUDA());
+  out.Set("cudaAvailable", torch::cuda::is_available());
+  out.Set("deviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
+  out.Set("numThreads", Napi::Number::New(env, at::get_num_threads()));
+  out.Set("interopThreads", Napi::Number::New(env, at::get_num_interop_threads()));
+  out.Set("parallelInfo", at::get_parallel_info());
+  const auto names = RegisteredModels();
+  auto archs = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) archs.Set(static_cast<uint32_t>(i), names[i]);
+  out.Set("architectures", archs);
+  return out;
+}
+
+Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), torch::cuda::is_available());
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
+}
+
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const c10::Device device = ParseDevice(env, info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cuda");
+  Guard(env, "cuda.synchronize", [&] {
+#if TORCH_VERSION_MAJOR >= 2
+    torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+#else
+    // 1.13's C++ API has no torch::cuda::synchronize; a host copy of a tiny
+    // tensor waits for the device's queue all the same.
+    torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
+#endif
+  });
+  return env.Undefined();
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Value SetAllowTF32(const Napi::CallbackInfo& info) {
+  const bool on = info[0].ToBoolean();
+  at::globalContext().setAllowTF32CuBLAS(on);
+  at::globalContext().setAllowTF32CuDNN(on);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetAllowTF32(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::globalContext().allowTF32CuBLAS());
+}
+
+}  // namespace
+
+void InitRuntime(Napi::Env env, Napi::Object exports) {
+  // Parity first: TF32 off unless the user turns it on (lib/device.ts documents it).
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfo>(env, "runtimeInfo"));
+  exports.Set("cudaIsAvailable", Napi::Function::New<CudaIsAvailable>(env, "cudaIsAvailable"));
+  exports.Set("cudaDeviceCount", Napi::Function::New<CudaDeviceCount>(env, "cudaDeviceCount"));
+  exports.Set("cudaSynchronize", Napi::Function::New<CudaSynchronize>(env, "cudaSynchronize"));
+  exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env, "manualSeed"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
+  exports.Set("setAllowTF32", Napi::Function::New<SetAllowTF32>(env, "setAllowTF32"));
+  exports.Set("getAllowTF32", Napi::Function::New<GetAllowTF32>(env, "getAllowTF32"));
+}
+
+}  // namespace et
