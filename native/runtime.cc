@@ -5,16 +5,10 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "build_info.h"
 #include "errors.h"
 #include "models/registry.h"
 #include "tensor.h"
-
-#ifndef EMBEDDINGS_TORCH_SOURCE
-#define EMBEDDINGS_TORCH_SOURCE "unknown"
-#endif
-#ifndef EMBEDDINGS_TORCH_LIB_DIR
-#define EMBEDDINGS_TORCH_LIB_DIR ""
-#endif
 
 namespace et {
 
@@ -24,8 +18,9 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto out = Napi::Object::New(env);
   out.Set("torchVersion", TORCH_VERSION);
-  out.Set("torchSource", EMBEDDINGS_TORCH_SOURCE);
-  out.Set("torchLibDir", EMBEDDINGS_TORCH_LIB_DIR);
+  out.Set("torchSource", TorchSource());
+  out.Set("torchLibDir", TorchLibDir());
+  out.Set("nativeHash", NativeSourceHash());
   out.Set("cudaBuilt", at::hasCUDA());
   out.Set("cudaAvailable", torch::cuda::is_available());
   out.Set("deviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));

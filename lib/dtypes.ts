@@ -1,0 +1,55 @@
+/** Tensor element types, as libtorch names them without the `torch.` prefix. */
+export type DType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "uint8" | "bool";
+
+export const DTYPES: readonly DType[] = ["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"];
+
+/** The TypedArray that holds a dtype's elements on the JS side (float16/bfloat16: raw bits). */
+export interface TypedArrayOf {
+  float32: Float32Array;
+  float64: Float64Array;
+  float16: Uint16Array;
+  bfloat16: Uint16Array;
+  int64: BigInt64Array;
+  int32: Int32Array;
+  uint8: Uint8Array;
+  bool: Uint8Array;
+}
+
+/** TypedArrays that Tensor.from accepts. */
+export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+
+/** Bytes per element. */
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  float64: 8,
+  int64: 8,
+  int32: 4,
+  uint8: 1,
+  bool: 1,
+};
+
+export function isDType(value: unknown): value is DType {
+  return typeof value === "string" && (DTYPES as readonly string[]).includes(value);
+}
+
+/** The dtype a TypedArray's elements convert from, when the caller names none. */
+export function dtypeOfData(data: TensorData): DType {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof BigInt64Array) return "int64";
+  if (data instanceof Uint8Array) return "uint8";
+  return "float16";
+}
+
+/** Describes a value for error messages: "Float32Array(3)", "string", "null". */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as ArrayLike<unknown>).length})`;
+  if (Array.isArray(value)) return `array(${value.length})`;
+  if (typeof value === "string") return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === "object") return value.constructor?.name ?? "object";
+  return `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,120 @@
+/**
+ * Error classes. Native failures arrive as `Error`s with a `code`
+ * (native/errors.h); {@link fromNative} turns them into these classes and
+ * appends the JS caller's stack, which a libuv thread cannot know.
+ */
+
+/** Stable error codes, shared with native/errors.h. */
+export type ErrorCode =
+  | "ERR_TORCH"
+  | "ERR_SHAPE"
+  | "ERR_DEVICE"
+  | "ERR_CHECKPOINT"
+  | "ERR_DISPOSED"
+  | "ERR_BUSY"
+  | "ERR_ADDON_LOAD"
+  | "ERR_UNSUPPORTED";
+
+/** A failure inside libtorch or the addon. */
+export class TorchError extends Error {
+  readonly code: ErrorCode;
+  constructor(message: string, code: ErrorCode = "ERR_TORCH") {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Tensor sizes or rank do not fit the operation. */
+export class ShapeError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_SHAPE");
+  }
+}
+
+/** The device asked for does not exist, or tensors sit on different devices. */
+export class DeviceError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_DEVICE");
+  }
+}
+
+/** A checkpoint file or folder is missing, corrupt, or does not fit the model. */
+export class CheckpointError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_CHECKPOINT");
+  }
+}
+
+/** A tensor or module was used after dispose(). */
+export class DisposedError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_DISPOSED");
+  }
+}
+
+/** A module was changed (dispose, to, train) while a call on it was in flight. */
+export class BusyError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_BUSY");
+  }
+}
+
+/** The native addon (or the libtorch it needs) could not be loaded. */
+export class AddonLoadError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_ADDON_LOAD");
+  }
+}
+
+/** A file uses something this libtorch or this package does not support. */
+export class UnsupportedError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_UNSUPPORTED");
+  }
+}
+
+const classes: Record<string, new (message: string) => TorchError> = {
+  ERR_SHAPE: ShapeError,
+  ERR_DEVICE: DeviceError,
+  ERR_CHECKPOINT: CheckpointError,
+  ERR_DISPOSED: DisposedError,
+  ERR_BUSY: BusyError,
+  ERR_UNSUPPORTED: UnsupportedError,
+};
+
+/**
+ * Maps an error thrown by the addon to its class. TypeErrors and RangeErrors
+ * (argument checks) pass through; `callerStack` (captured before queueing)
+ * is appended so the JS call site shows up.
+ */
+export function fromNative(error: unknown, callerStack?: string): unknown {
+  // Duck-typed, not instanceof: the addon's errors may come from another realm (jest, vm).
+  if (typeof error !== "object" || error === null || error instanceof TorchError) return error;
+  const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
+  if (name === "TypeError" || name === "RangeError" || typeof message !== "string") return error;
+  if (typeof code !== "string" || !code.startsWith("ERR_")) return error;
+  const Class = classes[code];
+  const mapped = Class ? new Class(message) : new TorchError(message);
+  if (callerStack) mapped.stack = `${mapped.name}: ${mapped.message}\n${callerStack.split("\n").slice(1).join("\n")}`;
+  return mapped;
+}
+
+/** Runs a synchronous addon call, mapping its errors. */
+export function nativeSync<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw fromNative(error);
+  }
+}
+
+/** Runs an asynchronous addon call, mapping its rejection and keeping the caller's stack. */
+export async function nativeAsync<T>(call: () => Promise<T>): Promise<T> {
+  const caller = new Error("caller");
+  try {
+    return await call();
+  } catch (error) {
+    throw fromNative(error, caller.stack);
+  }
+}

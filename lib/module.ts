@@ -1,0 +1,240 @@
+import { checkDevice, type Device } from "./device";
+import { describe, isDType, type DType } from "./dtypes";
+import { CheckpointError, nativeAsync, nativeSync } from "./errors";
+import { entryToTensor, readSafetensors, writeSafetensors } from "./hub/safetensors";
+import { native, type NativeModule, type NativeOutput, type NativeTensor } from "./native";
+import { Tensor } from "./tensor";
+
+/** A parameter as listed by a module: no data, just what it is. */
+export interface ParameterInfo {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly requiresGrad: boolean;
+}
+
+/** What forward returns: a tensor, or tuples/lists/dicts of them as the module made them. */
+export type ModuleOutput = Tensor | readonly ModuleOutput[] | { readonly [name: string]: ModuleOutput } | null | number;
+
+/** Positional tensors, or tensors by input name (`input_ids`, `attention_mask`, ...). */
+export type ModuleInputs = readonly Tensor[] | Readonly<Record<string, Tensor>>;
+
+export interface ForwardOptions {
+  /** Record the autograd graph (for training). Default false: inference under NoGradGuard. */
+  grad?: boolean;
+}
+
+export interface LoadStateDictOptions {
+  /** Fail unless the file's keys equal the module's parameters and buffers. Default true. */
+  strict?: boolean;
+}
+
+function wrapOutput(output: NativeOutput): ModuleOutput {
+  if (output === null || typeof output === "number") return output;
+  if (Array.isArray(output)) return output.map(wrapOutput);
+  if (typeof (output as NativeTensor).toFloat32Array === "function") return Tensor.fromNative(output as NativeTensor);
+  return Object.fromEntries(Object.entries(output).map(([k, v]) => [k, wrapOutput(v as NativeOutput)]));
+}
+
+/**
+ * A module handle: a TorchScript module or one of this package's C++ models.
+ * Listing and freezing are synchronous; forward runs off the JS thread and
+ * keeps the module and its inputs alive until it settles. `dispose()`,
+ * `to()` and `train()` throw BusyError while a call is in flight.
+ */
+export class Module implements Disposable {
+  #native: NativeModule;
+
+  private constructor(handle: NativeModule) {
+    this.#native = handle;
+  }
+
+  /**
+   * Creates one of the addon's C++ models with random weights; `options` are
+   * config.json fields. Architectures: `runtimeInfo().architectures`.
+   */
+  static create(architecture: string, options: Readonly<Record<string, number | string | boolean>> = {}): Module {
+    if (typeof architecture !== "string") throw new TypeError(`Module.create: expected an architecture name but received ${describe(architecture)}`);
+    return new Module(nativeSync(() => native().NativeModule.create(architecture, { ...options })));
+  }
+
+  /**
+   * Loads a TorchScript file (torch.jit.save / our tracer) off the JS thread, in eval mode.
+   * @throws TorchError naming the file (missing, not TorchScript, operators this libtorch lacks).
+   */
+  static async loadTorchScript(file: string, options: { device?: Device } = {}): Promise<Module> {
+    if (typeof file !== "string") throw new TypeError(`Module.loadTorchScript: expected a file path but received ${describe(file)}`);
+    const device = checkDevice(options.device ?? "cpu", "Module.loadTorchScript");
+    return new Module(await nativeAsync(() => native().NativeModule.loadTorchScript(file, device)));
+  }
+
+  /** @internal */
+  static fromNative(handle: NativeModule): Module {
+    return new Module(handle);
+  }
+
+  /** @internal The native handle, for other addon calls (trace, optimizers). */
+  get native(): NativeModule {
+    return this.#native;
+  }
+
+  /** "torchscript" or the C++ architecture ("bert", "xlm-roberta", "mlp", ...). */
+  get kind(): string {
+    return nativeSync(() => this.#native.kind);
+  }
+
+  /** forward's input names, in positional order. */
+  get inputNames(): readonly string[] {
+    return nativeSync(() => this.#native.inputNames);
+  }
+
+  get device(): Device {
+    return nativeSync(() => this.#native.device) as Device;
+  }
+
+  get isTraining(): boolean {
+    return nativeSync(() => this.#native.isTraining);
+  }
+
+  get isDisposed(): boolean {
+    return this.#native.isDisposed;
+  }
+
+  /** Every parameter with name, shape, dtype and requiresGrad, in registration order. */
+  namedParameters(): ParameterInfo[] {
+    return nativeSync(() => this.#native.namedParameters()) as ParameterInfo[];
+  }
+
+  /**
+   * Sets requires_grad on parameters: those whose name starts with `prefix`
+   * (a string), or exactly the `names` given (an array). Returns how many
+   * changed. @throws RangeError for a name or prefix that matches nothing.
+   */
+  setRequiresGrad(selection: string | readonly string[], requiresGrad: boolean): number {
+    const all = this.namedParameters().map((p) => p.name);
+    let names: string[];
+    if (typeof selection === "string") {
+      names = all.filter((n) => n === selection || n.startsWith(selection.endsWith(".") || selection === "" ? selection : `${selection}.`));
+      if (names.length === 0) throw new RangeError(`setRequiresGrad: no parameter under "${selection}"; parameters start with ${[...new Set(all.map((n) => n.split(".")[0]))].join(", ")}`);
+    } else if (Array.isArray(selection) && selection.every((n) => typeof n === "string")) {
+      names = [...selection];
+    } else {
+      throw new TypeError(`setRequiresGrad: expected a prefix string or an array of names but received ${describe(selection)}`);
+    }
+    return nativeSync(() => this.#native.setRequiresGrad(names, requiresGrad));
+  }
+
+  /** Training mode (dropout on). */
+  train(on = true): this {
+    nativeSync(() => this.#native.train(on));
+    return this;
+  }
+
+  /** Inference mode (dropout off). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Moves parameters (and casts floating ones) in place. */
+  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
+    const { device, dtype } = typeof target === "string" ? (isDType(target) ? { dtype: target } : { device: target }) : target;
+    const checked = device === undefined ? null : checkDevice(device, "Module.to");
+    nativeSync(() => this.#native.to(checked, dtype ?? null));
+    return this;
+  }
+
+  /** Runs forward off the JS thread. @throws ShapeError / TorchError naming the input. */
+  async forward(inputs: ModuleInputs, options: ForwardOptions = {}): Promise<ModuleOutput> {
+    let handles: NativeTensor[] | Record<string, NativeTensor>;
+    if (Array.isArray(inputs)) {
+      handles = inputs.map((t: unknown, i) => {
+        if (!(t instanceof Tensor)) throw new TypeError(`forward: input ${i} must be a Tensor but received ${describe(t)}`);
+        return t.native;
+      });
+    } else if (typeof inputs === "object" && inputs !== null) {
+      handles = Object.fromEntries(
+        Object.entries(inputs as Record<string, unknown>).map(([name, t]) => {
+          if (!(t instanceof Tensor)) throw new TypeError(`forward: input "${name}" must be a Tensor but received ${describe(t)}`);
+          return [name, t.native];
+        }),
+      );
+    } else {
+      throw new TypeError(`forward: expected an array or a record of Tensors but received ${describe(inputs)}`);
+    }
+    const output = await nativeAsync(() => this.#native.forward(handles, options.grad ?? false));
+    return wrapOutput(output);
+  }
+
+  /** Like forward, for modules that return one tensor. @throws TypeError otherwise. */
+  async forwardTensor(inputs: ModuleInputs, options: ForwardOptions = {}): Promise<Tensor> {
+    const output = await this.forward(inputs, options);
+    if (!(output instanceof Tensor)) throw new TypeError(`forward returned ${describe(output)}, not one Tensor`);
+    return output;
+  }
+
+  /** Parameters and buffers by name: tensors that alias the module's memory (no copy). */
+  stateDict(): Map<string, Tensor> {
+    return new Map(Object.entries(nativeSync(() => this.#native.stateDict())).map(([k, v]) => [k, Tensor.fromNative(v)]));
+  }
+
+  /**
+   * Copies tensors into the module's parameters and buffers by name (a
+   * safetensors file path, or tensors). Shapes are all checked before
+   * anything is copied. @returns names missing from the source and unexpected
+   * in it. @throws CheckpointError naming each mismatch (and, when strict,
+   * each missing or unexpected key).
+   */
+  async loadStateDict(source: string | ReadonlyMap<string, Tensor>, options: LoadStateDictOptions = {}): Promise<{ missing: string[]; unexpected: string[] }> {
+    const strict = options.strict ?? true;
+    const what = typeof source === "string" ? source : "state dict";
+    let tensors: Map<string, Tensor>;
+    let owned = false;
+    if (typeof source === "string") {
+      const file = await readSafetensors(source);
+      tensors = new Map([...file.tensors].map(([name, entry]) => [name, entryToTensor(entry)]));
+      owned = true;
+    } else if (source instanceof Map) {
+      tensors = new Map(source);
+    } else {
+      throw new TypeError(`loadStateDict: expected a safetensors path or a Map of Tensors but received ${describe(source)}`);
+    }
+    try {
+      if (strict) {
+        // Compare keys before copying anything: a failed strict load leaves the module as it was.
+        const own = this.stateDict();
+        const missing = [...own.keys()].filter((k) => !tensors.has(k));
+        const unexpected = [...tensors.keys()].filter((k) => !own.has(k));
+        for (const t of own.values()) t.dispose();
+        if (missing.length > 0 || unexpected.length > 0) {
+          const parts = [];
+          if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(", ")}`);
+          if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(", ")}`);
+          throw new CheckpointError(`loadStateDict(${what}): keys do not match the ${this.kind} module (${parts.join("; ")})`);
+        }
+      }
+      const record = Object.fromEntries([...tensors].map(([k, t]) => [k, t.native]));
+      return nativeSync(() => this.#native.loadStateDict(record));
+    } finally {
+      if (owned) for (const t of tensors.values()) t.dispose();
+    }
+  }
+
+  /** Writes parameters and buffers to a safetensors file, atomically. */
+  async saveStateDict(file: string, metadata: Readonly<Record<string, string>> = {}): Promise<void> {
+    const state = this.stateDict();
+    try {
+      await writeSafetensors(file, state, metadata);
+    } finally {
+      for (const t of state.values()) t.dispose();
+    }
+  }
+
+  /** Frees the module (idempotent). @throws BusyError while a call is in flight. */
+  dispose(): void {
+    nativeSync(() => this.#native.dispose());
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Loads the native addon once and types it (the only place that knows its
+ * shape). Order: `EMBEDDINGS_TORCH_ADDON` (a path), a source build in
+ * build/Release, then the prebuilds that lib/prebuilds.ts selects
+ * (a CUDA variant when its libtorch is present, else linux-x64 CPU via
+ * node-gyp-build).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+import { AddonLoadError } from "./errors";
+import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly device: string;
+  requiresGrad: boolean;
+  readonly grad: NativeTensor | null;
+  readonly isDisposed: boolean;
+  data(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+  toFloat32Array(): Float32Array;
+  to(device: string | null, dtype: string | null): NativeTensor;
+  dispose(): void;
+}
+
+export interface NativeParameterInfo {
+  name: string;
+  shape: number[];
+  dtype: string;
+  requiresGrad: boolean;
+}
+
+export type NativeOutput = NativeTensor | NativeOutput[] | { [name: string]: NativeOutput } | null | number;
+
+export interface NativeModule {
+  readonly kind: string;
+  readonly inputNames: string[];
+  readonly device: string;
+  readonly isTraining: boolean;
+  readonly inFlight: number;
+  readonly isDisposed: boolean;
+  namedParameters(): NativeParameterInfo[];
+  setRequiresGrad(names: string[], flag: boolean): number;
+  train(flag: boolean): void;
+  to(device: string | null, dtype: string | null): void;
+  stateDict(): Record<string, NativeTensor>;
+  loadStateDict(tensors: Record<string, NativeTensor>): { missing: string[]; unexpected: string[] };
+  forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean): Promise<NativeOutput>;
+  dispose(): void;
+}
+
+export interface RuntimeInfo {
+  torchVersion: string;
+  torchSource: string;
+  torchLibDir: string;
+  nativeHash: string;
+  cudaBuilt: boolean;
+  cudaAvailable: boolean;
+  deviceCount: number;
+  numThreads: number;
+  interopThreads: number;
+  parallelInfo: string;
+  architectures: string[];
+}
+
+export interface Addon {
+  NativeTensor: {
+    fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string, requiresGrad: boolean): NativeTensor;
+  };
+  NativeModule: {
+    create(architecture: string, options: Record<string, number | string | boolean>): NativeModule;
+    loadTorchScript(file: string, device: string): Promise<NativeModule>;
+  };
+  runtimeInfo(): RuntimeInfo;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaSynchronize(device: string): void;
+  manualSeed(seed: number): void;
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
+  setAllowTF32(allow: boolean): void;
+  getAllowTF32(): boolean;
+}
+
+/** The package root (holds package.json, build/, prebuilds/), from lib/ or dist/. */
+export const PACKAGE_ROOT = path.resolve(__dirname, "..");
+
+let addon: Addon | undefined;
+let loadedFrom: string | undefined;
+
+/** Which file the addon was loaded from (after the first native() call). */
+export function addonPath(): string | undefined {
+  return loadedFrom;
+}
+
+function candidates(): AddonCandidate[] {
+  const list: AddonCandidate[] = [];
+  const explicit = process.env.EMBEDDINGS_TORCH_ADDON;
+  if (explicit) return [{ file: path.resolve(explicit), origin: "EMBEDDINGS_TORCH_ADDON", preload: [] }];
+  const source = path.join(PACKAGE_ROOT, "build", "Release", "embeddings_torch.node");
+  if (fs.existsSync(source)) list.push({ file: source, origin: "source build (build/Release)", preload: [] });
+  list.push(...prebuildCandidates(PACKAGE_ROOT));
+  return list;
+}
+
+/** Why a dlopen failed, in words a user can act on. */
+function explain(candidate: AddonCandidate, message: string): string {
+  const missing = /([\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(message)?.[1];
+  const lines = [`  ${candidate.file} (${candidate.origin}):\n    ${message.split("\n")[0]}`];
+  if (missing) {
+    const wanted = candidate.torchVersion ? ` libtorch ${candidate.torchVersion}${candidate.cuda ? ` (CUDA ${candidate.cuda})` : " (CPU)"}` : " libtorch";
+    lines.push(`    → ${missing} is missing: this addon was built for${wanted}.`);
+    lines.push(
+      candidate.cuda
+        ? "      Install that torch (pip) or set LIBTORCH to that libtorch's root, or rebuild from source (npm run build:native)."
+        : "      On Debian 12: apt-get install -y libtorch-dev libopenblas0-pthread; elsewhere set LD_LIBRARY_PATH to libtorch's lib/ or rebuild from source (npm run build:native).",
+    );
+  } else if (/undefined symbol/.test(message)) {
+    lines.push("    → the libtorch found has another version than the one this addon was built for; rebuild from source (npm run build:native) or install the matching libtorch.");
+  }
+  return lines.join("\n");
+}
+
+/**
+ * The addon, loaded on first use. Sets OMP_WAIT_POLICY=PASSIVE first unless the
+ * user set it: Debian's libtorch runs element-wise ops on OpenMP threads and
+ * matrix products on OpenBLAS threads, and spinning OpenMP workers steal the
+ * cores OpenBLAS needs (2x single-query latency, 10x p90).
+ * @throws AddonLoadError listing every path tried, its error and the fix.
+ */
+export function native(): Addon {
+  if (addon) return addon;
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = "PASSIVE";
+  const tried: string[] = [];
+  const list = candidates();
+  for (const candidate of list) {
+    try {
+      for (const lib of candidate.preload) preloadLibrary(lib);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      addon = require(candidate.file) as Addon;
+      loadedFrom = candidate.file;
+      if (candidate.notice) process.emitWarning(candidate.notice, { code: "EMBEDDINGS_TORCH_PREBUILD" });
+      return addon;
+    } catch (error) {
+      tried.push(explain(candidate, error instanceof Error ? error.message : String(error)));
+    }
+  }
+  throw new AddonLoadError(
+    [
+      `embeddings-torch: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}).`,
+      tried.length ? "Tried:" : "No addon file was found (no build/Release, no matching prebuild).",
+      ...tried,
+      "Possible solutions:",
+      "  - install libtorch: apt-get install -y libtorch-dev libopenblas0-pthread (Debian 12), or a pip torch;",
+      "  - build from source: npm run build:native (finds libtorch via LIBTORCH, Torch_DIR, python torch, or the system);",
+      "  - point EMBEDDINGS_TORCH_ADDON at a built embeddings_torch.node.",
+    ].join("\n"),
+  );
+}
+
+/**
+ * Loads a shared library into the process with RTLD_GLOBAL so the addon's
+ * dependencies resolve by soname without LD_LIBRARY_PATH. process.dlopen
+ * rejects it as a Node module after loading it, which is expected.
+ */
+function preloadLibrary(file: string): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { constants } = require("node:os") as typeof import("node:os");
+  const module = { exports: {} };
+  try {
+    process.dlopen(module, file, constants.dlopen.RTLD_NOW | constants.dlopen.RTLD_GLOBAL);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!/self-register|Module did not|napi_register_module/.test(message)) throw error;
+  }
+}
