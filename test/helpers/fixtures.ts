@@ -1,23 +1,101 @@
 /**
- * Where the reference fixtures live: `<repo>/../shared/fixtures` (CI clones
- * the repo beside a copy of shared/), or EMBEDDINGS_TORCH_FIXTURES.
+ * Where the reference fixtures live (../shared/fixtures beside the repo),
+ * resolved once, and readers that fail with the path of a missing file.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { parseSafetensors, type SafetensorsFile } from "../../lib/hub/safetensors";
 
-export const FIXTURES = path.resolve(process.env.EMBEDDINGS_TORCH_FIXTURES ?? path.join(__dirname, "..", "..", "..", "shared", "fixtures"));
+const REPO = path.resolve(__dirname, "../..");
+
+/**
+ * Absolute path of shared/fixtures: $EMBEDDINGS_TORCH_FIXTURES if set, else
+ * `<repo>/../shared/fixtures` (CI and /work/main), else the first
+ * `shared/fixtures` in a folder further up (a worktree such as /work/wt/x).
+ */
+export const FIXTURES: string = resolveFixtures();
+
+function resolveFixtures(): string {
+  const fromEnv = process.env["EMBEDDINGS_TORCH_FIXTURES"];
+  if (fromEnv !== undefined && fromEnv !== "") return path.resolve(fromEnv);
+  const beside = path.resolve(REPO, "../shared/fixtures");
+  for (let dir = path.dirname(REPO); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "shared", "fixtures");
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return beside; // not found: readers fail naming this path
+  }
+}
+
+/** A fixture's reference.json: texts and integer tables computed by transformers. */
+export interface ReferenceJson {
+  readonly path: string;
+  readonly texts: readonly string[];
+  /** A `number[][]` entry such as "fixed.input_ids"; throws naming the key and file otherwise. */
+  intRows(key: string): number[][];
+  /** A `number[]` entry such as "pair.input_ids". */
+  intRow(key: string): number[];
+}
+
+/** Reads `<FIXTURES>/<name>/reference.json`; a missing file fails with its path. */
+export function readReferenceJson(name: string): ReferenceJson {
+  const file = path.join(FIXTURES, name, "reference.json");
+  if (!fs.existsSync(file)) {
+    throw new Error(`fixture missing: ${file} (set EMBEDDINGS_TORCH_FIXTURES to the shared/fixtures folder)`);
+  }
+  const data: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
+  if (typeof data !== "object" || data === null) throw new Error(`${file}: expected a JSON object`);
+  const entries = data as Record<string, unknown>;
+  const isIntRow = (row: unknown): row is number[] => Array.isArray(row) && row.every((x) => Number.isInteger(x));
+  const texts = entries["texts"];
+  if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) throw new Error(`${file}: "texts" is not a string array`);
+  return {
+    path: file,
+    texts,
+    intRows(key) {
+      const rows = entries[key];
+      if (!Array.isArray(rows) || !rows.every(isIntRow)) throw new Error(`${file}: "${key}" is not an integer table`);
+      return rows;
+    },
+    intRow(key) {
+      const row = entries[key];
+      if (!isIntRow(row)) throw new Error(`${file}: "${key}" is not an integer list`);
+      return row;
+    },
+  };
+}
+
+/** A float32 tensor of a fixture's reference.safetensors (every tensor there is float32). */
+export interface ReferenceTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** Reads tensor `key` of `<FIXTURES>/<name>/reference.safetensors`; fails with the path and key. */
+export function readReferenceTensor(name: string, key: string): ReferenceTensor {
+  const file = path.join(FIXTURES, name, "reference.safetensors");
+  if (!fs.existsSync(file)) throw new Error(`fixture missing: ${file}`);
+  const bytes = fs.readFileSync(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0)); // safetensors: u64 LE header size, JSON header, data
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
+  const entry = header[key];
+  if (entry === undefined) throw new Error(`${file}: no tensor "${key}"`);
+  if (entry.dtype !== "F32") throw new Error(`${file}: "${key}" is ${entry.dtype}, expected F32`);
+  const [begin, end] = entry.data_offsets;
+  const raw = bytes.subarray(8 + headerLength + begin, 8 + headerLength + end);
+  const data = new Float32Array(raw.length / 4);
+  for (let i = 0; i < data.length; i++) data[i] = raw.readFloatLE(i * 4);
+  return { shape: entry.shape, data };
+}
 
 /** Absolute path of a fixture file; fails with the path when it is missing. */
 export function fixturePath(...parts: string[]): string {
   const file = path.join(FIXTURES, ...parts);
   if (!fs.existsSync(file)) throw new Error(`fixture missing: ${file} (set EMBEDDINGS_TORCH_FIXTURES to the shared/fixtures folder)`);
   return file;
-}
-
-export function readReferenceJson<T = Record<string, unknown>>(model: string): T {
-  return JSON.parse(fs.readFileSync(fixturePath(model, "reference.json"), "utf8")) as T;
 }
 
 export interface Reference {

@@ -1,0 +1,270 @@
+/**
+ * Truncation rules, padding sides, the Nmt rewrite and argument / file
+ * errors of lib/tokenization. Expected values come from the fixtures
+ * (transformers) or from the Rust `tokenizers` sources cited per test.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { TextTokenizer, TokenizerFileError } from "../../lib/tokenization";
+import { withSupportedNormalizers } from "../../lib/tokenization/normalizer-compat";
+import { keptPairLengths } from "../../lib/tokenization/truncation";
+import { FIXTURES, readReferenceJson } from "../helpers/fixtures";
+
+const BERT = path.join(FIXTURES, "bert-tiny");
+const bertRef = readReferenceJson("bert-tiny");
+const fixedRow = (i: number): number[] => bertRef.intRows("fixed.input_ids")[i] ?? [];
+const asNumbers = (values: BigInt64Array): number[] => Array.from(values, Number);
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+}
+
+/** A temporary copy of bert-tiny's tokenizer files, each JSON object passed through `edit`. */
+function bertCopy(edit: { tokenizer?: (j: Record<string, unknown>) => unknown; config?: (j: Record<string, unknown>) => unknown }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tok-test-"));
+  const tokenizer = readJson(path.join(BERT, "tokenizer.json"));
+  const config = readJson(path.join(BERT, "tokenizer_config.json"));
+  fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(edit.tokenizer ? edit.tokenizer(tokenizer) : tokenizer));
+  fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(edit.config ? edit.config(config) : config));
+  return dir;
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<TokenizerFileError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof TokenizerFileError)) throw new Error(`expected a TokenizerFileError, got ${String(error)}`);
+  return error;
+}
+
+let bert: TextTokenizer;
+beforeAll(async () => {
+  bert = await TextTokenizer.fromPretrained(BERT);
+});
+
+describe("truncation", () => {
+  test("maxLength 8 keeps [CLS], the first 6 tokens and [SEP] of each text, and leaves shorter texts whole", () => {
+    const got = bert.encodeBatch(bertRef.texts, { maxLength: 8, padding: "max_length" });
+    const expected = bertRef.texts.map((_, i) => {
+      const tokens = fixedRow(i).filter((id) => id !== 0); // the fixture row without padding
+      const content = tokens.slice(1, -1);
+      const row = content.length > 6 ? [2, ...content.slice(0, 6), 3] : tokens;
+      return [...row, ...new Array<number>(8 - row.length).fill(0)];
+    });
+    expect(asNumbers(got.inputIds)).toEqual(expected.flat());
+  });
+
+  test("maxLength equal to the number of special tokens leaves [CLS] [SEP] for every text", () => {
+    const got = bert.encodeBatch(bertRef.texts, { maxLength: 2 });
+    expect(got.length).toBe(2);
+    expect(asNumbers(got.inputIds)).toEqual(new Array<number[]>(8).fill([2, 3]).flat());
+  });
+
+  test("truncation false keeps all 162 tokens of the long text and pads the others to it", () => {
+    const got = bert.encodeBatch([bertRef.texts[6] ?? "", ""], { truncation: false, padding: "max_length" });
+    expect(got.length).toBe(162);
+    expect(asNumbers(got.inputIds).slice(0, 32 - 1)).toEqual(fixedRow(6).slice(0, 31));
+    expect(asNumbers(got.inputIds)[161]).toBe(3);
+    expect(asNumbers(got.attentionMask.subarray(162))).toEqual([1, 1, ...new Array<number>(160).fill(0)]);
+  });
+
+  // Expected pairs: the LongestFirst table in Rust tokenizers/src/utils/truncation.rs
+  // (truncate_encodings_longest_first, max_length 7, lengths 0, 2, 4 and 8).
+  test.each([
+    [0, 0, 0, 0], [0, 2, 0, 2], [0, 4, 0, 4], [0, 8, 0, 7],
+    [2, 0, 2, 0], [2, 2, 2, 2], [2, 4, 2, 4], [2, 8, 2, 5],
+    [4, 0, 4, 0], [4, 2, 4, 2], [4, 4, 3, 4], [4, 8, 3, 4],
+    [8, 0, 7, 0], [8, 2, 5, 2], [8, 4, 4, 3], [8, 8, 3, 4],
+  ])("a pair of %i and %i tokens keeps %i and %i of them in 7 (HF longest_first)", (n1, n2, kept1, kept2) => {
+    expect(keptPairLengths(n1, n2, 7)).toEqual([kept1, kept2]);
+  });
+
+  test("a pair keeps nothing of either text when the room is 0 (HF max_length 0)", () => {
+    expect(keptPairLengths(4, 8, 0)).toEqual([0, 0]);
+  });
+});
+
+describe("padding and truncation sides from tokenizer_config.json", () => {
+  test('padding_side "left" puts the pad ids and zero mask before the tokens', async () => {
+    const tok = await TextTokenizer.fromPretrained(bertCopy({ config: (c) => ({ ...c, padding_side: "left" }) }));
+    const got = tok.encodeBatch(["", bertRef.texts[0] ?? ""]);
+    expect(got.length).toBe(17);
+    expect(asNumbers(got.inputIds.subarray(0, 17))).toEqual([...new Array<number>(15).fill(0), 2, 3]);
+    expect(asNumbers(got.attentionMask.subarray(0, 17))).toEqual([...new Array<number>(15).fill(0), 1, 1]);
+    expect(asNumbers(got.inputIds.subarray(17))).toEqual(fixedRow(0).slice(0, 17));
+  });
+
+  test('truncation_side "left" keeps the last tokens of a text and still ends it with [SEP]', async () => {
+    const tok = await TextTokenizer.fromPretrained(bertCopy({ config: (c) => ({ ...c, truncation_side: "left" }) }));
+    const long = bertRef.texts[6] ?? "";
+    const all = asNumbers(bert.encodeBatch([long], { truncation: false }).inputIds);
+    const got = tok.encodeBatch([long], { maxLength: 10 });
+    expect(asNumbers(got.inputIds)).toEqual([2, ...all.slice(-9, -1), 3]);
+  });
+});
+
+describe("batches", () => {
+  test("an empty batch has no rows", () => {
+    const got = bert.encodeBatch([]);
+    expect([got.batchSize, got.length, got.inputIds.length]).toEqual([0, 0, 0]);
+  });
+
+  test("arrays are int64 (BigInt64Array) of batchSize * length elements", () => {
+    const got = bert.encodeBatch(["a", "bb cc"], { maxLength: 16, padding: "max_length" });
+    for (const array of [got.inputIds, got.attentionMask, got.tokenTypeIds]) {
+      expect(array).toBeInstanceOf(BigInt64Array);
+      expect(array.length).toBe(2 * 16);
+    }
+  });
+});
+
+describe("Nmt normaliser rewrite (missing in @huggingface/tokenizers 0.2.0)", () => {
+  // Code points from Rust tokenizers/src/normalizers/unicode.rs, do_nmt.
+  const removed = [0x1, 0x2, 0x5, 0x8, 0xb, 0xe, 0x10, 0x1f, 0x7f, 0x8f, 0x9f];
+  const toSpace = [0x9, 0xa, 0xc, 0xd, 0x1680, 0x200b, 0x200d, 0x200f, 0x2028, 0x2029, 0x2581, 0xfeff, 0xfffd];
+  const kept = [0x0, 0x20, 0x41, 0x80, 0x85, 0xa0, 0x2000, 0x2010, 0x3000];
+  const nmtTokenizer = (): Tokenizer => {
+    const json = readJson(path.join(BERT, "tokenizer.json"));
+    return new Tokenizer(withSupportedNormalizers({ ...json, normalizer: { type: "Nmt" } }), {});
+  };
+
+  test("the library itself rejects a tokenizer.json with an Nmt normaliser", () => {
+    const json = readJson(path.join(BERT, "tokenizer.json"));
+    expect(() => new Tokenizer({ ...json, normalizer: { type: "Nmt" } }, {})).toThrow(/Unknown Normalizer type: Nmt/);
+  });
+
+  test.each(removed)("code point 0x%s is removed", (cp) => {
+    expect(nmtTokenizer().normalizer!.normalize(`a${String.fromCodePoint(cp)}b`)).toBe("ab");
+  });
+
+  test.each(toSpace)("code point 0x%s becomes a space", (cp) => {
+    expect(nmtTokenizer().normalizer!.normalize(`a${String.fromCodePoint(cp)}b`)).toBe("a b");
+  });
+
+  test.each(kept)("code point 0x%s is kept", (cp) => {
+    const text = `a${String.fromCodePoint(cp)}b`;
+    expect(nmtTokenizer().normalizer!.normalize(text)).toBe(text);
+  });
+
+  test("an Nmt inside a Sequence is rewritten and the rest of the Sequence kept", () => {
+    const json = { model: {}, normalizer: { type: "Sequence", normalizers: [{ type: "Nmt" }, { type: "NFKC" }] } };
+    expect(withSupportedNormalizers(json)["normalizer"]).toMatchObject({
+      type: "Sequence",
+      normalizers: [{ type: "Sequence", normalizers: [{ type: "Replace" }, { type: "Replace" }] }, { type: "NFKC" }],
+    });
+  });
+});
+
+describe("argument errors", () => {
+  test("encodeBatch names the index of a text that is not a string", () => {
+    const texts: unknown = ["a", "b", 5];
+    expect(() => bert.encodeBatch(texts as string[])).toThrow(new TypeError("encodeBatch: texts[2] must be a string, received number 5"));
+  });
+
+  test("encodeBatch names a hole in a sparse array", () => {
+    const texts = new Array<string>(2);
+    texts[1] = "b";
+    expect(() => bert.encodeBatch(texts)).toThrow(new TypeError("encodeBatch: texts[0] must be a string, received undefined"));
+  });
+
+  test("encodeBatch rejects a string in place of the array", () => {
+    const texts: unknown = "one text";
+    expect(() => bert.encodeBatch(texts as string[])).toThrow(TypeError);
+    expect(() => bert.encodeBatch(texts as string[])).toThrow(/texts must be an array of strings, received string "one text"/);
+  });
+
+  test.each([
+    [1, "between 2 (the special tokens) and 32 (model_max_length), received 1"],
+    [33, "between 2 (the special tokens) and 32 (model_max_length), received 33"],
+    [2.5, "received 2.5"],
+    [Number.NaN, "received NaN"],
+  ])("encodeBatch maxLength %p is a RangeError naming the allowed range", (maxLength, message) => {
+    expect(() => bert.encodeBatch(["a"], { maxLength })).toThrow(RangeError);
+    expect(() => bert.encodeBatch(["a"], { maxLength })).toThrow(message);
+  });
+
+  test("encodePair needs room for the 3 special tokens of a BERT pair", () => {
+    expect(() => bert.encodePair("a", "b", { maxLength: 2 })).toThrow(RangeError);
+    expect(() => bert.encodePair("a", "b", { maxLength: 2 })).toThrow(/maxLength must be an integer between 3 \(the special tokens\)/);
+  });
+
+  test("a mistyped option is a TypeError naming the option and the value", () => {
+    const bad = (options: unknown) => () => bert.encodeBatch(["a"], options as object);
+    expect(bad({ maxLength: "32" })).toThrow(new TypeError('encodeBatch: options.maxLength must be a number, received string "32"'));
+    expect(bad({ prefix: 1 })).toThrow(new TypeError("encodeBatch: options.prefix must be a string, received number 1"));
+    expect(bad({ truncation: "yes" })).toThrow(new TypeError('encodeBatch: options.truncation must be a boolean, received string "yes"'));
+    expect(bad(null)).toThrow(new TypeError("encodeBatch: options must be an object, received null"));
+  });
+
+  test("an unknown padding is a RangeError listing the accepted values", () => {
+    const options: unknown = { padding: "max" };
+    expect(() => bert.encodeBatch(["a"], options as object)).toThrow(
+      new RangeError('encodeBatch: options.padding must be "longest" or "max_length", received string "max"'),
+    );
+  });
+
+  test("encodePair rejects a prefix and non-string texts", () => {
+    const options: unknown = { prefix: "query: " };
+    expect(() => bert.encodePair("a", "b", options as object)).toThrow(/options.prefix is not accepted for a pair/);
+    const a: unknown = 1;
+    expect(() => bert.encodePair(a as string, "b")).toThrow(new TypeError("encodePair: a must be a string, received number 1"));
+  });
+});
+
+describe("file errors of fromPretrained", () => {
+  test("a missing folder names tokenizer.json's path and says it is not found", async () => {
+    const dir = path.join(os.tmpdir(), "no-such-tokenizer-dir");
+    const error = await rejection(TextTokenizer.fromPretrained(dir));
+    expect(error.code).toBe("ERR_CHECKPOINT");
+    expect(error.message).toBe(`TextTokenizer.fromPretrained(${JSON.stringify(dir)}): ${path.join(dir, "tokenizer.json")}: file not found`);
+  });
+
+  test("invalid JSON in tokenizer_config.json names the file", async () => {
+    const dir = bertCopy({});
+    fs.writeFileSync(path.join(dir, "tokenizer_config.json"), "{ not json");
+    const error = await rejection(TextTokenizer.fromPretrained(dir));
+    expect(error.message).toContain(`${path.join(dir, "tokenizer_config.json")}: not valid JSON`);
+  });
+
+  test("a missing pad_token says which files were searched and how to fix it", async () => {
+    const dir = bertCopy({ config: ({ pad_token: _pad, ...rest }) => rest });
+    await expect(TextTokenizer.fromPretrained(dir)).rejects.toThrow(
+      /tokenizer_config.json has no pad_token and tokenizer.json no padding.pad_id; batches need one: add "pad_token"/,
+    );
+  });
+
+  test("a pad_token outside the vocabulary is named", async () => {
+    const dir = bertCopy({ config: (c) => ({ ...c, pad_token: "<nope>" }) });
+    await expect(TextTokenizer.fromPretrained(dir)).rejects.toThrow(/pad_token "<nope>" is not in tokenizer.json's vocabulary/);
+  });
+
+  test("a model_max_length that is not a positive integer is named with its value", async () => {
+    const dir = bertCopy({ config: (c) => ({ ...c, model_max_length: -4 }) });
+    await expect(TextTokenizer.fromPretrained(dir)).rejects.toThrow(/model_max_length must be a positive integer, found number -4/);
+  });
+
+  test("model_max_length 1e30 (transformers' 'no limit') means no truncation unless maxLength is given", async () => {
+    const tok = await TextTokenizer.fromPretrained(bertCopy({ config: (c) => ({ ...c, model_max_length: 1e30 }) }));
+    expect(tok.modelMaxLength).toBe(Infinity);
+    expect(tok.encodeBatch([bertRef.texts[6] ?? ""]).length).toBe(162);
+    expect(() => tok.encodeBatch(["a"], { padding: "max_length" })).toThrow(RangeError);
+  });
+
+  test("an unsupported post_processor type is ERR_UNSUPPORTED naming the type", async () => {
+    const dir = bertCopy({ tokenizer: (j) => ({ ...j, post_processor: { type: "Magic" } }) });
+    const error = await rejection(TextTokenizer.fromPretrained(dir));
+    expect(error.code).toBe("ERR_UNSUPPORTED");
+    expect(error.message).toMatch(/tokenizer.json: post_processor.type string "Magic" is not supported/);
+  });
+
+  test("a normaliser the JS library lacks is ERR_UNSUPPORTED quoting the library's error", async () => {
+    const dir = bertCopy({ tokenizer: (j) => ({ ...j, normalizer: { type: "Magic" } }) });
+    const error = await rejection(TextTokenizer.fromPretrained(dir));
+    expect(error.code).toBe("ERR_UNSUPPORTED");
+    expect(error.message).toMatch(/tokenizer.json: @huggingface\/tokenizers cannot build this tokenizer: Unknown Normalizer type: Magic/);
+  });
+});
