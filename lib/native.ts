@@ -73,6 +73,7 @@ export interface Addon {
     loadTorchScript(file: string, device: string): Promise<NativeModule>;
   };
   runtimeInfo(): RuntimeInfo;
+  cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(device: string): void;

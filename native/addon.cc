@@ -3,6 +3,7 @@
 
 #include "addon_data.h"
 #include "module.h"
+#include "ops.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -13,6 +14,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
+  InitOps(env, exports);
   return exports;
 }
 

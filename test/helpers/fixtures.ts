@@ -118,7 +118,7 @@ export function readReference(model: string): Reference {
     tensor(key) {
       const e = entry(key);
       if (e.dtype !== "float32") throw new Error(`${key} is ${e.dtype}, expected float32`);
-      return new Float32Array(e.bytes.slice().buffer);
+      return new Float32Array(new Uint8Array(e.bytes).buffer);  // a copy: Buffer views share a pool
     },
     shape: (key) => entry(key).shape,
   };
