@@ -6,8 +6,8 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertOptions& options_) : options(op
 
 void BertEmbeddingsImpl::reset() {
   const auto h = options.hidden_size();
-  // padding_idx as in HF: the padding rows get no gradient, so fine-tuning
-  // leaves them as loaded (the reference gradients have zeros there).
+  // padding_idx as in HF: the padding row gets no gradient, so fine-tuning
+  // leaves it as loaded.
   word_embeddings = register_module(
       "word_embeddings",
       torch::nn::Embedding(torch::nn::EmbeddingOptions(options.vocab_size(), h).padding_idx(options.pad_token_id())));
