@@ -1,0 +1,60 @@
+#include "models/bert_layer.h"
+
+namespace et {
+
+BertIntermediateImpl::BertIntermediateImpl(const BertOptions& options_) : options(options_) { reset(); }
+
+void BertIntermediateImpl::reset() {
+  dense = register_module("dense", torch::nn::Linear(options.hidden_size(), options.intermediate_size()));
+}
+
+torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& hidden) {
+  const auto x = dense->forward(hidden);  // [B, L, I]
+  // CheckBertOptions rejects any other name; the branch is on the config, so a
+  // trace keeps it.
+  const auto& act = options.hidden_act();
+  if (act == "relu") return torch::relu(x);
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return torch::gelu(x, "tanh");
+  return torch::gelu(x);  // "gelu": exact erf form, as HF
+}
+
+BertOutputImpl::BertOutputImpl(const BertOptions& options_) : options(options_) { reset(); }
+
+void BertOutputImpl::reset() {
+  dense = register_module("dense", torch::nn::Linear(options.intermediate_size(), options.hidden_size()));
+  LayerNorm = register_module(
+      "LayerNorm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.hidden_size()}).eps(options.layer_norm_eps())));
+}
+
+torch::Tensor BertOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
+  const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
+  return LayerNorm->forward(projected + residual);  // [B, L, H]
+}
+
+BertLayerImpl::BertLayerImpl(const BertOptions& options_) : options(options_) { reset(); }
+
+void BertLayerImpl::reset() {
+  attention = register_module("attention", BertAttention(options));
+  intermediate = register_module("intermediate", BertIntermediate(options));
+  output = register_module("output", BertOutput(options));
+}
+
+torch::Tensor BertLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  const auto attended = attention->forward(hidden, mask);             // [B, L, H]
+  return output->forward(intermediate->forward(attended), attended);  // [B, L, H]
+}
+
+BertEncoderImpl::BertEncoderImpl(const BertOptions& options_) : options(options_) { reset(); }
+
+void BertEncoderImpl::reset() {
+  layer = register_module("layer", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options.num_hidden_layers(); ++i) layer->push_back(BertLayer(options));
+}
+
+torch::Tensor BertEncoderImpl::forward(torch::Tensor hidden, const torch::Tensor& mask) {
+  for (size_t i = 0; i < layer->size(); ++i) hidden = layer->ptr<BertLayerImpl>(i)->forward(hidden, mask);
+  return hidden;  // [B, L, H]
+}
+
+}  // namespace et
