@@ -18,4 +18,10 @@ export {
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
+export { TextToTextBertModel } from "./models/bert";
+export { TextToTextE5Model, type E5ModelOptions } from "./models/e5";
+export { TextEncoderModel, type TextModelOptions } from "./models/text-encoder-model";
+export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
+export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
+export { cat } from "./ops";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";

@@ -1,0 +1,276 @@
+/**
+ * The shared body of TextToTextBertModel and TextToTextE5Model: one BERT-family
+ * encoder (native/models/bert.*) serves queries and items, a tokenizer feeds
+ * it, and only the pooling and the text prefixes differ.
+ */
+import * as path from "node:path";
+
+import { checkDevice, type Device } from "../device";
+import { describe, type DType } from "../dtypes";
+import { UnsupportedError } from "../errors";
+import { configInteger, readCheckpointWeights, readConfig, scalarOptions } from "../hub/checkpoint";
+import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
+import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
+import { EmbeddingsModelInterface } from "../interface";
+import { Module, type ParameterInfo } from "../module";
+import { cat } from "../ops";
+import { Tensor } from "../tensor";
+import { TextTokenizer, type BatchEncoding } from "../tokenization";
+
+/** Options of `fromPretrained`. */
+export interface TextModelOptions {
+  /** Longest input in tokens (special tokens included); default: the tokenizer's model_max_length. */
+  maxLength?: number;
+  /** Where the model runs; default "cpu". */
+  device?: Device;
+  /** Parameter dtype; default "float32" (parity). float16/bfloat16 halve memory, mostly for CUDA. */
+  dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
+  /** Items per forward in forwardItems; default 32. */
+  batchSize?: number;
+  /**
+   * "longest" (default): pad each batch to its longest text (faster).
+   * "max_length": pad to maxLength, as the original did (fixed shapes for Triton).
+   */
+  padding?: "longest" | "max_length";
+}
+
+/** How a family pools token states into one vector, and which architectures it accepts. */
+export interface TextModelSpec {
+  readonly className: string;
+  /** Native pooling: "pooler" (dense+tanh of the first token) or "mean_l2" (masked mean, L2-normalised). */
+  readonly pooling: "pooler" | "mean_l2";
+  readonly queryPrefix: string;
+  readonly itemPrefix: string;
+}
+
+const ARCHITECTURES: Readonly<Record<string, { native: string; prefixes: readonly string[] }>> = {
+  bert: { native: "bert", prefixes: ["bert"] },
+  "xlm-roberta": { native: "xlm-roberta", prefixes: ["roberta", "xlm_roberta"] },
+  roberta: { native: "xlm-roberta", prefixes: ["roberta"] },
+};
+
+/** What fromPretrained read, handed to the subclass constructor. */
+export interface LoadedTextModel {
+  readonly module: Module;
+  readonly tokenizer: TextTokenizer;
+  readonly numLayers: number;
+  readonly maxLength: number;
+  readonly batchSize: number;
+  readonly padding: "longest" | "max_length";
+  readonly dir: string;
+}
+
+/**
+ * Loads a BERT-family checkpoint folder into a native encoder with `pooling`.
+ * @throws CheckpointError (missing files, key or shape mismatch), UnsupportedError (model_type).
+ */
+export async function loadTextModel(dir: string, spec: TextModelSpec, options: TextModelOptions): Promise<LoadedTextModel> {
+  const where = `${spec.className}.fromPretrained(${JSON.stringify(dir)})`;
+  if (typeof options !== "object" || options === null) throw new TypeError(`${where}: options must be an object but received ${describe(options)}`);
+  const device = checkDevice(options.device ?? "cpu", where);
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);
+  const padding = options.padding ?? "longest";
+  if (padding !== "longest" && padding !== "max_length") throw new RangeError(`${where}: padding must be "longest" or "max_length" but received ${String(padding)}`);
+  const config = await readConfig(dir);
+  const modelType = String(config.model_type);
+  const arch = ARCHITECTURES[modelType];
+  if (!arch) throw new UnsupportedError(`${where}: config.json model_type "${modelType}" is not supported by ${spec.className}; supported: ${Object.keys(ARCHITECTURES).join(", ")}`);
+  const numLayers = configInteger(config, "num_hidden_layers", dir);
+  const tokenizer = await TextTokenizer.fromPretrained(dir);
+  const positions = configInteger(config, "max_position_embeddings", dir, 512) - (arch.native === "xlm-roberta" ? configInteger(config, "pad_token_id", dir, 1) + 1 : 0);
+  const maxLength = options.maxLength ?? Math.min(tokenizer.modelMaxLength, positions);
+  if (!Number.isSafeInteger(maxLength) || maxLength < 2 || maxLength > positions)
+    throw new RangeError(`${where}: maxLength must be an integer in [2, ${positions}] (the model's positions) but received ${String(options.maxLength)}`);
+
+  const weights = await readCheckpointWeights(dir, arch.prefixes);
+  const module = Module.create(arch.native, { ...scalarOptions(config), pooling: spec.pooling, add_pooling_layer: weights.has("pooler.dense.weight") });
+  try {
+    await module.loadStateDict(weights);
+    if (options.dtype !== undefined && options.dtype !== "float32") module.to(options.dtype);
+    if (device !== "cpu") module.to(device);
+  } catch (error) {
+    module.dispose();
+    throw error;
+  } finally {
+    for (const t of weights.values()) t.dispose();
+  }
+  return { module, tokenizer, numLayers, maxLength, batchSize, padding, dir: path.resolve(dir) };
+}
+
+/** BERT-family text embeddings behind EmbeddingsModelInterface; query and items share one encoder. */
+export abstract class TextEncoderModel extends EmbeddingsModelInterface {
+  readonly #module: Module;
+  readonly #tokenizer: TextTokenizer;
+  readonly #spec: TextModelSpec;
+  readonly #numLayers: number;
+  /** Longest input in tokens. */
+  readonly maxLength: number;
+  /** Items per forward in forwardItems. */
+  readonly batchSize: number;
+  readonly padding: "longest" | "max_length";
+  /** The checkpoint folder this was loaded from. */
+  readonly dir: string;
+  /** Prepended to queries (E5: "query: "). */
+  queryPrefix: string;
+  /** Prepended to items (E5: "passage: "). */
+  itemPrefix: string;
+
+  protected constructor(loaded: LoadedTextModel, spec: TextModelSpec, prefixes: { queryPrefix?: string; itemPrefix?: string } = {}) {
+    super();
+    this.#module = loaded.module;
+    this.#tokenizer = loaded.tokenizer;
+    this.#spec = spec;
+    this.#numLayers = loaded.numLayers;
+    this.maxLength = loaded.maxLength;
+    this.batchSize = loaded.batchSize;
+    this.padding = loaded.padding;
+    this.dir = loaded.dir;
+    this.queryPrefix = prefixes.queryPrefix ?? spec.queryPrefix;
+    this.itemPrefix = prefixes.itemPrefix ?? spec.itemPrefix;
+  }
+
+  get device(): Device {
+    return this.#module.device;
+  }
+
+  get sameQueryAndItems(): boolean {
+    return true;
+  }
+
+  get isNamedInputs(): boolean {
+    return true;
+  }
+
+  /** Number of transformer layers (the bound of fix*Model). */
+  get numLayers(): number {
+    return this.#numLayers;
+  }
+
+  get tokenizer(): TextTokenizer {
+    return this.#tokenizer;
+  }
+
+  getQueryModel(): Module {
+    return this.#module;
+  }
+
+  getItemsModel(): Module {
+    return this.#module;
+  }
+
+  getQueryModelParams(): Iterable<ParameterInfo> {
+    return this.#module.namedParameters();
+  }
+
+  getItemsModelParams(): Iterable<ParameterInfo> {
+    return this.#module.namedParameters();
+  }
+
+  getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager;
+  }
+
+  getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager;
+  }
+
+  async getQueryModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    return this.#exampleInputs(`${this.queryPrefix}example query`, device);
+  }
+
+  async getItemsModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    return this.#exampleInputs(`${this.itemPrefix}example item`, device);
+  }
+
+  /** Padded to maxLength, like the original's tracing inputs. */
+  #exampleInputs(text: string, device?: Device): Promise<Record<string, Tensor>> {
+    const target = device === undefined ? this.device : checkDevice(device, "get*ModelInputs");
+    const encoding = this.#tokenizer.encodeBatch([text], { maxLength: this.maxLength, padding: "max_length" });
+    return Promise.resolve(this.#tensors(encoding, target));
+  }
+
+  fixQueryModel(numFixedLayers: number): void {
+    this.#fix(numFixedLayers, "fixQueryModel");
+  }
+
+  unfixQueryModel(): void {
+    this.#module.setRequiresGrad("", true);
+  }
+
+  fixItemModel(numFixedLayers: number): void {
+    this.#fix(numFixedLayers, "fixItemModel");
+  }
+
+  unfixItemModel(): void {
+    this.#module.setRequiresGrad("", true);
+  }
+
+  /** requires_grad = false on the embeddings and on layers 0..n-1, parameter by parameter. */
+  #fix(numFixedLayers: number, method: string): void {
+    if (!Number.isSafeInteger(numFixedLayers) || numFixedLayers < 0)
+      throw new RangeError(`${method}: expected a non-negative integer number of layers but received ${describe(numFixedLayers)}`);
+    if (numFixedLayers >= this.#numLayers)
+      throw new RangeError(`${method}: cannot fix ${numFixedLayers} layers of a model with ${this.#numLayers} (at most ${this.#numLayers - 1}, so one layer still trains)`);
+    const frozen = this.#module
+      .namedParameters()
+      .map((p) => p.name)
+      .filter((name) => {
+        if (name.startsWith("embeddings.")) return true;
+        const layer = /^encoder\.layer\.(\d+)\./.exec(name)?.[1];
+        return layer !== undefined && Number(layer) < numFixedLayers;
+      });
+    this.#module.setRequiresGrad(frozen, false);
+  }
+
+  async forwardQuery(query: string): Promise<Tensor> {
+    if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
+    if (query.trim() === "") process.emitWarning("forwardQuery: the query is empty; its embedding carries no information", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
+    return this.encode([query], { kind: "query" });
+  }
+
+  async forwardItems(items: readonly unknown[]): Promise<Tensor> {
+    if (!Array.isArray(items)) throw new TypeError(`forwardItems: expected an array of strings but received ${describe(items)}`);
+    if (items.length === 0) throw new RangeError("forwardItems: expected at least one item but received an empty array");
+    items.forEach((item, i) => {
+      if (typeof item !== "string") throw new TypeError(`forwardItems: item ${i} must be a string but received ${describe(item)}`);
+    });
+    return this.encode(items as readonly string[], { kind: "items" });
+  }
+
+  /**
+   * Embeds texts (prefix applied by `kind`) in batches of `batchSize`,
+   * concatenated natively: [n, dim]. With `grad`, records autograd (training).
+   */
+  async encode(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
+    const prefix = options.kind === "query" ? this.queryPrefix : this.itemPrefix;
+    const parts: Tensor[] = [];
+    try {
+      for (let start = 0; start < texts.length; start += this.batchSize) {
+        const encoding = this.#tokenizer.encodeBatch(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
+        const inputs = this.#tensors(encoding, this.device);
+        try {
+          parts.push(await this.#module.forwardTensor(inputs, { grad: options.grad ?? false }));
+        } finally {
+          for (const t of Object.values(inputs)) t.dispose();
+        }
+      }
+      if (parts.length === 1) return parts.pop() as Tensor;
+      return await cat(parts, 0);
+    } finally {
+      for (const t of parts) t.dispose();
+    }
+  }
+
+  #tensors(encoding: BatchEncoding, device: Device): Record<string, Tensor> {
+    const shape = [encoding.batchSize, encoding.length];
+    return {
+      input_ids: Tensor.from(encoding.inputIds, shape, { device }),
+      attention_mask: Tensor.from(encoding.attentionMask, shape, { device }),
+    };
+  }
+
+  dispose(): void {
+    this.#module.dispose();
+  }
+}
