@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "embeddings_torch",
+      "sources": [
+        "<!@(node -e \"const p=require('path');console.log(require('./scripts/native-hash.js').listFiles('.', 'native').filter(f=>f.endsWith('.cc')).join(' '))\")"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native",
+        "<!@(node scripts/torch-paths.js include)"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "<!(node scripts/torch-paths.js defines)",
+        "EMBEDDINGS_TORCH_SOURCE=\"node-gyp\"",
+        "EMBEDDINGS_TORCH_NATIVE_HASH=\"<!(node scripts/native-hash.js)\""
+      ],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2"],
+      "libraries": [
+        "-L<!(node scripts/torch-paths.js libdir)",
+        "<!@(node scripts/torch-paths.js libs)",
+        "-Wl,-rpath,<!(node scripts/torch-paths.js libdir)"
+      ]
+    }
+  ]
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fresh Debian 12 -> ready to run: system packages (when missing), npm
+# dependencies, the native addon built from source, the TypeScript build.
+# Idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libtorch-dev libopenblas0-pthread python3-torch build-essential cmake protobuf-compiler python3-protobuf)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# onnxruntime-node (benchmarks only) tries to download CUDA files at install; its CPU binaries ship in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+npx cmake-js compile --log-level warn
+npx tsc -p tsconfig.build.json
+node -e "const i = require('./dist').runtimeInfo(); console.log('setup: libtorch ' + i.torchVersion + ' (' + i.torchSource + '), CUDA ' + (i.cudaAvailable ? 'yes' : 'no') + ', ' + i.numThreads + ' threads, addon ' + i.addon)"

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// libtorch's include folders, library folder and ABI flag for binding.gyp,
+// found in the same order as cmake/FindLibtorch.cmake: LIBTORCH, Torch_DIR,
+// a Python with torch, the system (Debian's libtorch-dev).
+//   node scripts/torch-paths.js include|libdir|libs|defines|describe
+"use strict";
+const { execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+
+function fromPython() {
+  for (const python of [process.env.EMBEDDINGS_TORCH_PYTHON, "python3", "/usr/bin/python3"].filter(Boolean)) {
+    try {
+      const out = execFileSync(python, ["-c", "import torch, os, sys; sys.stdout.write(os.path.dirname(torch.__file__) + '\\n' + str(int(torch.compiled_with_cxx11_abi())))"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      const [root, abi] = out.split("\n");
+      // Debian's python3-torch has no include/ of its own: its headers are the system's.
+      if (root && fs.existsSync(path.join(root, "include", "torch"))) return { root, abi: abi || "1", origin: `python torch (${python})` };
+    } catch {
+      // that interpreter is absent or has no torch: try the next one
+    }
+  }
+  return undefined;
+}
+
+function find() {
+  if (process.env.LIBTORCH) return { root: process.env.LIBTORCH, abi: "1", origin: "LIBTORCH" };
+  if (process.env.Torch_DIR) return { root: path.resolve(process.env.Torch_DIR, "../../.."), abi: "1", origin: "Torch_DIR" };
+  const py = fromPython();
+  if (py) return py;
+  return { root: "/usr", abi: "1", origin: "system", libdir: "/usr/lib/x86_64-linux-gnu" };
+}
+
+const torch = find();
+const libdir = torch.libdir || path.join(torch.root, "lib");
+const include = [path.join(torch.root, "include"), path.join(torch.root, "include", "torch", "csrc", "api", "include")];
+const cuda = fs.existsSync(path.join(libdir, "libtorch_cuda.so"));
+const libs = ["torch", "torch_cpu", "c10", ...(cuda ? ["torch_cuda", "c10_cuda"] : [])];
+
+switch (process.argv[2]) {
+  case "include": console.log(include.join(" ")); break;
+  case "libdir": console.log(libdir); break;
+  case "libs": console.log(libs.map((l) => `-l${l}`).join(" ")); break;
+  case "defines": console.log(`_GLIBCXX_USE_CXX11_ABI=${torch.abi}`); break;
+  default: console.log(`libtorch from ${torch.origin}: ${torch.root} (lib ${libdir}${cuda ? ", CUDA" : ""})`);
+}

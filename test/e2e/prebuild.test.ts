@@ -1,0 +1,86 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+import { prebuildCandidates, readManifest } from "../../lib/prebuilds";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { nativeHash } = require("../../scripts/native-hash.js") as { nativeHash(root: string): string };
+
+/** Runs a snippet against dist/ (built by npm test) in a fresh Node process: one addon per process. */
+function inChild(env: Record<string, string>, script: string): unknown {
+  const out = execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  return JSON.parse(out);
+}
+
+describe("committed CPU prebuild", () => {
+  const entry = readManifest(ROOT).find((e) => e.platform === "linux" && e.arch === "x64" && e.cuda === null);
+
+  test("prebuilds/manifest.json lists a linux-x64 CPU prebuild that exists", () => {
+    expect(entry).toBeDefined();
+    expect(fs.existsSync(path.join(ROOT, "prebuilds", entry?.file ?? "missing"))).toBe(true);
+  });
+
+  test("is built from the committed native sources (rebuild: npm run build:native && npm run prebuild:cpu)", () => {
+    const current = nativeHash(ROOT);
+    if (entry?.nativeHash !== current)
+      throw new Error(`prebuilds/${entry?.file} is stale: built from native sources ${entry?.nativeHash.slice(0, 12)}, the tree has ${current.slice(0, 12)}. Rebuild it on Debian 12: npm run build:native && npm run prebuild:cpu`);
+    expect(entry.nativeHash).toBe(current);
+  });
+
+  test("loads in a fresh process, reports the recorded hash, and runs a forward", () => {
+    const file = path.join(ROOT, "prebuilds", entry?.file ?? "missing");
+    const result = inChild(
+      { EMBEDDINGS_TORCH_ADDON: file },
+      `const { Module, Tensor, runtimeInfo } = require("./dist");
+       const m = Module.create("mlp", { in_features: 2, hidden_features: 3, out_features: 1 });
+         m.forwardTensor([Tensor.from(new Float32Array([1, 2]), [1, 2])]).then((y) => console.log(JSON.stringify({ info: runtimeInfo(), shape: y.shape })));`,
+    ) as { info: { nativeHash: string; addon: string; torchVersion: string }; shape: number[] };
+    expect(result.info.addon).toBe(file);
+    expect(result.info.nativeHash).toBe(entry?.nativeHash);
+    expect(result.info.torchVersion).toBe(entry?.torchVersion);
+    expect(result.shape).toEqual([1, 1]);
+  });
+
+  test("without a source build, node-gyp-build resolves the prebuild from prebuilds/linux-x64", () => {
+    const fake = fs.mkdtempSync(path.join(os.tmpdir(), "et-prebuild-"));
+    try {
+      fs.copyFileSync(path.join(ROOT, "package.json"), path.join(fake, "package.json"));
+      fs.cpSync(path.join(ROOT, "prebuilds"), path.join(fake, "prebuilds"), { recursive: true });
+      const [first] = prebuildCandidates(fake);
+      expect(first?.file).toBe(path.join(fake, "prebuilds", "linux-x64", "embeddings-torch.napi.node"));
+      expect(first?.origin).toMatch(/CPU prebuild for libtorch/);
+    } finally {
+      fs.rmSync(fake, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("loader errors", () => {
+  test("an addon that cannot be loaded gives an AddonLoadError listing the path, the error and the fixes", () => {
+    let message = "";
+    try {
+      execFileSync(process.execPath, ["-e", `require("./dist").runtimeInfo()`], {
+        cwd: ROOT,
+        env: { ...process.env, EMBEDDINGS_TORCH_ADDON: "/nonexistent/embeddings_torch.node" },
+        stdio: ["ignore", "pipe", "pipe"],
+        encoding: "utf8",
+      });
+    } catch (error) {
+      message = String((error as { stderr?: string }).stderr);
+    }
+    expect(message).toMatch(/AddonLoadError/);
+    expect(message).toMatch(/\/nonexistent\/embeddings_torch\.node \(EMBEDDINGS_TORCH_ADDON\)/);
+    expect(message).toMatch(/apt-get install -y libtorch-dev libopenblas0-pthread/);
+  });
+
+  test("the loader sets OMP_WAIT_POLICY=PASSIVE before libtorch loads, unless the user set it", () => {
+    const script = `require("./dist").runtimeInfo(); console.log(JSON.stringify(process.env.OMP_WAIT_POLICY))`;
+    const env = { ...process.env };
+    delete env.OMP_WAIT_POLICY;
+    expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env, encoding: "utf8" }))).toBe("PASSIVE");
+    expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env: { ...env, OMP_WAIT_POLICY: "ACTIVE" }, encoding: "utf8" }))).toBe("ACTIVE");
+  });
+});
