@@ -76,6 +76,37 @@ describe("loader errors", () => {
     expect(message).toMatch(/apt-get install -y libtorch-dev libopenblas0-pthread/);
   });
 
+  test("a prebuild whose libtorch is missing names the library, the libtorch version it needs, and how to install it", () => {
+    const entry = readManifest(ROOT).find((e) => e.cuda === null);
+    if (!entry) throw new Error("no CPU prebuild in prebuilds/manifest.json");
+    // A copy of the package whose prebuild asks for libc10.so.9.99: the same
+    // bytes with the NEEDED name edited (same length), as if libtorch 9.99 were missing.
+    const fake = fs.mkdtempSync(path.join(os.tmpdir(), "et-missing-"));
+    try {
+      fs.cpSync(path.join(ROOT, "dist"), path.join(fake, "dist"), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, "package.json"), path.join(fake, "package.json"));
+      fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(fake, "node_modules"));
+      fs.cpSync(path.join(ROOT, "prebuilds"), path.join(fake, "prebuilds"), { recursive: true });
+      const file = path.join(fake, "prebuilds", entry.file);
+      const bytes = fs.readFileSync(file);
+      const from = Buffer.from(`libc10.so.${entry.torchVersion.split(".").slice(0, 2).join(".")}\0`);
+      const at = bytes.indexOf(from);
+      expect(at).toBeGreaterThan(0);
+      Buffer.from("libc10.so.9.99\0").copy(bytes, at);
+      fs.writeFileSync(file, bytes);
+      let message = "";
+      try {
+        execFileSync(process.execPath, ["-e", `require(${JSON.stringify(path.join(fake, "dist"))}).runtimeInfo()`], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+      } catch (error) {
+        message = String((error as { stderr?: string }).stderr);
+      }
+      expect(message).toMatch(/libc10\.so\.9\.99 is missing: this addon was built for libtorch 1\.13\.0 \(CPU\)/);
+      expect(message).toMatch(/apt-get install -y libtorch-dev libopenblas0-pthread/);
+    } finally {
+      fs.rmSync(fake, { recursive: true, force: true });
+    }
+  });
+
   test("the loader sets OMP_WAIT_POLICY=PASSIVE before libtorch loads, unless the user set it", () => {
     const script = `require("./dist").runtimeInfo(); console.log(JSON.stringify(process.env.OMP_WAIT_POLICY))`;
     const env = { ...process.env };
