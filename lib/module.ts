@@ -22,6 +22,12 @@ export type ModuleInputs = readonly Tensor[] | Readonly<Record<string, Tensor>>;
 export interface ForwardOptions {
   /** Record the autograd graph (for training). Default false: inference under NoGradGuard. */
   grad?: boolean;
+  /**
+   * Mixed precision: run eligible ops (matrix products, attention) in
+   * float16/bfloat16 with autocast, on the module's device; outputs may then
+   * be of that dtype. Default: none (strict float32, parity with PyTorch).
+   */
+  autocast?: "float16" | "bfloat16";
 }
 
 export interface LoadStateDictOptions {
@@ -161,7 +167,10 @@ export class Module implements Disposable {
     } else {
       throw new TypeError(`forward: expected an array or a record of Tensors but received ${describe(inputs)}`);
     }
-    const output = await nativeAsync(() => this.#native.forward(handles, options.grad ?? false));
+    const autocast = options.autocast ?? null;
+    if (autocast !== null && autocast !== "float16" && autocast !== "bfloat16")
+      throw new RangeError(`forward: autocast must be "float16" or "bfloat16" but received ${describe(autocast)}`);
+    const output = await nativeAsync(() => this.#native.forward(handles, options.grad ?? false, autocast));
     return wrapOutput(output);
   }
 

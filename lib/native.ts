@@ -46,7 +46,7 @@ export interface NativeModule {
   to(device: string | null, dtype: string | null): void;
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(tensors: Record<string, NativeTensor>): { missing: string[]; unexpected: string[] };
-  forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean): Promise<NativeOutput>;
+  forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean, autocast: string | null): Promise<NativeOutput>;
   dispose(): void;
 }
 

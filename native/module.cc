@@ -331,7 +331,9 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < names.size(); ++i)
       if (record.Has(names[i])) inputs[i] = TensorWrap::FromValue(record.Get(names[i]), "forward: input \"" + names[i] + "\"");
   }
-  return QueueForward(env, handle_, std::move(inputs), grad);
+  c10::optional<c10::ScalarType> autocast;
+  if (info[2].IsString()) autocast = ParseDType(env, info[2].As<Napi::String>());
+  return QueueForward(env, handle_, std::move(inputs), grad, autocast);
 }
 
 Napi::Value ModuleWrap::Dispose(const Napi::CallbackInfo& info) {

@@ -11,7 +11,8 @@
 // [sync]  m.train(flag), m.to(device|null, dtype|null)      throw ERR_BUSY while a call is in flight
 // [sync]  m.stateDict() -> Record<string, Tensor>           aliases (no copy) of parameters and buffers
 // [sync]  m.loadStateDict(record) -> {missing, unexpected}  copies matching tensors; throws on shapes
-// [async] m.forward(Tensor[] | Record<string, Tensor>, grad) -> Promise<Tensor | Tensor[] | Record>
+// [async] m.forward(Tensor[] | Record<string, Tensor>, grad, autocast: "float16"|"bfloat16"|null)
+//           -> Promise<Tensor | Tensor[] | Record>
 // [sync]  m.dispose()                                        throws ERR_BUSY while a call is in flight
 #pragma once
 #include <napi.h>

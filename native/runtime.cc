@@ -46,13 +46,7 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const c10::Device device = ParseDevice(env, info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cuda");
   Guard(env, "cuda.synchronize", [&] {
-#if TORCH_VERSION_MAJOR >= 2
     torch::cuda::synchronize(device.has_index() ? device.index() : -1);
-#else
-    // 1.13's C++ API has no torch::cuda::synchronize; a host copy of a tiny
-    // tensor waits for the device's queue all the same.
-    torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
-#endif
   });
   return env.Undefined();
 }

@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 
+#include "autocast.h"
 #include "tensor.h"
 
 namespace et {
@@ -75,13 +76,15 @@ namespace {
 
 class ForwardWorker final : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs, bool grad)
-      : PromiseWorker(env, "forward", std::move(module)), inputs_(std::move(inputs)), grad_(grad) {}
+  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs, bool grad,
+                c10::optional<c10::ScalarType> autocast)
+      : PromiseWorker(env, "forward", std::move(module)), inputs_(std::move(inputs)), grad_(grad), autocast_(autocast) {}
 
  private:
   void Run() override {
     // Grad mode is thread-local: set it on this worker thread, never inherit it.
     torch::AutoGradMode grad_mode(grad_);
+    AutocastGuard autocast(autocast_, module_->device().type());
     output_ = module_->forward(inputs_);
     inputs_.clear();
   }
@@ -89,6 +92,7 @@ class ForwardWorker final : public PromiseWorker {
 
   std::vector<at::Tensor> inputs_;  // our references keep them alive if JS disposes them
   bool grad_;
+  c10::optional<c10::ScalarType> autocast_;
   c10::IValue output_;
 };
 
@@ -128,8 +132,8 @@ class TensorTaskWorker final : public PromiseWorker {
 }  // namespace
 
 Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
-                           bool grad) {
-  return (new ForwardWorker(env, std::move(module), std::move(inputs), grad))->Queue();
+                           bool grad, c10::optional<c10::ScalarType> autocast) {
+  return (new ForwardWorker(env, std::move(module), std::move(inputs), grad, autocast))->Queue();
 }
 
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device) {

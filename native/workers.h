@@ -39,9 +39,10 @@ class PromiseWorker : public Napi::AsyncWorker {
 // Converts forward's output (tensor, tuple/list of tensors, dict of tensors) to JS.
 Napi::Value IValueToJs(Napi::Env env, const c10::IValue& value);
 
-// [async] module.forward(inputs, grad): inputs ordered as module->input_names().
+// [async] module.forward(inputs, grad, autocast): inputs ordered as module->input_names();
+// autocast: float16/bfloat16 mixed precision, or none.
 Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
-                           bool grad);
+                           bool grad, c10::optional<c10::ScalarType> autocast = c10::nullopt);
 
 // [async] torch::jit::load(path, device) -> NativeModule.
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device);

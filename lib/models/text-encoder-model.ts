@@ -32,6 +32,8 @@ export interface TextModelOptions {
    * "max_length": pad to maxLength, as the original did (fixed shapes for Triton).
    */
   padding?: "longest" | "max_length";
+  /** Mixed precision for forwards (autocast on the model's device); default none (strict float32). */
+  autocast?: "float16" | "bfloat16";
 }
 
 /** How a family pools token states into one vector, and which architectures it accepts. */
@@ -57,6 +59,7 @@ export interface LoadedTextModel {
   readonly maxLength: number;
   readonly batchSize: number;
   readonly padding: "longest" | "max_length";
+  readonly autocast: "float16" | "bfloat16" | undefined;
   readonly dir: string;
 }
 
@@ -70,6 +73,8 @@ export async function loadTextModel(dir: string, spec: TextModelSpec, options: T
   const device = checkDevice(options.device ?? "cpu", where);
   const batchSize = options.batchSize ?? 32;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);
+  if (options.autocast !== undefined && options.autocast !== "float16" && options.autocast !== "bfloat16")
+    throw new RangeError(`${where}: autocast must be "float16" or "bfloat16" but received ${describe(options.autocast)}`);
   const padding = options.padding ?? "longest";
   if (padding !== "longest" && padding !== "max_length") throw new RangeError(`${where}: padding must be "longest" or "max_length" but received ${String(padding)}`);
   const config = await readConfig(dir);
@@ -95,7 +100,7 @@ export async function loadTextModel(dir: string, spec: TextModelSpec, options: T
   } finally {
     for (const t of weights.values()) t.dispose();
   }
-  return { module, tokenizer, numLayers, maxLength, batchSize, padding, dir: path.resolve(dir) };
+  return { module, tokenizer, numLayers, maxLength, batchSize, padding, autocast: options.autocast, dir: path.resolve(dir) };
 }
 
 /** BERT-family text embeddings behind EmbeddingsModelInterface; query and items share one encoder. */
@@ -109,6 +114,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   /** Items per forward in forwardItems. */
   readonly batchSize: number;
   readonly padding: "longest" | "max_length";
+  /** Mixed precision of forwards, or undefined for strict float32. */
+  readonly autocast: "float16" | "bfloat16" | undefined;
   /** The checkpoint folder this was loaded from. */
   readonly dir: string;
   /** Prepended to queries (E5: "query: "). */
@@ -125,6 +132,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     this.maxLength = loaded.maxLength;
     this.batchSize = loaded.batchSize;
     this.padding = loaded.padding;
+    this.autocast = loaded.autocast;
     this.dir = loaded.dir;
     this.queryPrefix = prefixes.queryPrefix ?? spec.queryPrefix;
     this.itemPrefix = prefixes.itemPrefix ?? spec.itemPrefix;
@@ -250,7 +258,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
         const encoding = this.#tokenizer.encodeBatch(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
         const inputs = this.#tensors(encoding, this.device);
         try {
-          parts.push(await this.#module.forwardTensor(inputs, { grad: options.grad ?? false }));
+          const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };
+          parts.push(await this.#module.forwardTensor(inputs, forward));
         } finally {
           for (const t of Object.values(inputs)) t.dispose();
         }

@@ -96,6 +96,23 @@ describe("Module (C++ MLP)", () => {
     expect(y.dtype).toBe("float64");
   });
 
+  test("autocast bfloat16 runs the matrix products in bfloat16, close to float32, and float32 after", async () => {
+    using m = Module.create("mlp", { in_features: 8, hidden_features: 16, out_features: 4 });
+    const x = randn(4 * 8, 11);
+    using input = Tensor.from(x, [4, 8]);
+    using mixed = await m.forwardTensor([input], { autocast: "bfloat16" });
+    using strict = await m.forwardTensor([input]);
+    expect(mixed.dtype).toBe("bfloat16");
+    expect(strict.dtype).toBe("float32");
+    const a = mixed.toFloat32Array();
+    const b = strict.toFloat32Array();
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
+    expect(maxDiff).toBeGreaterThan(0);  // it really ran in lower precision
+    expect(maxDiff).toBeLessThan(3e-2);
+    await expect(m.forward([input], { autocast: "int8" as never })).rejects.toThrow(expect.objectContaining({ name: "RangeError" }));
+  });
+
   test("a wrong input shape rejects with a ShapeError naming the expected and received shapes", async () => {
     using m = Module.create("mlp", { in_features: 8 });
     using x = Tensor.from(new Float32Array(6), [2, 3]);
