@@ -36,7 +36,9 @@ const rel = cuda
 const target = path.join(root, "prebuilds", rel);
 fs.mkdirSync(path.dirname(target), { recursive: true });
 fs.copyFileSync(built, target);
-execFileSync("strip", ["--strip-unneeded", target]);
+// Symbols are not needed to load or debug through libtorch's own messages; stripping halves the file.
+const hasStrip = ["/usr/bin/strip", "/bin/strip"].some((f) => fs.existsSync(f));
+if (hasStrip) execFileSync("strip", ["--strip-unneeded", target]);
 
 const manifestFile = path.join(root, "prebuilds", "manifest.json");
 const manifest = fs.existsSync(manifestFile) ? JSON.parse(fs.readFileSync(manifestFile, "utf8")) : [];

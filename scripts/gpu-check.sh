@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One device call on the GPU machine (no Node, no network there): unpack the
+# carried Node and node_modules (scripts/gpu-pack.sh made them), build the
+# addon against the machine's PyTorch (CUDA), run the CUDA tests and the CPU
+# parity tests on libtorch 2.x, benchmark against transformers, build the CUDA
+# prebuild, and leave results in $OUT.
+#   device run: carry [".device"], command: bash scripts/gpu-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+log() { echo "gpu-check: $*" | tee -a "$OUT/summary.txt"; }
+D=.device
+start=$(date +%s)
+
+mkdir -p /tmp/node && xz -dc "$D"/node-*.xz > /tmp/node/node && chmod +x /tmp/node/node
+export PATH=/tmp/node:$PATH
+[ -d node_modules/cmake-js ] || tar xJf "$D/node_modules.tar.xz"
+rm -rf /tmp/fixtures-root && mkdir -p /tmp/fixtures-root && tar xJf "$D/fixtures.tar.xz" -C /tmp/fixtures-root
+PY=${EMBEDDINGS_TORCH_PYTHON:-/opt/torch/.venv/bin/python}
+export EMBEDDINGS_TORCH_PYTHON=$PY EMBEDDINGS_TORCH_TEST_PYTHON=$PY
+export EMBEDDINGS_TORCH_FIXTURES=/tmp/fixtures-root/fixtures
+TP=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
+CUDA_VERSION=$("$PY" -c 'import torch; print(torch.version.cuda)')
+log "node $(node --version), torch $TORCH_VERSION, CUDA $CUDA_VERSION, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+
+node node_modules/cmake-js/bin/cmake-js compile --CDCMAKE_PREFIX_PATH="$TP" --parallel 16 > "$OUT/build.log" 2>&1
+rc=$?
+log "build rc=$rc in $(( $(date +%s) - start )) s"
+if [ $rc -ne 0 ]; then grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; fi
+export EMBEDDINGS_TORCH_ADDON=$PWD/build/Release/embeddings_torch.node
+export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
+
+jest() {
+  node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand "$@"
+}
+jest --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
+log "CUDA tests rc=$? ($(grep -E '^Tests:' "$OUT/cuda-tests.log"))"
+jest --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
+log "CPU parity on libtorch $TORCH_VERSION rc=$? ($(grep -E '^Tests:' "$OUT/parity-2x.log"))"
+
+if [ -f "$D/js/bench/gpu.js" ]; then
+  timeout 240 node "$D/js/bench/gpu.js" > "$OUT/gpu-bench.md" 2> "$OUT/gpu-bench.err"
+  log "GPU bench rc=$?"
+fi
+
+node scripts/prebuild.js --cuda "$CUDA_VERSION" > "$OUT/prebuild.log" 2>&1
+log "CUDA prebuild rc=$? $(tail -1 "$OUT/prebuild.log")"
+cp prebuilds/manifest.json "$OUT/manifest.json" 2>/dev/null
+cp prebuilds/cuda/*/embeddings-torch.napi.node "$OUT/embeddings-torch.cuda.node" 2>/dev/null
+log "done in $(( $(date +%s) - start )) s"
+tail -30 "$OUT/cuda-tests.log"

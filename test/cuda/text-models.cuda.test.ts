@@ -1,0 +1,58 @@
+import * as path from "node:path";
+
+import { cuda, Tensor, TextToTextBertModel, TextToTextE5Model } from "../../lib";
+import { cudaMissing } from "../helpers/cuda";
+import { FIXTURES, maxAbsDiff, readReferenceJson, readReferenceTensor } from "../helpers/fixtures";
+
+const describeCuda = cudaMissing("test/cuda/text-models.cuda.test.ts") ? describe.skip : describe;
+// fixtures/README.md: CUDA vs CPU differ by ~2e-7; a correct float32 forward (TF32 off) stays below 1e-5 of both.
+const TOL = 1e-5;
+
+describeCuda("CUDA text models (TF32 off) against transformers on an H100", () => {
+  beforeAll(() => cuda.setAllowTF32(false));
+
+  test.each([
+    ["max_length", "fixed"],
+    ["longest", "dynamic"],
+  ] as const)("BERT pooler_output on cuda matches HF's cuda and cpu references (%s)", async (padding, mode) => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { maxLength: 32, padding, device: "cuda" });
+    expect(model.device).toBe("cuda:0");
+    using got = await model.forwardItems(readReferenceJson("bert-tiny").texts);
+    expect(got.device).toBe("cuda:0");
+    const values = got.toFloat32Array();
+    expect(maxAbsDiff(values, readReferenceTensor("bert-tiny", `${mode}.cuda.pooler_output`).data)).toBeLessThan(TOL);
+    expect(maxAbsDiff(values, readReferenceTensor("bert-tiny", `${mode}.cpu.pooler_output`).data)).toBeLessThan(TOL);
+  });
+
+  test.each([
+    ["max_length", "fixed"],
+    ["longest", "dynamic"],
+  ] as const)("E5 (XLM-R) embeddings on cuda match HF's cuda and cpu mean_pool_l2 (%s, query and plain)", async (padding, mode) => {
+    using model = await TextToTextE5Model.fromPretrained(path.join(FIXTURES, "xlmr-tiny"), { maxLength: 32, padding, device: "cuda", itemPrefix: "", queryPrefix: "query: " });
+    const texts = readReferenceJson("xlmr-tiny").texts;
+    using plain = await model.forwardItems(texts);
+    expect(maxAbsDiff(plain.toFloat32Array(), readReferenceTensor("xlmr-tiny", `plain.${mode}.cuda.mean_pool_l2`).data)).toBeLessThan(TOL);
+    expect(maxAbsDiff(plain.toFloat32Array(), readReferenceTensor("xlmr-tiny", `plain.${mode}.cpu.mean_pool_l2`).data)).toBeLessThan(TOL);
+    model.itemPrefix = "query: ";
+    using query = await model.forwardItems(texts);
+    expect(maxAbsDiff(query.toFloat32Array(), readReferenceTensor("xlmr-tiny", `query.${mode}.cuda.mean_pool_l2`).data)).toBeLessThan(TOL);
+  });
+
+  test("tensors move between devices and back unchanged", () => {
+    using host = Tensor.from(new Float32Array([1.5, -2, 3]), [3]);
+    using gpu = host.to("cuda");
+    expect(gpu.device).toBe("cuda:0");
+    using back = gpu.to("cpu");
+    expect(Array.from(back.toFloat32Array())).toEqual([1.5, -2, 3]);
+    cuda.synchronize();
+    expect(cuda.deviceCount()).toBeGreaterThan(0);
+  });
+
+  test("bf16 autocast on cuda stays within 2e-2 of the float32 reference", async () => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { maxLength: 32, device: "cuda", autocast: "bfloat16" });
+    using got = await model.forwardItems(readReferenceJson("bert-tiny").texts);
+    const diff = maxAbsDiff(got.toFloat32Array(), readReferenceTensor("bert-tiny", "dynamic.cpu.pooler_output").data);
+    expect(diff).toBeGreaterThan(1e-6);
+    expect(diff).toBeLessThan(2e-2);
+  });
+});
