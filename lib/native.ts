@@ -73,6 +73,8 @@ export interface Addon {
     loadTorchScript(file: string, device: string): Promise<NativeModule>;
   };
   runtimeInfo(): RuntimeInfo;
+  backward(outputs: NativeTensor[], gradients: NativeTensor[] | null): Promise<undefined>;
+  namedGradients(module: NativeModule): Record<string, NativeTensor | null>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(device: string): void;

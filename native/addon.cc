@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "autograd.h"
 #include "module.h"
 #include "runtime.h"
 #include "tensor.h"
@@ -13,6 +14,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
+  InitAutograd(env, exports);
   return exports;
 }
 
