@@ -118,7 +118,8 @@ export function readReference(model: string): Reference {
     tensor(key) {
       const e = entry(key);
       if (e.dtype !== "float32") throw new Error(`${key} is ${e.dtype}, expected float32`);
-      return new Float32Array(e.bytes.slice().buffer);
+      // Uint8Array's slice copies; Buffer's (e.bytes is a Buffer view) would alias the whole file.
+      return new Float32Array(Uint8Array.prototype.slice.call(e.bytes).buffer);
     },
     shape: (key) => entry(key).shape,
   };
