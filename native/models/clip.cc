@@ -67,10 +67,12 @@ void CLIPAttentionImpl::reset() {
   out_proj = register_module("out_proj", torch::nn::Linear(d, d));
 }
 
+// No batch or length taken from .size() here or in the towers: libtorch's
+// tracer records such ints as constants, and a traced model would then only
+// accept the example's batch size. unflatten/flatten/expand_as keep them symbolic.
 torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
-  const int64_t batch = hidden.size(0), length = hidden.size(1);
   const int64_t heads = options.num_attention_heads(), head_dim = options.hidden_size() / heads;
-  auto split = [&](const torch::Tensor& x) { return x.view({batch, length, heads, head_dim}).transpose(1, 2); };
+  auto split = [&](const torch::Tensor& x) { return x.unflatten(-1, {heads, head_dim}).transpose(1, 2); };
   const auto q = split(q_proj->forward(hidden));  // [B, H, L, hd]
   const auto k = split(k_proj->forward(hidden));
   const auto v = split(v_proj->forward(hidden));
@@ -86,7 +88,7 @@ torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& hidden, const torc
   auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());
   auto context = torch::matmul(probs, v);                        // [B, H, L, hd]
 #endif
-  context = context.transpose(1, 2).reshape({batch, length, options.hidden_size()});
+  context = context.transpose(1, 2).flatten(2);  // [B, L, D]
   return out_proj->forward(context);  // [B, L, D]
 }
 

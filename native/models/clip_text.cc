@@ -21,13 +21,17 @@ double Lowest(c10::ScalarType type) {
 }
 
 // Causal mask, combined with the key padding mask when given, as additive
-// scores: 0 where a query may attend, Lowest() elsewhere. [1 or B, 1, L, L]
-torch::Tensor AttentionMask(const torch::Tensor& attention_mask, int64_t batch, int64_t length,
+// scores: 0 where a query may attend, Lowest() elsewhere. [B, 1, L, L]
+// Built from the positions tensor, not from sizes, so a trace keeps B and L free.
+torch::Tensor AttentionMask(const torch::Tensor& positions, const torch::Tensor& attention_mask,
                             const torch::TensorOptions& like) {
-  auto allowed = torch::ones({length, length}, like.dtype(torch::kBool)).tril().view({1, 1, length, length});
-  if (attention_mask.defined()) allowed = allowed.logical_and(attention_mask.to(torch::kBool).view({batch, 1, 1, length}));
-  return torch::zeros(allowed.sizes(), like).masked_fill(allowed.logical_not(), Lowest(like.dtype().toScalarType()));
+  auto allowed = positions.unsqueeze(-1).ge(positions.unsqueeze(-2)).unsqueeze(1);  // query >= key: [B, 1, L, L]
+  if (attention_mask.defined()) allowed = allowed.logical_and(attention_mask.to(torch::kBool).unsqueeze(1).unsqueeze(2));
+  return torch::zeros_like(allowed, like).masked_fill(allowed.logical_not(), Lowest(like.dtype().toScalarType()));
 }
+
+// 0, 1, ..., L-1 for each row: [B, L], from the ids' shape without reading it.
+torch::Tensor Positions(const torch::Tensor& input_ids) { return torch::ones_like(input_ids).cumsum(1) - 1; }
 
 }  // namespace
 
@@ -40,8 +44,7 @@ void CLIPTextEmbeddingsImpl::reset() {
 }
 
 torch::Tensor CLIPTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
-  const auto positions = torch::arange(input_ids.size(1), input_ids.options().dtype(torch::kLong));  // [L]
-  return token_embedding->forward(input_ids) + position_embedding->forward(positions).unsqueeze(0);  // [B, L, D]
+  return token_embedding->forward(input_ids) + position_embedding->forward(Positions(input_ids));  // [B, L, D]
 }
 
 CLIPTextTransformerImpl::CLIPTextTransformerImpl(const CLIPTextOptions& options_) : options(options_) { reset(); }
@@ -54,18 +57,17 @@ void CLIPTextTransformerImpl::reset() {
 }
 
 torch::Tensor CLIPTextTransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-  const int64_t batch = input_ids.size(0), length = input_ids.size(1);
   const auto ids = input_ids.to(torch::kLong);
   auto hidden = embeddings->forward(ids);  // [B, L, D]
-  const auto mask = AttentionMask(attention_mask, batch, length, hidden.options());
+  const auto mask = AttentionMask(Positions(ids), attention_mask, hidden.options());
   hidden = final_layer_norm->forward(encoder->forward(hidden, mask));  // [B, L, D]
   // Pool at the end-of-text token: its first position, or with the legacy
   // eos_token_id 2 the position of the largest id (Hugging Face's two rules).
   // argmax, not .item(): a trace keeps the rule for every input.
   const auto ids32 = ids.to(torch::kInt);
   const auto eos = options.eos_token_id() == 2 ? ids32.argmax(-1) : ids32.eq(options.eos_token_id()).to(torch::kInt).argmax(-1);
-  const auto rows = torch::arange(batch, eos.options().dtype(torch::kLong));  // [B]
-  return hidden.index({rows, eos});  // [B, D]
+  const auto index = eos.to(torch::kLong).view({-1, 1, 1}).expand({-1, 1, options.hidden_size()});  // [B, 1, D]
+  return hidden.gather(1, index).squeeze(1);  // [B, D]
 }
 
 CLIPTextModelWithProjectionImpl::CLIPTextModelWithProjectionImpl(const CLIPTextOptions& options_) : options(options_) {

@@ -21,11 +21,10 @@ void CLIPVisionEmbeddingsImpl::reset() {
 }
 
 torch::Tensor CLIPVisionEmbeddingsImpl::forward(const torch::Tensor& pixel_values) {
-  const int64_t batch = pixel_values.size(0);
   // Pixels follow the weights' dtype (a float16 model takes float32 images), as in HF.
   const auto pixels = pixel_values.to(patch_embedding->weight.scalar_type());
   const auto patches = patch_embedding->forward(pixels).flatten(2).transpose(1, 2);  // [B, patches, D]
-  const auto cls = class_embedding.view({1, 1, -1}).expand({batch, 1, options.hidden_size()});  // [B, 1, D]
+  const auto cls = class_embedding.expand_as(patches.narrow(1, 0, 1));  // [B, 1, D]; expand_as keeps B free in a trace
   return torch::cat({cls, patches}, 1) + position_embedding->weight.unsqueeze(0);  // [B, 1 + patches, D]
 }
 
