@@ -19,3 +19,7 @@ export {
 } from "./errors";
 export { runtimeInfo } from "./runtime";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
+export { backward, namedGradients } from "./autograd";
+export { ImageProcessor, ImageError, type ImageInput, type PixelValues, type PreprocessOptions } from "./images";
+// TODO(#6): export { TextToImageClipModel, type ClipModelOptions } from "./models/clip" once
+// lib/inference/triton/jit-trace-storage-manager is merged (clip.ts imports it).

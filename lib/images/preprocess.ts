@@ -40,20 +40,22 @@ export class ImageProcessor {
   }
 
   /**
-   * Pixel values on the host.
+   * Pixel values on the host. `firstIndex`: the position of `images[0]` in
+   * the caller's list, so that messages name the caller's index when it
+   * passes a slice.
    * @throws RangeError for an empty batch, or (without centre crop) images of different output sizes.
    * @throws TypeError naming the index of an item that is neither a path nor bytes.
    * @throws ImageError naming the index and path of a file that cannot be read or decoded.
    */
-  async pixelValues(images: readonly ImageInput[], context = "ImageProcessor.pixelValues"): Promise<PixelValues> {
+  async pixelValues(images: readonly ImageInput[], context = "ImageProcessor.pixelValues", firstIndex = 0): Promise<PixelValues> {
     if (!Array.isArray(images)) throw new TypeError(`${context}: images must be an array of paths or Buffers, received ${typeof images}`);
     if (images.length === 0) throw new RangeError(`${context}: images is empty; pass at least one image`);
-    const decoded = await Promise.all(images.map((image, i) => decodeRgb(image, i, context)));
+    const decoded = await Promise.all(images.map((image, i) => decodeRgb(image, firstIndex + i, context)));
     const prepared = decoded.map((image) => this.#resizeAndCrop(image));
     const { width, height } = prepared[0] as RgbImage;
     const odd = prepared.findIndex((p) => p.width !== width || p.height !== height);
     if (odd >= 0)
-      throw new RangeError(`${context}: images[0] becomes ${width}x${height} but images[${odd}] ${prepared[odd]?.width}x${prepared[odd]?.height}; without do_center_crop every image must end at the same size`);
+      throw new RangeError(`${context}: images[${firstIndex}] becomes ${width}x${height} but images[${firstIndex + odd}] ${prepared[odd]?.width}x${prepared[odd]?.height}; without do_center_crop every image must end at the same size`);
     const plane = width * height;
     const data = new Float32Array(prepared.length * 3 * plane);
     const { doRescale, rescaleFactor, doNormalize, imageMean, imageStd } = this.config;

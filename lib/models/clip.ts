@@ -181,7 +181,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < items.length; start += this.#batchSize) {
-        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), "forwardItems");
+        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), "forwardItems", start);
         using pixels = Tensor.from(data, shape, { device });
         parts.push(await this.#vision.forwardTensor([pixels]));
       }

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 import { Tensor } from "../../lib";
@@ -102,6 +103,28 @@ describe("TextToImageClipModel inputs and errors", () => {
     await expect(model.forwardItems([png, Buffer.from([0x89, 0x50, 0x4e, 0x47])])).rejects.toMatchObject({ name: "ImageError", index: 1, message: expect.stringMatching(/^forwardItems: images\[1\] \(Buffer\(4 bytes\)\)/) });
     await expect(model.forwardItems(["/nonexistent/x.jpg"])).rejects.toMatchObject({ name: "ImageError", index: 0, source: "/nonexistent/x.jpg" });
     await expect(model.forwardItems([])).rejects.toThrow(RangeError);
+  });
+
+  test("with batchSize 2, a bad third item is named by its index in the whole list (items[2]), not in its batch", async () => {
+    using small = await TextToImageClipModel.fromPretrained(DIR, { batchSize: 2 });
+    const png = path.join(DIR, "image0.png");
+    await expect(small.forwardItems([png, png, Buffer.from("junk")])).rejects.toMatchObject({ name: "ImageError", index: 2, message: expect.stringMatching(/images\[2\]/) });
+  });
+
+  test("a config.json that disagrees with the weights (1 text layer, checkpoint has 2) is a CheckpointError listing the unexpected keys", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clip-config-"));
+    try {
+      for (const f of fs.readdirSync(DIR)) if (f !== "config.json") fs.symlinkSync(path.join(DIR, f), path.join(dir, f));
+      const config = JSON.parse(fs.readFileSync(path.join(DIR, "config.json"), "utf8"));
+      config.text_config.num_hidden_layers = 1;
+      fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+      await expect(TextToImageClipModel.fromPretrained(dir)).rejects.toMatchObject({
+        code: "ERR_CHECKPOINT",
+        message: expect.stringMatching(/the clip-text tower's keys do not match config.json \(unexpected text_model.encoder.layers.1\./),
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the vision tower rejects pixel_values of another size with a ShapeError naming the input and both shapes", async () => {
