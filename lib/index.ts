@@ -25,3 +25,6 @@ export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from 
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
 export { cat } from "./ops";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
+export { backward, namedGradients } from "./autograd";
+export { ImageProcessor, ImageError, type ImageInput, type PixelValues, type PreprocessOptions } from "./images";
+export { TextToImageClipModel, type ClipModelOptions } from "./models/clip";

@@ -74,6 +74,8 @@ export interface Addon {
   };
   runtimeInfo(): RuntimeInfo;
   cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
+  backward(outputs: NativeTensor[], gradients: NativeTensor[] | null): Promise<undefined>;
+  namedGradients(module: NativeModule): Record<string, NativeTensor | null>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(device: string): void;

@@ -1,0 +1,239 @@
+/**
+ * TextToImageClipModel: a CLIP checkpoint as a two-tower model. Queries are
+ * texts through the text tower ("clip-text"), items are images through the
+ * vision tower ("clip-vision"); both end in the shared projection space.
+ */
+import * as path from "node:path";
+
+import { checkDevice, type Device } from "../device";
+import { describe } from "../dtypes";
+import { CheckpointError, DisposedError } from "../errors";
+import { entryToTensor, readSafetensors } from "../hub/safetensors";
+import { ImageProcessor, type ImageInput } from "../images";
+import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
+import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
+import { EmbeddingsModelInterface } from "../interface";
+import { cat } from "../ops";
+import { Module, type ParameterInfo } from "../module";
+import { PACKAGE_ROOT } from "../native";
+import { Tensor } from "../tensor";
+import { TextTokenizer } from "../tokenization";
+import { readClipConfig, type ClipConfig } from "./clip/config";
+import { freezeLayers } from "./clip/freeze";
+
+export interface ClipModelOptions {
+  /** Where both towers run; default "cpu". */
+  device?: Device;
+  /** Images per vision forward in forwardItems; default 32. */
+  batchSize?: number;
+}
+
+/** Traced into the query model's example inputs (any text works: the shape is fixed at 77). */
+const EXAMPLE_QUERY = "a photo of red running shoes";
+/** A small PNG shipped with the package: the items model's example input. */
+const EXAMPLE_IMAGE = path.join(PACKAGE_ROOT, "assets", "clip-example.png");
+
+/**
+ * A Hugging Face CLIPModel folder (config.json, model.safetensors,
+ * tokenizer.json, tokenizer_config.json, preprocessor_config.json).
+ */
+export class TextToImageClipModel extends EmbeddingsModelInterface {
+  readonly #text: Module;
+  readonly #vision: Module;
+  readonly #tokenizer: TextTokenizer;
+  readonly #images: ImageProcessor;
+  readonly #config: ClipConfig;
+  readonly #batchSize: number;
+  #disposed = false;
+
+  private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number) {
+    super();
+    this.#text = text;
+    this.#vision = vision;
+    this.#tokenizer = tokenizer;
+    this.#images = images;
+    this.#config = config;
+    this.#batchSize = batchSize;
+  }
+
+  /**
+   * Loads both towers from `dir/model.safetensors` (each takes the keys it
+   * owns), the tokenizer and the image processor; the towers are in eval mode.
+   * @throws TypeError / RangeError for bad arguments; CheckpointError naming the
+   *   file for a missing or invalid file or keys that do not fit the config.
+   */
+  static async fromPretrained(dir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
+    const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(dir)})`;
+    if (typeof dir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(dir)}`);
+    const device = checkDevice(options.device ?? "cpu", context);
+    const batchSize = options.batchSize ?? 32;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
+    const config = await readClipConfig(dir, context); // first: a folder of another model fails on model_type
+    const [tokenizer, images] = await Promise.all([TextTokenizer.fromPretrained(dir), ImageProcessor.fromPretrained(dir)]);
+    const text = Module.create("clip-text", config.text);
+    const vision = Module.create("clip-vision", config.vision);
+    try {
+      await loadTowers(path.join(dir, "model.safetensors"), context, [
+        [text, ["text_model.", "text_projection."]],
+        [vision, ["vision_model.", "visual_projection."]],
+      ]);
+      text.to(device);
+      vision.to(device);
+    } catch (error) {
+      text.dispose();
+      vision.dispose();
+      throw error;
+    }
+    return new TextToImageClipModel(text, vision, tokenizer, images, config, batchSize);
+  }
+
+  get device(): Device {
+    this.#check("device");
+    return this.#text.device;
+  }
+
+  get sameQueryAndItems(): boolean {
+    return false;
+  }
+
+  /** The towers take positional inputs: [input_ids] and [pixel_values]. */
+  get isNamedInputs(): boolean {
+    return false;
+  }
+
+  getQueryModelParams(): ParameterInfo[] {
+    this.#check("getQueryModelParams");
+    return this.#text.namedParameters();
+  }
+
+  getItemsModelParams(): ParameterInfo[] {
+    this.#check("getItemsModelParams");
+    return this.#vision.namedParameters();
+  }
+
+  /** `{ input_ids }`: an example query, int64 [1, 77]. */
+  async getQueryModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    const target = checkDevice(device ?? this.device, "getQueryModelInputs");
+    return { input_ids: this.#encode(EXAMPLE_QUERY, target) };
+  }
+
+  /** `{ pixel_values }`: the shipped example image, float32 [1, 3, S, S]. */
+  async getItemsModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    const target = checkDevice(device ?? this.device, "getItemsModelInputs");
+    return { pixel_values: await this.#images.preprocess([EXAMPLE_IMAGE], { device: target }) };
+  }
+
+  getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager;
+  }
+
+  getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager;
+  }
+
+  getQueryModel(): Module {
+    this.#check("getQueryModel");
+    return this.#text;
+  }
+
+  getItemsModel(): Module {
+    this.#check("getItemsModel");
+    return this.#vision;
+  }
+
+  /** Freezes the token and position embeddings and text layers 0..n-1. */
+  fixQueryModel(numFixedLayers: number): void {
+    this.#check("fixQueryModel");
+    freezeLayers(this.#text, "text_model", numFixedLayers, this.#config.textLayers, "fixQueryModel");
+  }
+
+  unfixQueryModel(): void {
+    this.#check("unfixQueryModel");
+    this.#text.setRequiresGrad("", true);
+  }
+
+  /** Freezes the patch, class and position embeddings and vision layers 0..n-1. */
+  fixItemModel(numFixedLayers: number): void {
+    this.#check("fixItemModel");
+    freezeLayers(this.#vision, "vision_model", numFixedLayers, this.#config.visionLayers, "fixItemModel");
+  }
+
+  unfixItemModel(): void {
+    this.#check("unfixItemModel");
+    this.#vision.setRequiresGrad("", true);
+  }
+
+  /** The text's embedding: float32 [1, projection_dim] on the model's device. */
+  async forwardQuery(query: string): Promise<Tensor> {
+    if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
+    using ids = this.#encode(query, this.device);
+    return this.#text.forwardTensor([ids]);
+  }
+
+  /**
+   * The images' embeddings: float32 [n, projection_dim], computed in batches of `batchSize`.
+   * @throws RangeError for an empty list; TypeError / ImageError naming the index (and path) of a bad item.
+   */
+  async forwardItems(items: readonly ImageInput[]): Promise<Tensor> {
+    if (!Array.isArray(items)) throw new TypeError(`forwardItems: items must be an array of image paths or Buffers but received ${describe(items)}`);
+    if (items.length === 0) throw new RangeError("forwardItems: items is empty; pass at least one image");
+    const device = this.device;
+    const parts: Tensor[] = [];
+    try {
+      for (let start = 0; start < items.length; start += this.#batchSize) {
+        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), "forwardItems", start);
+        using pixels = Tensor.from(data, shape, { device });
+        parts.push(await this.#vision.forwardTensor([pixels]));
+      }
+      if (parts.length === 1) return parts.pop() as Tensor;
+      return await cat(parts, 0);
+    } finally {
+      for (const part of parts) part.dispose();
+    }
+  }
+
+  /** Frees both towers (idempotent). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#text.dispose();
+    this.#vision.dispose();
+    this.#disposed = true;
+  }
+
+  /** input_ids [1, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
+  #encode(query: string, device: Device): Tensor {
+    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
+    const batch = this.#tokenizer.encodeBatch([query], { maxLength, padding: "max_length" });
+    return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
+  }
+
+  #check(method: string): void {
+    if (this.#disposed) throw new DisposedError(`TextToImageClipModel.${method}: the model was disposed`);
+  }
+}
+
+/**
+ * Copies each module's share of a CLIPModel checkpoint into it, reading the
+ * file once. Keys a module owns (by prefix) must match its parameters
+ * exactly: a key under its prefix that it lacks means the config disagrees
+ * with the weights.
+ */
+async function loadTowers(file: string, context: string, towers: readonly (readonly [Module, readonly string[]])[]): Promise<void> {
+  const checkpoint = await readSafetensors(file);
+  for (const [module, prefixes] of towers) {
+    const tensors = new Map<string, Tensor>();
+    for (const [key, entry] of checkpoint.tensors) if (prefixes.some((p) => key.startsWith(p))) tensors.set(key, entryToTensor(entry));
+    try {
+      const { missing, unexpected } = await module.loadStateDict(tensors, { strict: false });
+      if (missing.length > 0 || unexpected.length > 0)
+        throw new CheckpointError(
+          `${context}: ${file}: the ${module.kind} tower's keys do not match config.json (${[
+            missing.length ? `missing ${missing.join(", ")}` : "",
+            unexpected.length ? `unexpected ${unexpected.join(", ")}` : "",
+          ].filter(Boolean).join("; ")})`,
+        );
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
+  }
+}
