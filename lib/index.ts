@@ -15,7 +15,13 @@ export {
   BusyError,
   AddonLoadError,
   UnsupportedError,
+  TraceError,
+  DeployedVersionError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
+export { saveTorchScript, type ExampleInputs, type SaveTorchScriptOptions } from "./trace";
+export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
+export * from "./inference/triton";
+export * from "./models";

@@ -72,6 +72,8 @@ export interface Addon {
     create(architecture: string, options: Record<string, number | string | boolean>): NativeModule;
     loadTorchScript(file: string, device: string): Promise<NativeModule>;
   };
+  /** Traces a native module on `inputs` (named `names`) or saves a TorchScript one, into `file`. */
+  traceModule(module: NativeModule, names: string[], inputs: NativeTensor[], file: string): Promise<undefined>;
   runtimeInfo(): RuntimeInfo;
   cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
   cudaIsAvailable(): boolean;

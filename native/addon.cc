@@ -6,6 +6,7 @@
 #include "ops.h"
 #include "runtime.h"
 #include "tensor.h"
+#include "trace.h"
 
 namespace et {
 
@@ -15,6 +16,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
   InitOps(env, exports);
+  InitTrace(env, exports);
   return exports;
 }
 

@@ -1,6 +1,9 @@
 #include "workers.h"
 
 #include <torch/script.h>
+#include <torch/version.h>
+
+#include <stdexcept>
 
 #include "tensor.h"
 
@@ -99,8 +102,31 @@ class LoadTorchScriptWorker final : public PromiseWorker {
 
  private:
   void Run() override {
-    loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
+    try {
+      loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
+    } catch (const c10::Error& e) {
+      RethrowMissingOperator(e);
+      throw;
+    }
     loaded_->train(false);
+  }
+
+  // A file saved by a newer PyTorch may call operators this libtorch lacks
+  // (aten::scaled_dot_product_attention arrived in 2.0). libtorch reports it
+  // as a compile error deep in the file's code; say what it means instead.
+  static void RethrowMissingOperator(const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    const std::string marker = "Unknown builtin op: ";
+    const auto at = msg.find(marker);
+    if (at == std::string::npos) return;
+    auto end = msg.find_first_of(" \n", at + marker.size());
+    std::string op = msg.substr(at + marker.size(), end == std::string::npos ? std::string::npos : end - at - marker.size());
+    while (!op.empty() && op.back() == '.') op.pop_back();
+    throw std::runtime_error(std::string("[ERR_UNSUPPORTED] the file uses operator ") + op + ", which this libtorch (" +
+                             TORCH_VERSION + ") does not have: it was saved by a newer PyTorch. Re-export it with "
+                             "PyTorch " + TORCH_VERSION + " (for transformers models, attn_implementation=\"eager\" "
+                             "avoids aten::scaled_dot_product_attention), or build the addon against a libtorch "
+                             "that has this operator");
   }
   Napi::Value Result(Napi::Env env) override { return ModuleWrap::New(env, std::move(loaded_)); }
 
