@@ -52,7 +52,15 @@ export async function checkTrace(eager: Module, traced: Module, inputs: OrderedI
   const specs: { dtype: DType; shape: number[]; variable: Set<number>; batchMajor: boolean }[] = [];
   try {
     for (const variant of variants) {
-      const expected = outputTensors(await eager.forward(variant.inputs), "the module");
+      let expected: Tensor[];
+      try {
+        expected = outputTensors(await eager.forward(variant.inputs), "the module");
+      } catch (error) {
+        // The example is what the caller chose; another shape failing in the module itself
+        // means a TorchScript module whose own trace froze the example's sizes.
+        if (variant === variants[0] || error instanceof UnsupportedError) throw error;
+        throw new TraceError(`the module itself fails on ${variant.label} (${describeShapes(variant.inputs)}): ${error instanceof Error ? error.message : String(error)}; a traced TorchScript module only accepts the shapes its trace did not freeze`);
+      }
       let got: Tensor[];
       try {
         got = outputTensors(await traced.forward(variant.inputs), "the traced module");

@@ -17,8 +17,9 @@ torch::Tensor MaskedMeanEncoderImpl::forward(const torch::Tensor& input_ids, con
                                              const torch::Tensor& token_type_ids) {
   auto hidden = word_embeddings->forward(input_ids);  // [B, L, H]
   if (token_type_ids.defined()) hidden = hidden + token_type_embeddings->forward(token_type_ids);
+  if (options.freeze_sizes()) hidden = hidden.reshape({input_ids.size(0), input_ids.size(1), options.hidden_size()});
   const auto mask = attention_mask.unsqueeze(-1).to(hidden.scalar_type());  // [B, L, 1]
-  // No sizes read as C++ integers: the same code traces for any B and L.
+  // Otherwise no size is read as a C++ integer: the same code traces for any B and L.
   const auto pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);  // [B, H]
   return dense->forward(pooled);  // [B, H]
 }
@@ -41,7 +42,8 @@ std::shared_ptr<NativeModel> MakeMaskedMean(const ModelOptions& o) {
   MaskedMeanOptions options;
   options.vocab_size(o.integer("vocab_size", 100))
       .hidden_size(o.integer("hidden_size", 16))
-      .type_vocab_size(o.integer("type_vocab_size", 2));
+      .type_vocab_size(o.integer("type_vocab_size", 2))
+      .freeze_sizes(o.boolean("freeze_sizes", false));
   TORCH_CHECK(options.vocab_size() > 0 && options.hidden_size() > 0 && options.type_vocab_size() > 0,
               "masked-mean: vocab_size, hidden_size and type_vocab_size must be positive");
   return std::make_shared<MaskedMeanEncoderImpl>(options);

@@ -12,6 +12,10 @@ struct MaskedMeanOptions {
   TORCH_ARG(int64_t, vocab_size) = 100;
   TORCH_ARG(int64_t, hidden_size) = 16;
   TORCH_ARG(int64_t, type_vocab_size) = 2;
+  // Reads the batch size and length as C++ integers (a reshape to [B, L, H]):
+  // the pitfall native/trace.h describes, so tests can show that an export
+  // catches it. Eager results are the same either way.
+  TORCH_ARG(bool, freeze_sizes) = false;
 };
 
 // dense(masked mean over tokens of word_embeddings(ids) [+ token_type_embeddings(types)]) -> [B, H]

@@ -53,6 +53,7 @@ export function checkNotDeployed(info: ModelStorageInfo, options: Pick<InstallVe
 export async function installVersion(info: ModelStorageInfo, build: (tempDir: string) => Promise<string>, options: InstallVersionOptions): Promise<void> {
   checkNotDeployed(info, options);
   const modelDir = info.modelDir;
+  const createdModelDir = !fs.existsSync(modelDir);
   await fs.promises.mkdir(modelDir, { recursive: true });
   const tempDir = await fs.promises.mkdtemp(path.join(modelDir, `.${info.version}.tmp-`));
   const tempConfig = path.join(modelDir, `.config.pbtxt.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
@@ -72,18 +73,19 @@ export async function installVersion(info: ModelStorageInfo, build: (tempDir: st
     await fs.promises.rename(tempDir, info.versionDir);
     installed = true;
     await fs.promises.rename(tempConfig, info.configPath);
-    await fsyncPath(modelDir);
   } catch (error) {
     // Undo in reverse order; the config rename is the last step, so it never needs undoing.
     if (installed) await fs.promises.rename(info.versionDir, tempDir);
     if (displaced !== undefined) await fs.promises.rename(displaced, info.versionDir);
     displaced = undefined;
-    throw error;
-  } finally {
     await fs.promises.rm(tempDir, { recursive: true, force: true });
     await fs.promises.rm(tempConfig, { force: true });
-    if (displaced !== undefined) await fs.promises.rm(displaced, { recursive: true, force: true });
+    // A model folder without config.pbtxt is an error for a polling Triton: remove the one made here.
+    if (createdModelDir && (await fs.promises.readdir(modelDir)).length === 0) await fs.promises.rmdir(modelDir);
+    throw error;
   }
+  if (displaced !== undefined) await fs.promises.rm(displaced, { recursive: true, force: true });
+  await fsyncPath(modelDir);  // the renames reach the disk
 }
 
 /** One config.pbtxt serves every version of a model: changing it re-describes the others. */
