@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 
 import { checkDevice } from "./device";
 import { exportToTriton } from "./inference/triton/export";
+import { ModelStorageInfo } from "./inference/triton/storage-manager";
 import { modelKind, modelKinds } from "./models";
 
 export interface CliIO {
@@ -68,6 +69,14 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
   const maxBatchSize = integer(values["max-batch-size"], "--max-batch-size", 0);
   const instanceCount = integer(values.instances, "--instances", 1);
   const version = integer(values.version, "--version", 1) ?? 1;
+  // Names Triton rejects are refused before the model is loaded.
+  for (const modelName of [values.name as string, `${values.name as string}_query`]) {
+    try {
+      new ModelStorageInfo({ repository: values.repository as string, modelName, version });
+    } catch (error) {
+      throw new UsageError(`--name: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
 
   const model = await modelKind(kind)(values.model as string, { device, ...(maxLength === undefined ? {} : { maxLength }) });
   try {
@@ -112,7 +121,9 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: consol
   try {
     return await run(rest, io);
   } catch (error) {
-    const usage = error instanceof UsageError || (error instanceof TypeError && String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS"));
+    // parseArgs' errors carry a code (checked by value: they may come from another realm than this one's TypeError)
+    const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+    const usage = error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
     const message = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
     io.stderr(`embeddings-torch ${command}: ${message}`);
     if (usage) io.stderr(EXPORT_USAGE);

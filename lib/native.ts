@@ -47,6 +47,8 @@ export interface NativeModule {
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(tensors: Record<string, NativeTensor>): { missing: string[]; unexpected: string[] };
   forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean): Promise<NativeOutput>;
+  /** Traces a native module on `inputs` (named `names`) or saves a TorchScript one, into `file`. */
+  trace(names: string[], inputs: NativeTensor[], file: string): Promise<undefined>;
   dispose(): void;
 }
 
@@ -72,8 +74,6 @@ export interface Addon {
     create(architecture: string, options: Record<string, number | string | boolean>): NativeModule;
     loadTorchScript(file: string, device: string): Promise<NativeModule>;
   };
-  /** Traces a native module on `inputs` (named `names`) or saves a TorchScript one, into `file`. */
-  traceModule(module: NativeModule, names: string[], inputs: NativeTensor[], file: string): Promise<undefined>;
   runtimeInfo(): RuntimeInfo;
   cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
   cudaIsAvailable(): boolean;

@@ -10,7 +10,6 @@ import * as path from "node:path";
 import { describe } from "./dtypes";
 import { nativeAsync } from "./errors";
 import { Module } from "./module";
-import { native } from "./native";
 import { Tensor } from "./tensor";
 
 /** Example inputs by name (`input_ids`, `attention_mask`, ...), as a model's get*ModelInputs() returns them. */
@@ -89,7 +88,7 @@ export async function saveTorchScript(module: Module, exampleInputs: ExampleInpu
   const wasTraining = module.isTraining;
   if (wasTraining) module.eval();
   try {
-    await nativeAsync(() => native().traceModule(module.native, [...ordered.names], ordered.tensors.map((t) => t.native), path.resolve(file)));
+    await nativeAsync(() => module.native.trace([...ordered.names], ordered.tensors.map((t) => t.native), path.resolve(file)));
   } finally {
     if (wasTraining) module.train(true);
   }

@@ -6,7 +6,6 @@
 #include "ops.h"
 #include "runtime.h"
 #include "tensor.h"
-#include "trace.h"
 
 namespace et {
 
@@ -16,7 +15,6 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
   InitOps(env, exports);
-  InitTrace(env, exports);
   return exports;
 }
 

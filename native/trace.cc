@@ -7,9 +7,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "errors.h"
-#include "tensor.h"
-#include "workers.h"
 
 namespace et {
 
@@ -85,36 +82,15 @@ torch::jit::Module TraceNativeModel(NativeModel& model, const std::vector<std::s
   return self;
 }
 
-namespace {
-
-Napi::Value TraceModule(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto handle = ModuleWrap::FromValue(info[0], "traceModule: module");
-  auto names_js = info[1].As<Napi::Array>();
-  auto inputs_js = info[2].As<Napi::Array>();
-  const std::string file = info[3].As<Napi::String>();
-  std::vector<std::string> names;
-  std::vector<at::Tensor> inputs;
-  for (uint32_t i = 0; i < names_js.Length(); ++i) names.push_back(names_js.Get(i).As<Napi::String>());
-  for (uint32_t i = 0; i < inputs_js.Length(); ++i)
-    inputs.push_back(TensorWrap::FromValue(inputs_js.Get(i), "traceModule: input \"" + names.at(i) + "\""));
-  const std::string operation = "trace(" + handle->kind() + " -> \"" + file + "\")";
-  return QueueTensorTask(env, operation, handle, [handle, names, inputs, file]() {
-    if (auto* script = dynamic_cast<ScriptModuleHandle*>(handle.get())) {
-      script->module().save(file);
-    } else {
-      auto* native = dynamic_cast<NativeModuleHandle*>(handle.get());
-      TORCH_CHECK(native != nullptr, "cannot trace a ", handle->kind(), " module");
-      TraceNativeModel(*native->model(), names, inputs).save(file);
-    }
-    return at::Tensor();
-  });
-}
-
-}  // namespace
-
-void InitTrace(Napi::Env env, Napi::Object exports) {
-  exports.Set("traceModule", Napi::Function::New(env, TraceModule, "traceModule"));
+void SaveTorchScript(ModuleHandle& handle, const std::vector<std::string>& names, const std::vector<at::Tensor>& inputs,
+                     const std::string& file) {
+  if (auto* script = dynamic_cast<ScriptModuleHandle*>(&handle)) {
+    script->module().save(file);
+    return;
+  }
+  auto* native = dynamic_cast<NativeModuleHandle*>(&handle);
+  TORCH_CHECK(native != nullptr, "cannot trace a ", handle.kind(), " module");
+  TraceNativeModel(*native->model(), names, inputs).save(file);
 }
 
 }  // namespace et

@@ -1,11 +1,9 @@
 // Tracing native modules into TorchScript files (model.pt for Triton's
 // pytorch_libtorch backend), and saving TorchScript modules as they are.
 //
-// [async] traceModule(module, inputNames, inputs, file) -> Promise<undefined>
-//           module: NativeModule. A native model is traced on `inputs` (named
-//           `inputNames`, a subset of module.inputNames in its order); a
-//           TorchScript module is saved unchanged (inputs unused). The file is
-//           written only after the trace succeeded.
+// Used by the worker behind NativeModule.trace (workers.h). No Napi calls
+// here (module.h brings napi.h's declarations only), so a C++ program can
+// trace without Node.
 //
 // What a traced file holds: a torch::jit::Module "__torch__.<Class>" whose
 // submodules mirror the nn::Module tree with the same registered names, whose
@@ -20,7 +18,6 @@
 // with cumsum over a [B, L] tensor instead of torch::arange(L).
 // lib/trace.ts checks every trace on other batch sizes and lengths.
 #pragma once
-#include <napi.h>
 #include <torch/script.h>
 
 #include <memory>
@@ -40,6 +37,10 @@ torch::jit::Module MirrorModule(torch::nn::Module& model, const std::shared_ptr<
 torch::jit::Module TraceNativeModel(NativeModel& model, const std::vector<std::string>& names,
                                     const std::vector<at::Tensor>& inputs);
 
-void InitTrace(Napi::Env env, Napi::Object exports);
+// A native model traced on `inputs` (named `names`, a subset of
+// input_names() in its order), or a TorchScript module unchanged, saved to
+// `file`. Nothing is written when the trace fails.
+void SaveTorchScript(ModuleHandle& handle, const std::vector<std::string>& names, const std::vector<at::Tensor>& inputs,
+                     const std::string& file);
 
 }  // namespace et

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "tensor.h"
+#include "trace.h"
 
 namespace et {
 
@@ -105,7 +106,10 @@ class LoadTorchScriptWorker final : public PromiseWorker {
     try {
       loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
     } catch (const c10::Error& e) {
-      RethrowMissingOperator(e);
+      RethrowMissingOperator(e.what_without_backtrace());
+      throw;
+    } catch (const std::exception& e) {  // torch::jit::ErrorReport: the file's code does not compile here
+      RethrowMissingOperator(e.what());
       throw;
     }
     loaded_->train(false);
@@ -114,8 +118,7 @@ class LoadTorchScriptWorker final : public PromiseWorker {
   // A file saved by a newer PyTorch may call operators this libtorch lacks
   // (aten::scaled_dot_product_attention arrived in 2.0). libtorch reports it
   // as a compile error deep in the file's code; say what it means instead.
-  static void RethrowMissingOperator(const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
+  static void RethrowMissingOperator(const std::string& msg) {
     const std::string marker = "Unknown builtin op: ";
     const auto at = msg.find(marker);
     if (at == std::string::npos) return;
@@ -160,6 +163,15 @@ Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, 
 
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device) {
   return (new LoadTorchScriptWorker(env, std::move(path), device))->Queue();
+}
+
+Napi::Promise QueueTrace(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<std::string> names,
+                         std::vector<at::Tensor> inputs, std::string file) {
+  const std::string operation = "trace(" + module->kind() + " -> \"" + file + "\")";
+  return QueueTensorTask(env, operation, module, [module, names = std::move(names), inputs = std::move(inputs), file]() {
+    SaveTorchScript(*module, names, inputs, file);
+    return at::Tensor();
+  });
 }
 
 Napi::Promise QueueTensorTask(Napi::Env env, std::string operation, std::shared_ptr<ModuleHandle> module,
