@@ -88,6 +88,8 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer but received ${describe(batchSize)}`);
     if (typeof queryPrefix !== "string" || typeof itemsPrefix !== "string") throw new TypeError(`${what}: queryPrefix and itemsPrefix must be strings`);
     const textTokenizer = await TextTokenizer.fromPretrained(tokenizer);
+    if (maxLength !== undefined && maxLength > textTokenizer.modelMaxLength)
+      throw new RangeError(`${what}: maxLength ${maxLength} exceeds the tokenizer's model_max_length (${textTokenizer.modelMaxLength}) in ${tokenizer}`);
     const shared = fs.realpathSync(queryModel) === fs.realpathSync(itemsModel);
     const query = await Module.loadTorchScript(queryModel, { device });
     let items = query;

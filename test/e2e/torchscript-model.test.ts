@@ -99,6 +99,9 @@ describe("TorchScriptEmbeddingsModel (traced_pooler_eager.pt + the bert-tiny tok
     await expect(model.forwardItems([])).rejects.toThrow(expect.objectContaining({ name: "RangeError", message: "forwardItems: expected at least one item" }));
     await expect(model.forwardItems(["shoes", 5])).rejects.toThrow(expect.objectContaining({ name: "TypeError", message: "forwardItems: items[1] must be a string but received number 5" }));
     await expect(model.forwardQuery(7 as unknown as string)).rejects.toThrow(expect.objectContaining({ name: "TypeError", message: "forwardQuery: expected a string but received number 7" }));
+    await expect(TorchScriptEmbeddingsModel.load({ queryModel: EAGER, tokenizer: TINY, maxLength: 128 })).rejects.toThrow(
+      expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/maxLength 128 exceeds the tokenizer's model_max_length \(32\)/) }),
+    );
     await expect(TorchScriptEmbeddingsModel.load({ queryModel: path.join(dir, "absent.pt"), tokenizer: TINY })).rejects.toThrow(
       expect.objectContaining({ name: "CheckpointError", message: expect.stringMatching(/queryModel .*absent\.pt does not exist/) }),
     );

@@ -34,13 +34,13 @@ export const PROTOC = process.env.EMBEDDINGS_TORCH_PROTOC ?? "protoc";
 export function tritonParserMissing(): string | undefined {
   try {
     execFileSync(PROTOC, ["--version"], { stdio: "pipe" });
-  } catch {
-    return `${PROTOC} is not runnable (apt-get install -y protobuf-compiler)`;
+  } catch (error) {
+    return `${PROTOC} is not runnable (apt-get install -y protobuf-compiler): ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
   }
   try {
     execFileSync(PYTHON, ["-c", "import google.protobuf"], { stdio: "pipe" });
-  } catch {
-    return `${PYTHON} cannot import google.protobuf (apt-get install -y python3-protobuf)`;
+  } catch (error) {
+    return `${PYTHON} cannot import google.protobuf (apt-get install -y python3-protobuf): ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
   }
   return undefined;
 }
