@@ -8,7 +8,7 @@ import * as path from "node:path";
 
 import type { Device } from "../device";
 import { describe } from "../dtypes";
-import { CheckpointError, ShapeError, UnsupportedError } from "../errors";
+import { CheckpointError, DisposedError, ShapeError, UnsupportedError } from "../errors";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { EmbeddingsModelInterface } from "../interface";
@@ -221,7 +221,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   }
 
   #live(): Module {
-    if (this.#disposed) throw new TypeError("TorchScriptEmbeddingsModel: the model was disposed");
+    if (this.#disposed) throw new DisposedError("TorchScriptEmbeddingsModel: the model was disposed");
     return this.#query;
   }
 

@@ -107,6 +107,15 @@ describe("TorchScriptEmbeddingsModel (traced_pooler_eager.pt + the bert-tiny tok
     );
   });
 
+  test("dispose frees both towers once; later use is a DisposedError", async () => {
+    const model = await TorchScriptEmbeddingsModel.load({ queryModel: EAGER, tokenizer: TINY });
+    const module = model.getQueryModel();
+    model.dispose();
+    model.dispose();
+    expect(module.isDisposed).toBe(true);
+    await expect(model.forwardQuery("shoes")).rejects.toThrow(expect.objectContaining({ name: "DisposedError", message: "TorchScriptEmbeddingsModel: the model was disposed" }));
+  });
+
   const tools = pythonTorchMissing() ?? tritonParserMissing();
   (tools ? test.skip : test)("exportToTriton: one shared file is exported once, as one model both towers use; two files as <name>_query and <name>_items", async () => {
     const repo = path.join(dir, "repo");

@@ -154,6 +154,9 @@ describeWithTools("JitTraceTritonModelStorageManager", () => {
     // SaveModelOptions.role overrides the class default
     const Items = JitTraceTritonModelStorageManager.forRole("items");
     await new Items(new ModelStorageInfo({ repository: repo, modelName: "override" })).saveModel(model, example, true, { role: "query" });
+    await expect(new Items(new ModelStorageInfo({ repository: repo, modelName: "bad" })).saveModel(model, example, true, { role: "toString" as "query" })).rejects.toThrow(
+      expect.objectContaining({ name: "RangeError", message: expect.stringContaining('role must be "query", "items" or "shared" but received string "toString"') }),
+    );
     disposeAll(example);
     const [q, i, s, o] = parseTritonConfigs(["q", "i", "s", "override"].map((n) => path.join(repo, n, "config.pbtxt")));
     const levels = [q, i, s, o].map((c) => [c?.dynamic_batching?.priority_levels, c?.dynamic_batching?.default_priority_level, c?.instance_group[0]?.rate_limiter?.priority]);

@@ -154,7 +154,7 @@ export class JitTraceTritonModelStorageManager extends TritonModelStorageManager
   private resolve(options: SaveModelOptions, what: string) {
     const o = this.options;
     const role = options.role ?? o.role ?? "items";
-    if (!(role in PRIORITIES)) throw new RangeError(`${what}: role must be "query", "items" or "shared" but received ${describe(role)}`);
+    if (!Object.prototype.hasOwnProperty.call(PRIORITIES, role)) throw new RangeError(`${what}: role must be "query", "items" or "shared" but received ${describe(role)}`);
     const maxBatchSize = positiveInteger(o.maxBatchSize ?? 16, "maxBatchSize", what, 0);
     const batching = o.dynamicBatching ?? {};
     const preferred = batching === false ? [] : batching.preferredBatchSizes ?? [1, 2, 4, 8].filter((b) => b <= maxBatchSize);
