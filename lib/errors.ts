@@ -13,7 +13,9 @@ export type ErrorCode =
   | "ERR_DISPOSED"
   | "ERR_BUSY"
   | "ERR_ADDON_LOAD"
-  | "ERR_UNSUPPORTED";
+  | "ERR_UNSUPPORTED"
+  | "ERR_TRACE"
+  | "ERR_DEPLOYED";
 
 /** A failure inside libtorch or the addon. */
 export class TorchError extends Error {
@@ -74,6 +76,24 @@ export class UnsupportedError extends TorchError {
   }
 }
 
+/**
+ * A traced module does not compute what the module computes: it failed or
+ * differed on another batch size or sequence length than the example's
+ * (forward read a size as a C++ integer, which the tracer freezes).
+ */
+export class TraceError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_TRACE");
+  }
+}
+
+/** A Triton model version (or the config.pbtxt other versions use) exists and `overwrite` was not set. */
+export class DeployedVersionError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_DEPLOYED");
+  }
+}
+
 const classes: Record<string, new (message: string) => TorchError> = {
   ERR_SHAPE: ShapeError,
   ERR_DEVICE: DeviceError,
@@ -81,6 +101,8 @@ const classes: Record<string, new (message: string) => TorchError> = {
   ERR_DISPOSED: DisposedError,
   ERR_BUSY: BusyError,
   ERR_UNSUPPORTED: UnsupportedError,
+  ERR_TRACE: TraceError,
+  ERR_DEPLOYED: DeployedVersionError,
 };
 
 /**

@@ -15,16 +15,17 @@ export {
   BusyError,
   AddonLoadError,
   UnsupportedError,
+  TraceError,
+  DeployedVersionError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
-export { TextToTextBertModel } from "./models/bert";
-export { TextToTextE5Model, type E5ModelOptions } from "./models/e5";
-export { TextEncoderModel, type TextModelOptions } from "./models/text-encoder-model";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
 export { cat } from "./ops";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
 export { backward, namedGradients } from "./autograd";
 export { ImageProcessor, ImageError, type ImageInput, type PixelValues, type PreprocessOptions } from "./images";
-export { TextToImageClipModel, type ClipModelOptions } from "./models/clip";
+export { saveTorchScript, type ExampleInputs, type SaveTorchScriptOptions } from "./trace";
+export * from "./inference/triton";
+export * from "./models";

@@ -47,6 +47,8 @@ export interface NativeModule {
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(tensors: Record<string, NativeTensor>): { missing: string[]; unexpected: string[] };
   forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean, autocast: string | null): Promise<NativeOutput>;
+  /** Traces a native module on `inputs` (named `names`) or saves a TorchScript one, into `file`. */
+  trace(names: string[], inputs: NativeTensor[], file: string): Promise<undefined>;
   dispose(): void;
 }
 

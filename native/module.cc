@@ -116,6 +116,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&ModuleWrap::StateDict>("stateDict"),
           InstanceMethod<&ModuleWrap::LoadStateDict>("loadStateDict"),
           InstanceMethod<&ModuleWrap::Forward>("forward"),
+          InstanceMethod<&ModuleWrap::Trace>("trace"),
           InstanceMethod<&ModuleWrap::Dispose>("dispose"),
       });
   GetAddonData(env).module = Napi::Persistent(ctor);
@@ -334,6 +335,19 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   c10::optional<c10::ScalarType> autocast;
   if (info[2].IsString()) autocast = ParseDType(env, info[2].As<Napi::String>());
   return QueueForward(env, handle_, std::move(inputs), grad, autocast);
+}
+
+Napi::Value ModuleWrap::Trace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Checked(env, "trace");
+  auto names_js = info[0].As<Napi::Array>();
+  auto inputs_js = info[1].As<Napi::Array>();
+  std::vector<std::string> names;
+  std::vector<at::Tensor> inputs;
+  for (uint32_t i = 0; i < names_js.Length(); ++i) names.push_back(names_js.Get(i).As<Napi::String>());
+  for (uint32_t i = 0; i < inputs_js.Length() && i < names.size(); ++i)
+    inputs.push_back(TensorWrap::FromValue(inputs_js.Get(i), "trace: input \"" + names[i] + "\""));
+  return QueueTrace(env, handle_, std::move(names), std::move(inputs), info[2].As<Napi::String>());
 }
 
 Napi::Value ModuleWrap::Dispose(const Napi::CallbackInfo& info) {

@@ -13,6 +13,7 @@
 // [sync]  m.loadStateDict(record) -> {missing, unexpected}  copies matching tensors; throws on shapes
 // [async] m.forward(Tensor[] | Record<string, Tensor>, grad, autocast: "float16"|"bfloat16"|null)
 //           -> Promise<Tensor | Tensor[] | Record>
+// [async] m.trace(names, inputs: Tensor[], file) -> Promise<undefined>   TorchScript file (trace.h)
 // [sync]  m.dispose()                                        throws ERR_BUSY while a call is in flight
 #pragma once
 #include <napi.h>
@@ -116,6 +117,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
   Napi::Value StateDict(const Napi::CallbackInfo& info);
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   ModuleHandle& Checked(Napi::Env env, const char* method) const;

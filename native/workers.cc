@@ -1,9 +1,13 @@
 #include "workers.h"
 
 #include <torch/script.h>
+#include <torch/version.h>
+
+#include <stdexcept>
 
 #include "autocast.h"
 #include "tensor.h"
+#include "trace.h"
 
 namespace et {
 
@@ -103,8 +107,33 @@ class LoadTorchScriptWorker final : public PromiseWorker {
 
  private:
   void Run() override {
-    loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
+    try {
+      loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
+    } catch (const c10::Error& e) {
+      RethrowMissingOperator(e.what_without_backtrace());
+      throw;
+    } catch (const std::exception& e) {  // torch::jit::ErrorReport: the file's code does not compile here
+      RethrowMissingOperator(e.what());
+      throw;
+    }
     loaded_->train(false);
+  }
+
+  // A file saved by a newer PyTorch may call operators this libtorch lacks
+  // (aten::scaled_dot_product_attention arrived in 2.0). libtorch reports it
+  // as a compile error deep in the file's code; say what it means instead.
+  static void RethrowMissingOperator(const std::string& msg) {
+    const std::string marker = "Unknown builtin op: ";
+    const auto at = msg.find(marker);
+    if (at == std::string::npos) return;
+    auto end = msg.find_first_of(" \n", at + marker.size());
+    std::string op = msg.substr(at + marker.size(), end == std::string::npos ? std::string::npos : end - at - marker.size());
+    while (!op.empty() && op.back() == '.') op.pop_back();
+    throw std::runtime_error(std::string("[ERR_UNSUPPORTED] the file uses operator ") + op + ", which this libtorch (" +
+                             TORCH_VERSION + ") does not have: it was saved by a newer PyTorch. Re-export it with "
+                             "PyTorch " + TORCH_VERSION + " (for transformers models, attn_implementation=\"eager\" "
+                             "avoids aten::scaled_dot_product_attention), or build the addon against a libtorch "
+                             "that has this operator");
   }
   Napi::Value Result(Napi::Env env) override { return ModuleWrap::New(env, std::move(loaded_)); }
 
@@ -138,6 +167,15 @@ Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, 
 
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device) {
   return (new LoadTorchScriptWorker(env, std::move(path), device))->Queue();
+}
+
+Napi::Promise QueueTrace(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<std::string> names,
+                         std::vector<at::Tensor> inputs, std::string file) {
+  const std::string operation = "trace(" + module->kind() + " -> \"" + file + "\")";
+  return QueueTensorTask(env, operation, module, [module, names = std::move(names), inputs = std::move(inputs), file]() {
+    SaveTorchScript(*module, names, inputs, file);
+    return at::Tensor();
+  });
 }
 
 Napi::Promise QueueTensorTask(Napi::Env env, std::string operation, std::shared_ptr<ModuleHandle> module,

@@ -47,6 +47,10 @@ Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, 
 // [async] torch::jit::load(path, device) -> NativeModule.
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device);
 
+// [async] module.trace(names, inputs, file): native models traced, TorchScript saved as is (trace.h).
+Napi::Promise QueueTrace(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<std::string> names,
+                         std::vector<at::Tensor> inputs, std::string file);
+
 // [async] generic: runs `body` on the worker thread, resolves with a tensor (or undefined).
 Napi::Promise QueueTensorTask(Napi::Env env, std::string operation, std::shared_ptr<ModuleHandle> module,
                               std::function<at::Tensor()> body);

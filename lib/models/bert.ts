@@ -1,3 +1,4 @@
+import { registerModelKind } from "./kinds";
 import { loadTextModel, TextEncoderModel, type TextModelOptions, type TextModelSpec } from "./text-encoder-model";
 
 const SPEC: TextModelSpec = { className: "TextToTextBertModel", pooling: "pooler", queryPrefix: "", itemPrefix: "" };
@@ -18,3 +19,5 @@ export class TextToTextBertModel extends TextEncoderModel {
     return new TextToTextBertModel(await loadTextModel(dir, SPEC, options), SPEC);
   }
 }
+
+registerModelKind("bert", (dir, options) => TextToTextBertModel.fromPretrained(dir, options));

@@ -13,6 +13,7 @@ import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { EmbeddingsModelInterface } from "../interface";
+import { registerModelKind } from "./kinds";
 import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
 import { PACKAGE_ROOT } from "../native";
@@ -123,12 +124,14 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     return { pixel_values: await this.#images.preprocess([EXAMPLE_IMAGE], { device: target }) };
   }
 
+  /** The text tower, exported as the "query" role (higher Triton priority). */
   getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager;
+    return JitTraceTritonModelStorageManager.forRole("query");
   }
 
+  /** The vision tower, exported as the "items" role. */
   getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager;
+    return JitTraceTritonModelStorageManager.forRole("items");
   }
 
   getQueryModel(): Module {
@@ -237,3 +240,5 @@ async function loadTowers(file: string, context: string, towers: readonly (reado
     }
   }
 }
+
+registerModelKind("clip", (dir, options) => TextToImageClipModel.fromPretrained(dir, options.device === undefined ? {} : { device: options.device }));

@@ -1,3 +1,4 @@
+import { registerModelKind } from "./kinds";
 import { loadTextModel, TextEncoderModel, type TextModelOptions, type TextModelSpec } from "./text-encoder-model";
 
 const SPEC: TextModelSpec = { className: "TextToTextE5Model", pooling: "mean_l2", queryPrefix: "query: ", itemPrefix: "passage: " };
@@ -30,3 +31,5 @@ export class TextToTextE5Model extends TextEncoderModel {
     return new TextToTextE5Model(await loadTextModel(dir, SPEC, options), SPEC, prefixes);
   }
 }
+
+registerModelKind("e5", (dir, options) => TextToTextE5Model.fromPretrained(dir, options));

@@ -175,12 +175,13 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     return this.#module.namedParameters();
   }
 
+  /** Query and items share one module: exported once, as the "shared" role (queries sent at priority 1). */
   getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager;
+    return JitTraceTritonModelStorageManager.forRole("shared");
   }
 
   getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager;
+    return JitTraceTritonModelStorageManager.forRole("shared");
   }
 
   async getQueryModelInputs(device?: Device): Promise<Record<string, Tensor>> {

@@ -55,10 +55,19 @@ export class ModelStorageInfo {
   }
 }
 
+/**
+ * What a model serves, which decides its request priority: queries are served
+ * before items. "shared": one model serves both (query and items towers are
+ * the same module, exported once).
+ */
+export type TritonRole = "query" | "items" | "shared";
+
 /** Options every storage manager's saveModel understands. */
 export interface SaveModelOptions {
   /** Replace an already deployed version. Default false: a deployed version is never touched. */
   overwrite?: boolean;
+  /** Overrides the manager's role (its class default). */
+  role?: TritonRole;
 }
 
 /** Writes models into a Triton repository. */

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * The command line: `embeddings-torch <command> [options]`.
+ *
+ *   export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
+ *                 [--version N] [--device cpu|cuda|cuda:N] [--max-length N]
+ *                 [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
+ */
+import { parseArgs } from "node:util";
+
+import { checkDevice } from "./device";
+import { exportToTriton } from "./inference/triton/export";
+import { ModelStorageInfo } from "./inference/triton/storage-manager";
+import { modelKind, modelKinds } from "./models";
+
+export interface CliIO {
+  readonly stdout: (line: string) => void;
+  readonly stderr: (line: string) => void;
+}
+
+/** A mistake in the command line: usage goes with it, exit code 2. */
+class UsageError extends Error {}
+
+const EXPORT_USAGE = `usage: embeddings-torch export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
+         [--version N] [--device cpu|cuda|cuda:N] [--max-length N] [--max-batch-size N]
+         [--instances N] [--fixed-length] [--overwrite]
+
+Traces the query and items models of <folder> and writes them with their
+config.pbtxt into the Triton repository <dir>: "<name>_query" and
+"<name>_items", or one model "<name>" when both towers are the same module.
+A deployed version is left untouched unless --overwrite.`;
+
+function integer(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${flag} expects an integer ≥ ${min} but received ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+async function exportTriton(args: readonly string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      model: { type: "string" },
+      kind: { type: "string" },
+      repository: { type: "string" },
+      name: { type: "string" },
+      version: { type: "string" },
+      device: { type: "string" },
+      "max-length": { type: "string" },
+      "max-batch-size": { type: "string" },
+      instances: { type: "string" },
+      "fixed-length": { type: "boolean" },
+      overwrite: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.stdout(EXPORT_USAGE);
+    return 0;
+  }
+  const missing = (["model", "kind", "repository", "name"] as const).filter((k) => values[k] === undefined);
+  if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(", ")}`);
+  const kind = values.kind as string;
+  if (!modelKinds().includes(kind)) throw new UsageError(`--kind must be one of ${modelKinds().join(", ")} but received ${JSON.stringify(kind)}`);
+  const device = values.device === undefined ? "cpu" : checkDevice(values.device, "--device");
+  const maxLength = integer(values["max-length"], "--max-length", 1);
+  const maxBatchSize = integer(values["max-batch-size"], "--max-batch-size", 0);
+  const instanceCount = integer(values.instances, "--instances", 1);
+  const version = integer(values.version, "--version", 1) ?? 1;
+  // Names Triton rejects are refused before the model is loaded.
+  for (const modelName of [values.name as string, `${values.name as string}_query`]) {
+    try {
+      new ModelStorageInfo({ repository: values.repository as string, modelName, version });
+    } catch (error) {
+      throw new UsageError(`--name: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  const model = await modelKind(kind)(values.model as string, { device, ...(maxLength === undefined ? {} : { maxLength }) });
+  try {
+    const result = await exportToTriton(model, {
+      repository: values.repository as string,
+      name: values.name as string,
+      version,
+      overwrite: values.overwrite ?? false,
+      serving: {
+        ...(maxBatchSize === undefined ? {} : { maxBatchSize, ...(maxBatchSize === 0 ? { dynamicBatching: false as const } : {}) }),
+        ...(instanceCount === undefined ? {} : { instanceCount }),
+        ...(values["fixed-length"] ? { fixedLength: true } : {}),
+      },
+    });
+    if (result.shared) {
+      io.stdout(`wrote ${result.query.versionDir} and ${result.query.configPath}`);
+      io.stdout(`query and items are the same module: one model "${result.query.modelName}" serves both; send query requests with priority 1`);
+    } else {
+      for (const info of [result.query, result.items]) io.stdout(`wrote ${info.versionDir} and ${info.configPath}`);
+    }
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIO) => Promise<number>>> = {
+  "export-triton": exportTriton,
+};
+
+const USAGE = `usage: embeddings-torch <command> [options]
+commands: ${Object.keys(COMMANDS).join(", ")} (--help after one for its options)`;
+
+/** Runs a command line; returns the exit code (0 done, 1 failed, 2 bad usage). */
+export async function main(argv: readonly string[], io: CliIO = { stdout: console.log, stderr: console.error }): Promise<number> {
+  const [command, ...rest] = argv;
+  const run = command === undefined ? undefined : COMMANDS[command];
+  if (run === undefined) {
+    io.stderr(command === undefined || command === "--help" ? USAGE : `unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return command === "--help" ? 0 : 2;
+  }
+  try {
+    return await run(rest, io);
+  } catch (error) {
+    // parseArgs' errors carry a code (checked by value: they may come from another realm than this one's TypeError)
+    const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+    const usage = error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
+    const message = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
+    io.stderr(`embeddings-torch ${command}: ${message}`);
+    if (usage) io.stderr(EXPORT_USAGE);
+    return usage ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,272 @@
+/**
+ * An embeddings model over TorchScript files (traced by this package, by
+ * PyTorch, or fetched from a Triton repository): a query .pt and an items .pt,
+ * or one file that serves both, plus a Hugging Face tokenizer folder.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+import type { Device } from "../device";
+import { describe } from "../dtypes";
+import { CheckpointError, DisposedError, ShapeError, UnsupportedError } from "../errors";
+import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
+import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
+import { EmbeddingsModelInterface } from "../interface";
+import { Module, type ParameterInfo } from "../module";
+import { cat } from "../ops";
+import { Tensor } from "../tensor";
+import { TextTokenizer } from "../tokenization";
+import { registerModelKind } from "./kinds";
+
+/** Inputs a tokenizer makes, by the argument names Hugging Face models use. */
+const TOKENIZER_INPUTS = ["input_ids", "attention_mask", "token_type_ids"] as const;
+type TokenizerInput = (typeof TOKENIZER_INPUTS)[number];
+
+export interface TorchScriptEmbeddingsModelOptions {
+  /** TorchScript file of the query model. */
+  queryModel: string;
+  /** TorchScript file of the items model; default the query model's (one module serves both). */
+  itemsModel?: string;
+  /** Folder with tokenizer.json and tokenizer_config.json. */
+  tokenizer: string;
+  /** Longest tokenised text, special tokens included. Default: the tokenizer's model_max_length. */
+  maxLength?: number;
+  /** Default "cpu". */
+  device?: Device;
+  /** Prepended to queries (E5: "query: "). Default "". */
+  queryPrefix?: string;
+  /** Prepended to items (E5: "passage: "). Default "". */
+  itemsPrefix?: string;
+  /** Items embedded per forward. Default 32. */
+  batchSize?: number;
+}
+
+interface ResolvedOptions {
+  readonly queryPrefix: string;
+  readonly itemsPrefix: string;
+  readonly batchSize: number;
+  readonly maxLength: number | undefined;
+}
+
+export type TorchScriptPretrainedOptions = Omit<TorchScriptEmbeddingsModelOptions, "queryModel" | "itemsModel" | "tokenizer">;
+
+/**
+ * EmbeddingsModelInterface over TorchScript modules whose forward takes
+ * input_ids, attention_mask and/or token_type_ids by name and returns
+ * [batch, dim] embeddings.
+ */
+export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
+  #query: Module;
+  #items: Module;
+  readonly #tokenizer: TextTokenizer;
+  readonly #options: ResolvedOptions;
+  #disposed = false;
+
+  private constructor(query: Module, items: Module, tokenizer: TextTokenizer, options: ResolvedOptions) {
+    super();
+    this.#query = query;
+    this.#items = items;
+    this.#tokenizer = tokenizer;
+    this.#options = options;
+  }
+
+  /**
+   * Loads the files and the tokenizer.
+   * @throws CheckpointError for a missing file; UnsupportedError for a file
+   *   whose forward takes inputs a tokenizer does not make, or that uses
+   *   operators this libtorch lacks; TypeError/RangeError for bad options.
+   */
+  static async load(options: TorchScriptEmbeddingsModelOptions): Promise<TorchScriptEmbeddingsModel> {
+    const what = "TorchScriptEmbeddingsModel.load";
+    if (typeof options !== "object" || options === null) throw new TypeError(`${what}: expected options {queryModel, tokenizer} but received ${describe(options)}`);
+    const { queryModel, itemsModel = queryModel, tokenizer, device = "cpu", maxLength, queryPrefix = "", itemsPrefix = "", batchSize = 32 } = options;
+    for (const [name, value] of [["queryModel", queryModel], ["itemsModel", itemsModel], ["tokenizer", tokenizer]] as const) {
+      if (typeof value !== "string") throw new TypeError(`${what}: ${name} must be a path but received ${describe(value)}`);
+      if (!fs.existsSync(value)) throw new CheckpointError(`${what}: ${name} ${value} does not exist`);
+    }
+    if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 1)) throw new RangeError(`${what}: maxLength must be a positive integer but received ${describe(maxLength)}`);
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer but received ${describe(batchSize)}`);
+    if (typeof queryPrefix !== "string" || typeof itemsPrefix !== "string") throw new TypeError(`${what}: queryPrefix and itemsPrefix must be strings`);
+    const textTokenizer = await TextTokenizer.fromPretrained(tokenizer);
+    if (maxLength !== undefined && maxLength > textTokenizer.modelMaxLength)
+      throw new RangeError(`${what}: maxLength ${maxLength} exceeds the tokenizer's model_max_length (${textTokenizer.modelMaxLength}) in ${tokenizer}`);
+    const shared = fs.realpathSync(queryModel) === fs.realpathSync(itemsModel);
+    const query = await Module.loadTorchScript(queryModel, { device });
+    let items = query;
+    try {
+      checkInputs(query, queryModel);
+      if (!shared) {
+        items = await Module.loadTorchScript(itemsModel, { device });
+        checkInputs(items, itemsModel);
+      }
+    } catch (error) {
+      query.dispose();
+      if (items !== query) items.dispose();
+      throw error;
+    }
+    return new TorchScriptEmbeddingsModel(query, items, textTokenizer, { queryPrefix, itemsPrefix, batchSize, maxLength });
+  }
+
+  /**
+   * Loads `<dir>/query.pt` and `<dir>/items.pt`, or `<dir>/model.pt` for both,
+   * with the tokenizer files in `dir`.
+   */
+  static async fromPretrained(dir: string, options: TorchScriptPretrainedOptions = {}): Promise<TorchScriptEmbeddingsModel> {
+    if (typeof dir !== "string") throw new TypeError(`TorchScriptEmbeddingsModel.fromPretrained: expected a folder but received ${describe(dir)}`);
+    const file = (name: string) => path.join(dir, name);
+    if (fs.existsSync(file("query.pt")) && fs.existsSync(file("items.pt")))
+      return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("query.pt"), itemsModel: file("items.pt"), tokenizer: dir });
+    if (fs.existsSync(file("model.pt"))) return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("model.pt"), tokenizer: dir });
+    throw new CheckpointError(`TorchScriptEmbeddingsModel.fromPretrained: ${dir} has neither query.pt and items.pt nor model.pt`);
+  }
+
+  get device(): Device {
+    return this.#live().device;
+  }
+
+  get sameQueryAndItems(): boolean {
+    return this.#query === this.#items;
+  }
+
+  /** True: the files' forward arguments are named input_ids, attention_mask, token_type_ids. */
+  get isNamedInputs(): boolean {
+    return true;
+  }
+
+  getQueryModelParams(): ParameterInfo[] {
+    return this.#live().namedParameters();
+  }
+
+  getItemsModelParams(): ParameterInfo[] {
+    this.#live();
+    return this.#items.namedParameters();
+  }
+
+  async getQueryModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    return this.#encode(this.#live(), ["red running shoes", "a query of a few more words"], this.#options.queryPrefix, device);
+  }
+
+  async getItemsModelInputs(device?: Device): Promise<Record<string, Tensor>> {
+    this.#live();
+    return this.#encode(this.#items, ["Trail running shoe with a rubber sole", "Leather boots"], this.#options.itemsPrefix, device);
+  }
+
+  getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager.forRole(this.sameQueryAndItems ? "shared" : "query");
+  }
+
+  getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
+    return JitTraceTritonModelStorageManager.forRole(this.sameQueryAndItems ? "shared" : "items");
+  }
+
+  getQueryModel(): Module {
+    return this.#live();
+  }
+
+  getItemsModel(): Module {
+    this.#live();
+    return this.#items;
+  }
+
+  /** Freezes embeddings and layers 0..n-1 (names `…embeddings.…`, `…layer.<i>.…`). @throws RangeError when n ≥ the layer count. */
+  fixQueryModel(numFixedLayers: number): void {
+    freeze(this.#live(), numFixedLayers, "fixQueryModel");
+  }
+
+  unfixQueryModel(): void {
+    this.#live().setRequiresGrad("", true);
+  }
+
+  fixItemModel(numFixedLayers: number): void {
+    this.#live();
+    freeze(this.#items, numFixedLayers, "fixItemModel");
+  }
+
+  unfixItemModel(): void {
+    this.#live();
+    this.#items.setRequiresGrad("", true);
+  }
+
+  /** Embeds one query: [1, dim] on the model's device. @throws TypeError for a non-string. */
+  async forwardQuery(query: string): Promise<Tensor> {
+    if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
+    return this.#embed(this.#live(), [query], this.#options.queryPrefix, "forwardQuery");
+  }
+
+  /** Embeds items (strings): [n, dim]. @throws RangeError for an empty list, TypeError naming a non-string. */
+  async forwardItems(items: readonly unknown[]): Promise<Tensor> {
+    if (!Array.isArray(items)) throw new TypeError(`forwardItems: expected an array of strings but received ${describe(items)}`);
+    if (items.length === 0) throw new RangeError("forwardItems: expected at least one item");
+    items.forEach((item, i) => {
+      if (typeof item !== "string") throw new TypeError(`forwardItems: items[${i}] must be a string but received ${describe(item)}`);
+    });
+    this.#live();
+    const texts = items as readonly string[];
+    const { batchSize, itemsPrefix } = this.#options;
+    if (texts.length <= batchSize) return this.#embed(this.#items, texts, itemsPrefix, "forwardItems");
+    const parts: Tensor[] = [];
+    try {
+      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(this.#items, texts.slice(i, i + batchSize), itemsPrefix, "forwardItems"));
+      return await cat(parts, 0);
+    } finally {
+      for (const p of parts) p.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#query.dispose();
+    if (this.#items !== this.#query) this.#items.dispose();
+    this.#disposed = true;
+  }
+
+  #live(): Module {
+    if (this.#disposed) throw new DisposedError("TorchScriptEmbeddingsModel: the model was disposed");
+    return this.#query;
+  }
+
+  #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Record<string, Tensor> {
+    const { maxLength } = this.#options;
+    const batch = this.#tokenizer.encodeBatch(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
+    const arrays: Record<TokenizerInput, BigInt64Array> = { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
+    const out: Record<string, Tensor> = {};
+    for (const name of module.inputNames) out[name] = Tensor.from(arrays[name as TokenizerInput], [batch.batchSize, batch.length], { device: device ?? module.device });
+    return out;
+  }
+
+  async #embed(module: Module, texts: readonly string[], prefix: string, what: string): Promise<Tensor> {
+    const inputs = this.#encode(module, texts, prefix, undefined);
+    try {
+      const output = await module.forward(inputs);
+      if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
+      if (output.shape.length !== 2 || output.shape[0] !== texts.length) {
+        const shape = output.shape;
+        output.dispose();
+        throw new ShapeError(`${what}: the TorchScript module returns [${shape.join(", ")}] for ${texts.length} texts; expected [${texts.length}, dim] (export a module that pools)`);
+      }
+      return output;
+    } finally {
+      for (const t of Object.values(inputs)) t.dispose();
+    }
+  }
+}
+
+/** The tokenizer must be able to make every input forward takes. */
+function checkInputs(module: Module, file: string): void {
+  const unknown = module.inputNames.filter((n) => !(TOKENIZER_INPUTS as readonly string[]).includes(n));
+  if (unknown.length > 0 || module.inputNames.length === 0)
+    throw new UnsupportedError(`${file}: forward takes ${module.inputNames.join(", ") || "no inputs"}; a text model takes ${TOKENIZER_INPUTS.join(", ")} (by these names)`);
+}
+
+function freeze(module: Module, numFixedLayers: number, what: string): void {
+  if (!Number.isInteger(numFixedLayers)) throw new TypeError(`${what}: expected an integer but received ${describe(numFixedLayers)}`);
+  const params = module.namedParameters().map((p) => p.name);
+  const layerOf = (name: string) => /(?:^|\.)(?:layer|layers)\.(\d+)\./.exec(name)?.[1];
+  const layers = new Set(params.map(layerOf).filter((l): l is string => l !== undefined)).size;
+  if (numFixedLayers < 0 || numFixedLayers >= layers) throw new RangeError(`${what}: numFixedLayers must be in 0..${layers - 1} (the model has ${layers} layers) but received ${numFixedLayers}`);
+  const frozen = params.filter((n) => /(?:^|\.)embeddings\./.test(n) || Number(layerOf(n) ?? Infinity) < numFixedLayers);
+  module.setRequiresGrad(params, true);
+  module.setRequiresGrad(frozen, false);
+}
+
+registerModelKind("torchscript", (dir, options) => TorchScriptEmbeddingsModel.fromPretrained(dir, options));
