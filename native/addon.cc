@@ -2,7 +2,9 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "losses.h"
 #include "module.h"
+#include "optim.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -13,6 +15,8 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
+  InitOptim(env, exports);
+  InitLosses(env, exports);
   return exports;
 }
 

@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 
+#include "grad_thread.h"
 #include "tensor.h"
 
 namespace et {
@@ -80,9 +81,13 @@ class ForwardWorker final : public PromiseWorker {
 
  private:
   void Run() override {
-    // Grad mode is thread-local: set it on this worker thread, never inherit it.
-    torch::AutoGradMode grad_mode(grad_);
-    output_ = module_->forward(inputs_);
+    const auto body = [this] {
+      // Grad mode is thread-local: set it on the thread that runs forward, never inherit it.
+      torch::AutoGradMode grad_mode(grad_);
+      return module_->forward(inputs_);
+    };
+    // A recorded graph must be recorded on the autograd thread (grad_thread.h).
+    output_ = grad_ ? RunOnGradThread(body) : body();
     inputs_.clear();
   }
   Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }
