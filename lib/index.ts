@@ -19,3 +19,4 @@ export {
 } from "./errors";
 export { runtimeInfo } from "./runtime";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
+export * from "./training";
