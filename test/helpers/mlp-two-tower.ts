@@ -10,22 +10,22 @@ import { seededValues } from "./torch-reference";
 export const FEATURES = 16;
 
 /** Hashed bag of words, L1-normalised: the same text always gives the same features. */
-export function features(texts: readonly string[]): Float32Array {
-  const out = new Float32Array(texts.length * FEATURES);
+export function features(texts: readonly string[], dim = FEATURES): Float32Array {
+  const out = new Float32Array(texts.length * dim);
   texts.forEach((text, row) => {
     const words = text.toLowerCase().split(/\s+/).filter((w) => w !== "");
     for (const w of words) {
       let h = 2166136261;
       for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), 16777619) >>> 0;
-      out[row * FEATURES + (h % FEATURES)]! += 1 / Math.max(1, words.length);
+      out[row * dim + (h % dim)]! += 1 / Math.max(1, words.length);
     }
   });
   return out;
 }
 
-function tower(seed: number): Module {
-  const m = Module.create("mlp", { in_features: FEATURES, hidden_features: 12, out_features: 8 });
-  const shapes: Record<string, number[]> = { "fc1.weight": [12, FEATURES], "fc1.bias": [12], "fc2.weight": [8, 12], "fc2.bias": [8] };
+function tower(seed: number, dim: number, hidden: number): Module {
+  const m = Module.create("mlp", { in_features: dim, hidden_features: hidden, out_features: 8 });
+  const shapes: Record<string, number[]> = { "fc1.weight": [hidden, dim], "fc1.bias": [hidden], "fc2.weight": [8, hidden], "fc2.bias": [8] };
   void m.loadStateDict(new Map(Object.entries(shapes).map(([k, s], i) => [k, Tensor.from(seededValues(seed * 10 + i, s.reduce((a, b) => a * b, 1), 0.5), s)])));
   return m;
 }
@@ -33,9 +33,11 @@ function tower(seed: number): Module {
 export class MlpTwoTower implements EncodingModel, Disposable {
   readonly query: Module;
   readonly items: Module;
-  constructor(options: { shared?: boolean; seed?: number } = {}) {
-    this.query = tower(options.seed ?? 1);
-    this.items = options.shared ? this.query : tower((options.seed ?? 1) + 1);
+  readonly #dim: number;
+  constructor(options: { shared?: boolean; seed?: number; features?: number; hidden?: number } = {}) {
+    this.#dim = options.features ?? FEATURES;
+    this.query = tower(options.seed ?? 1, this.#dim, options.hidden ?? 12);
+    this.items = options.shared ? this.query : tower((options.seed ?? 1) + 1, this.#dim, options.hidden ?? 12);
   }
   get sameQueryAndItems(): boolean {
     return this.query === this.items;
@@ -47,7 +49,7 @@ export class MlpTwoTower implements EncodingModel, Disposable {
     return this.items;
   }
   async #encode(module: Module, texts: readonly string[], grad: boolean): Promise<Tensor> {
-    using x = Tensor.from(features(texts), [texts.length, FEATURES]);
+    using x = Tensor.from(features(texts, this.#dim), [texts.length, this.#dim]);
     return module.forwardTensor([x], { grad });
   }
   encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
