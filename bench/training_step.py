@@ -1,6 +1,6 @@
 """PyTorch eager side of bench/training-step.ts: the same MLP training step
 (three forwards, cosine margin loss, backward, AdamW) timed in /usr/bin/python3.
-usage: training_step.py <steps> <batch> <in> <hidden> <out> <threads>  -> JSON {steps_per_second}"""
+usage: training_step.py <steps> <batch> <in> <hidden> <out> <threads> [device]  -> JSON {steps_per_second}"""
 import json
 import sys
 import time
@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 
 steps, batch, n_in, hidden, n_out, threads = (int(x) for x in sys.argv[1:7])
+device = sys.argv[7] if len(sys.argv) > 7 else "cpu"
 torch.set_num_threads(threads)
+torch.backends.cuda.matmul.allow_tf32 = False
 torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out))
+model = torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)).to(device)
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-inputs = [torch.randn(batch, n_in) for _ in range(3)]
+inputs = [torch.randn(batch, n_in, device=device) for _ in range(3)]
 
 
 def step():

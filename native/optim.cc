@@ -1,17 +1,31 @@
 #include "optim.h"
 
 #include <c10/util/StringUtil.h>
-#include <c10/util/string_utils.h>
 
 #include <map>
 #include <set>
+#include <sstream>
+#include <type_traits>
+#include <utility>
 
 namespace et {
 
 namespace {
 
-// libtorch keys optimizer state by the parameter's TensorImpl address (optimizer.h, adamw.cpp).
-std::string StateKey(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// libtorch keys optimizer state by the parameter's TensorImpl address: as a
+// string in 1.13 (c10::guts::to_string of the pointer), as the pointer itself
+// in later releases. Match whichever this libtorch declares.
+using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+template <typename Key = typename StateMap::key_type>
+Key StateKey(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {  // a template, so the other branch is not compiled
+    std::ostringstream key;  // what c10::guts::to_string does
+    key << p.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
 
 std::string Dims(at::IntArrayRef sizes) {
   std::string s = "[";
