@@ -52,7 +52,8 @@ export function renderMetricsSvg(series: ReadonlyMap<string, readonly SeriesPoin
     out.push(`<text x="${MARGIN.left}" y="${top + PANEL + 14}">${minStep}</text>`);
     out.push(`<text x="${MARGIN.left + plotWidth}" y="${top + PANEL + 14}" text-anchor="end">step ${maxStep}</text>`);
     const path = points.map((p) => `${x(p.step).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
-    if (points.length === 1) out.push(`<circle cx="${x(points[0]!.step).toFixed(1)}" cy="${y(points[0]!.value).toFixed(1)}" r="3" fill="#1f77b4"/>`);
+    const [only] = points;
+    if (points.length === 1 && only) out.push(`<circle cx="${x(only.step).toFixed(1)}" cy="${y(only.value).toFixed(1)}" r="3" fill="#1f77b4"/>`);
     else out.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${path}"/>`);
     out.push("</g>");
   });

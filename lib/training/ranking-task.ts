@@ -65,7 +65,7 @@ export class RankingTask implements TrainingModule<TrainingPair> {
     if (!this.model.sameQueryAndItems) this.model.unfixItemModel();
   }
 
-  async #loss_(batch: readonly TrainingPair[], grad: boolean): Promise<Tensor> {
+  async #embedAndLoss(batch: readonly TrainingPair[], grad: boolean): Promise<Tensor> {
     using query = await this.model.encodeQueries(batch.map((p) => p.query), { grad });
     using positive = await this.model.encodeItems(batch.map((p) => p.positive), { grad });
     using negative = await this.model.encodeItems(batch.map((p) => p.negative), { grad });
@@ -74,11 +74,11 @@ export class RankingTask implements TrainingModule<TrainingPair> {
   }
 
   trainingStep(batch: readonly TrainingPair[]): Promise<Tensor> {
-    return this.#loss_(batch, true);
+    return this.#embedAndLoss(batch, true);
   }
 
   async validationStep(batch: readonly TrainingPair[]): Promise<Record<string, number>> {
-    using loss = await this.#loss_(batch, false);
+    using loss = await this.#embedAndLoss(batch, false);
     return { val_loss: loss.toFloat32Array()[0] as number };
   }
 

@@ -18,7 +18,8 @@ export function formatMetricTable(before: Readonly<Record<string, number>>, afte
     const change = a !== undefined && b !== undefined ? `${a - b >= 0 ? "+" : ""}${(a - b).toFixed(4)}` : "-";
     return [name, cell(b), cell(a), change];
   });
-  const table = [["metric", "before", "after", "change"], ...rows];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
-  return table.map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join("  ")).join("\n");
+  const header = ["metric", "before", "after", "change"];
+  const table = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...table.map((r) => (r[c] ?? "").length)));
+  return table.map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join("  ")).join("\n");
 }

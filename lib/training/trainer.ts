@@ -113,7 +113,8 @@ export class Trainer {
           const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
           applyFreeze();
           manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
-          optimizers.forEach((opt, i) => state.baseLearningRates[i]!.forEach((base, g) => opt.setLearningRate(base * learningRateFactor(o.schedule, state.globalStep, totalSteps), g)));
+          const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
+          optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
           for (const opt of optimizers) opt.zeroGrad();
           let loss = 0;
           for (let b = first; b < last; b++) {

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { Tensor, type Module } from "../../lib";
+import { Module, Tensor } from "../../lib";
 import type { OptimizerConfig } from "../../lib/interface";
 import { Trainer } from "../../lib/training/trainer";
 import type { TrainingModule } from "../../lib/training/training-module";
@@ -58,6 +58,17 @@ describe("Trainer on a two-tower MLP", () => {
     expect(fresh.query.namedParameters().every((p) => p.requiresGrad)).toBe(true);
   });
 
+  test("freeze {layers: 0, untilEpoch: 1}: fc1 is bit-identical through the first epoch and trainable again in the second", async () => {
+    using model = new MlpTwoTower({ shared: true });
+    const q0 = weights(model.query);
+    const common = { ...quiet, batchSize: 8, optimizer: { kind: "adamw" as const, lr: 0.05 }, freeze: { layers: 0, untilEpoch: 1 } };
+    await new Trainer({ ...common, maxEpochs: 1 }).fit(model, { train: pairs });
+    expect(weights(model.query)["fc1.weight"]).toEqual(q0["fc1.weight"]);
+    using fresh = new MlpTwoTower({ shared: true });
+    await new Trainer({ ...common, maxEpochs: 2 }).fit(fresh, { train: pairs });
+    expect(weights(fresh.query)["fc1.weight"]).not.toEqual(q0["fc1.weight"]);
+  });
+
   test("the items model gets its own optimizer: with itemsOptimizer lr 0 it stays bit-identical while the query model moves", async () => {
     using model = new MlpTwoTower();
     const q0 = weights(model.query);
@@ -108,7 +119,31 @@ class Scripted implements TrainingModule<number> {
   }
 }
 
+/** Records, per training step, a number drawn from libtorch's generator (a fresh MLP's random init). */
+class Draws extends Scripted {
+  readonly draws: number[] = [];
+  override async trainingStep(batch: readonly number[]): Promise<Tensor> {
+    using probe = Module.create("mlp", { in_features: 1, hidden_features: 1, out_features: 1 });
+    this.draws.push(weights(probe)["fc1.weight"]![0]!);
+    return super.trainingStep(batch);
+  }
+}
+
 describe("Trainer with a scripted TrainingModule", () => {
+  test("libtorch's generator is seeded per step from (seed, step): draws inside step k do not depend on what ran before", async () => {
+    using inner = new MlpTwoTower({ shared: true });
+    const a = new Draws(inner, []);
+    await new Trainer({ ...quiet, seed: 1, maxEpochs: 2, batchSize: 2 }).fit(a, { train: [1, 2, 3, 4] });
+    const b = new Draws(inner, []);
+    Module.create("mlp", {}).dispose();  // consume random numbers first: must not matter
+    await new Trainer({ ...quiet, seed: 1, maxEpochs: 2, batchSize: 2 }).fit(b, { train: [1, 2, 3, 4] });
+    expect(b.draws).toEqual(a.draws);
+    expect(new Set(a.draws).size).toBe(4);  // a different draw at each step
+    const c = new Draws(inner, []);
+    await new Trainer({ ...quiet, seed: 2, maxEpochs: 2, batchSize: 2 }).fit(c, { train: [1, 2, 3, 4] });
+    expect(c.draws).not.toEqual(a.draws);
+  });
+
   test("early stopping on a logged metric stops after `patience` validations without improvement, and the JSONL log holds the metric", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-trainer-"));
     using inner = new MlpTwoTower({ shared: true });
