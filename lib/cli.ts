@@ -5,6 +5,7 @@
  *   export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
  *                 [--version N] [--device cpu|cuda|cuda:N] [--max-length N]
  *                 [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
+ *   demo          [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-length N] [--no-export]
  */
 import { parseArgs } from "node:util";
 
@@ -12,6 +13,7 @@ import { checkDevice } from "./device";
 import { exportToTriton } from "./inference/triton/export";
 import { ModelStorageInfo } from "./inference/triton/storage-manager";
 import { modelKind, modelKinds } from "./models";
+import { demo } from "./training/demo";
 
 export interface CliIO {
   readonly stdout: (line: string) => void;
@@ -103,8 +105,51 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
   }
 }
 
+const DEMO_USAGE = `usage: embeddings-torch demo [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-length N] [--no-export]
+
+Fine-tunes <folder> (default models/default, a small synthetic BERT) on the
+clickstream in <dir> (default data/), prints held-out recall@k, MRR and nDCG
+before and after, saves the model as a Hugging Face folder in <out>/model and
+exports it to the Triton repository <out>/triton (default out: demo-output).`;
+
+async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      model: { type: "string" },
+      data: { type: "string" },
+      out: { type: "string" },
+      epochs: { type: "string" },
+      "max-length": { type: "string" },
+      "no-export": { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.stdout(DEMO_USAGE);
+    return 0;
+  }
+  const epochs = integer(values.epochs, "--epochs", 1);
+  const maxLength = integer(values["max-length"], "--max-length", 2);
+  const started = Date.now();
+  await demo({
+    ...(values.model === undefined ? {} : { modelDir: values.model }),
+    ...(values.data === undefined ? {} : { dataDir: values.data }),
+    ...(values.out === undefined ? {} : { outDir: values.out }),
+    ...(epochs === undefined ? {} : { epochs }),
+    ...(maxLength === undefined ? {} : { maxLength }),
+    ...(values["no-export"] ? { exportToTriton: null } : {}),
+    log: io.stdout,
+  });
+  io.stdout(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return 0;
+}
+
 const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIO) => Promise<number>>> = {
   "export-triton": exportTriton,
+  demo: runDemo,
 };
 
 const USAGE = `usage: embeddings-torch <command> [options]
@@ -126,7 +171,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: consol
     const usage = error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
     const message = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
     io.stderr(`embeddings-torch ${command}: ${message}`);
-    if (usage) io.stderr(EXPORT_USAGE);
+    if (usage) io.stderr(command === "demo" ? DEMO_USAGE : EXPORT_USAGE);
     return usage ? 2 : 1;
   }
 }

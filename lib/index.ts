@@ -29,3 +29,4 @@ export { ImageProcessor, ImageError, type ImageInput, type PixelValues, type Pre
 export { saveTorchScript, type ExampleInputs, type SaveTorchScriptOptions } from "./trace";
 export * from "./inference/triton";
 export * from "./models";
+export * from "./training";

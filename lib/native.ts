@@ -52,6 +52,39 @@ export interface NativeModule {
   dispose(): void;
 }
 
+/** Options of NativeOptimizer.create (lib/training/optimizer.ts validates them). */
+export interface NativeOptimizerOptions {
+  lr: number;
+  weightDecay?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  amsgrad?: boolean;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+}
+
+export interface NativeParamGroup {
+  module: NativeModule;
+  lr?: number;
+  weightDecay?: number;
+}
+
+export interface NativeOptimizer {
+  readonly kind: "adamw" | "sgd";
+  readonly groupCount: number;
+  readonly trainableCount: number;
+  getLr(group: number): number;
+  setLr(group: number, lr: number): void;
+  zeroGrad(): void;
+  step(options: { maxGradNorm?: number; normType?: number }): Promise<{ gradNorm: number | null; stepped: number }>;
+  clipGradNorm(maxNorm: number, normType: number): Promise<number>;
+  gradients(): Record<string, NativeTensor>;
+  stateDict(): Record<string, NativeTensor>;
+  loadStateDict(tensors: Record<string, NativeTensor>): number;
+  dispose(): void;
+}
+
 export interface RuntimeInfo {
   torchVersion: string;
   torchSource: string;
@@ -74,6 +107,11 @@ export interface Addon {
     create(architecture: string, options: Record<string, number | string | boolean>): NativeModule;
     loadTorchScript(file: string, device: string): Promise<NativeModule>;
   };
+  NativeOptimizer: {
+    create(kind: "adamw" | "sgd", groups: NativeParamGroup[], options: NativeOptimizerOptions): NativeOptimizer;
+  };
+  loss(name: string, tensors: NativeTensor[], options: Record<string, number>): Promise<NativeTensor>;
+  backward(loss: NativeTensor, scale: number): Promise<undefined>;
   runtimeInfo(): RuntimeInfo;
   cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
   backward(outputs: NativeTensor[], gradients: NativeTensor[] | null): Promise<undefined>;

@@ -3,8 +3,10 @@
 
 #include "addon_data.h"
 #include "autograd.h"
+#include "losses.h"
 #include "module.h"
 #include "ops.h"
+#include "optim.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -17,6 +19,8 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitRuntime(env, exports);
   InitOps(env, exports);
   InitAutograd(env, exports);
+  InitOptim(env, exports);
+  InitLosses(env, exports);
   return exports;
 }
 

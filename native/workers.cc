@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "autocast.h"
+#include "grad_thread.h"
 #include "tensor.h"
 #include "trace.h"
 
@@ -86,10 +87,14 @@ class ForwardWorker final : public PromiseWorker {
 
  private:
   void Run() override {
-    // Grad mode is thread-local: set it on this worker thread, never inherit it.
-    torch::AutoGradMode grad_mode(grad_);
-    AutocastGuard autocast(autocast_, module_->device().type());
-    output_ = module_->forward(inputs_);
+    const auto body = [this] {
+      // Grad and autocast modes are thread-local: set them on the thread that runs forward, never inherit them.
+      torch::AutoGradMode grad_mode(grad_);
+      AutocastGuard autocast(autocast_, module_->device().type());
+      return module_->forward(inputs_);
+    };
+    // A recorded graph must be recorded on the autograd thread (grad_thread.h).
+    output_ = grad_ ? RunOnGradThread(body) : body();
     inputs_.clear();
   }
   Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }

@@ -3,6 +3,7 @@
  * encoder (native/models/bert.*) serves queries and items, a tokenizer feeds
  * it, and only the pooling and the text prefixes differ.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
@@ -270,6 +271,31 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     } finally {
       for (const t of parts) t.dispose();
     }
+  }
+
+  /** Query embeddings [n, dim] ("query" prefix); with `grad`, the tensor carries the autograd graph (training). */
+  encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    return this.encode(texts, { kind: "query", grad: options.grad });
+  }
+
+  /** Item embeddings [n, dim] ("items" prefix); with `grad`, for training. */
+  encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    return this.encode(items, { kind: "items", grad: options.grad });
+  }
+
+  /**
+   * Writes a Hugging Face folder that `fromPretrained` and transformers load:
+   * config.json and the tokenizer files copied from the source folder,
+   * model.safetensors from the current weights (atomically).
+   */
+  async savePretrained(dir: string): Promise<void> {
+    if (typeof dir !== "string") throw new TypeError(`savePretrained: expected a folder path but received ${describe(dir)}`);
+    await fs.promises.mkdir(dir, { recursive: true });
+    for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model"]) {
+      const source = path.join(this.dir, file);
+      if (fs.existsSync(source) && path.resolve(source) !== path.resolve(dir, file)) await fs.promises.copyFile(source, path.join(dir, file));
+    }
+    await this.#module.saveStateDict(path.join(dir, "model.safetensors"), { format: "pt" });
   }
 
   #tensors(encoding: BatchEncoding, device: Device): Record<string, Tensor> {

@@ -1,0 +1,20 @@
+/** Fine-tuning: trainer, optimizers, losses, clickstream data, metrics, checkpoints. */
+export { Trainer, type FitData, type FitOptions, type FitResult, type StepRecord } from "./trainer";
+export type { TrainerOptions, FreezeOptions, CheckpointOptions } from "./trainer-options";
+export { RankingTask, type RankingTaskOptions, type OptimizerSpec } from "./ranking-task";
+export type { TrainingModule, EncodingModel } from "./training-module";
+export { Optimizer, type AdamWOptions, type SGDOptions, type ParamGroup, type StepOptions, type StepResult } from "./optimizer";
+export { rankingLoss, RANKING_LOSSES, type RankingLoss, type RankingLossKind, type LossInputs } from "./losses";
+export { backward, type BackwardOptions } from "./autograd";
+export { learningRateFactor, type LearningRateSchedule } from "./schedule";
+export { EarlyStopping, type EarlyStoppingOptions } from "./early-stopping";
+export { readCheckpoint, writeCheckpoint, restoreCheckpoint, type TrainerState } from "./checkpoint";
+export { MetricsLog, type MetricRecord } from "./metrics-log";
+export { renderMetricsSvg } from "./plot";
+export { Progress, type ProgressMode } from "./progress";
+export { formatMetricTable } from "./report";
+export { recallAtK, reciprocalRank, ndcgAtK, rankByScore, retrievalMetrics, distanceShift, type Ranking } from "./metrics";
+export { evaluateRetrieval, type EvaluateOptions } from "./evaluate";
+export { parseClickstream, readClickstream, parseCatalogue, readCatalogue, catalogueFromSessions, type ClickstreamSession, type SearchResult } from "./clickstream/format";
+export { splitSessions, type SplitOptions, type ClickstreamSplit } from "./clickstream/split";
+export { makePairs, type TrainingPair, type PairOptions, type PairsResult } from "./clickstream/pairs";

@@ -1,0 +1,90 @@
+/**
+ * RankingTask: the LightningModule that fine-tunes a two-tower model on
+ * (query, clicked item, shown-not-clicked item) pairs with a ranking loss.
+ * One optimizer for the query model, and a second for the items model when
+ * it is another module (EmbeddingStudio's layout).
+ */
+import type { OptimizerConfig } from "../interface";
+import type { Module } from "../module";
+import type { Tensor } from "../tensor";
+import type { ClickstreamSession } from "./clickstream/format";
+import type { TrainingPair } from "./clickstream/pairs";
+import { evaluateRetrieval } from "./evaluate";
+import { rankingLoss, type RankingLoss } from "./losses";
+import type { EncodingModel, TrainingModule } from "./training-module";
+
+/** An optimizer as the Trainer's options describe it (OptimizerConfig without the module). */
+export type OptimizerSpec = Omit<OptimizerConfig, "module">;
+
+export interface RankingTaskOptions {
+  /** Default cosine_margin with margin 0.2 (the fixtures' training step). */
+  readonly loss?: RankingLoss;
+  /** Default AdamW, lr 2e-5, weight decay 0.01. */
+  readonly optimizer?: OptimizerSpec;
+  /** The items model's optimizer when it is not the query model; default: `optimizer`. */
+  readonly itemsOptimizer?: OptimizerSpec;
+  /** Held-out sessions and the catalogue: validation also reports retrieval metrics over it. */
+  readonly evaluation?: { readonly sessions: readonly ClickstreamSession[]; readonly catalogue: ReadonlyMap<string, string> };
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: "adamw", lr: 2e-5, weightDecay: 0.01 };
+
+export class RankingTask implements TrainingModule<TrainingPair> {
+  readonly model: EncodingModel;
+  readonly #loss: RankingLoss;
+  readonly #optimizer: OptimizerSpec;
+  readonly #itemsOptimizer: OptimizerSpec;
+  readonly #evaluation: RankingTaskOptions["evaluation"];
+
+  constructor(model: EncodingModel, options: RankingTaskOptions = {}) {
+    this.model = model;
+    this.#loss = options.loss ?? { kind: "cosine_margin", margin: 0.2 };
+    this.#optimizer = options.optimizer ?? DEFAULT_OPTIMIZER;
+    this.#itemsOptimizer = options.itemsOptimizer ?? this.#optimizer;
+    this.#evaluation = options.evaluation;
+  }
+
+  modules(): ReadonlyMap<string, Module> {
+    const query = this.model.getQueryModel();
+    return this.model.sameQueryAndItems ? new Map([["query", query]]) : new Map([["query", query], ["items", this.model.getItemsModel()]]);
+  }
+
+  configureOptimizers(): readonly OptimizerConfig[] {
+    const configs: OptimizerConfig[] = [{ ...this.#optimizer, module: this.model.getQueryModel() }];
+    if (!this.model.sameQueryAndItems) configs.push({ ...this.#itemsOptimizer, module: this.model.getItemsModel() });
+    return configs;
+  }
+
+  freeze(layers: number): void {
+    this.model.fixQueryModel(layers);
+    if (!this.model.sameQueryAndItems) this.model.fixItemModel(layers);
+  }
+
+  unfreeze(): void {
+    this.model.unfixQueryModel();
+    if (!this.model.sameQueryAndItems) this.model.unfixItemModel();
+  }
+
+  async #embedAndLoss(batch: readonly TrainingPair[], grad: boolean): Promise<Tensor> {
+    using query = await this.model.encodeQueries(batch.map((p) => p.query), { grad });
+    using positive = await this.model.encodeItems(batch.map((p) => p.positive), { grad });
+    using negative = await this.model.encodeItems(batch.map((p) => p.negative), { grad });
+    // The loss's graph keeps what backward needs; the handles can go.
+    return rankingLoss(this.#loss, { query, positive, negative });
+  }
+
+  trainingStep(batch: readonly TrainingPair[]): Promise<Tensor> {
+    return this.#embedAndLoss(batch, true);
+  }
+
+  async validationStep(batch: readonly TrainingPair[]): Promise<Record<string, number>> {
+    using loss = await this.#embedAndLoss(batch, false);
+    return { val_loss: loss.toFloat32Array()[0] as number };
+  }
+
+  async validationEnd(): Promise<Record<string, number>> {
+    if (!this.#evaluation) return {};
+    const metrics = await evaluateRetrieval(this.model, this.#evaluation.sessions, this.#evaluation.catalogue);
+    return Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== "sessions").map(([k, v]) => [`val_${k}`, v]));
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * A Lightning-style Trainer: epochs of shuffled micro-batches, gradient
+ * accumulation and clipping, one optimizer per configured module, a
+ * learning-rate schedule stepped per optimizer step, validation with early
+ * stopping, layers frozen for the first steps/epochs, train()/eval()
+ * switching, per-step seeding, atomic checkpoints and exact resume.
+ */
+import { CheckpointError } from "../errors";
+import { manualSeed } from "../device";
+import { describe } from "../dtypes";
+import type { Module } from "../module";
+import { Tensor } from "../tensor";
+import { backward } from "./autograd";
+import { readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
+import { EarlyStopping } from "./early-stopping";
+import { MetricsLog, type MetricRecord } from "./metrics-log";
+import { Optimizer } from "./optimizer";
+import { Progress } from "./progress";
+import type { TrainingPair } from "./clickstream/pairs";
+import { hash32, mulberry32, permutation } from "./random";
+import { RankingTask } from "./ranking-task";
+import { learningRateFactor } from "./schedule";
+import { isEncodingModel, isTrainingModule, type EncodingModel, type TrainingModule } from "./training-module";
+import { resolveOptions, type ResolvedOptions, type TrainerOptions } from "./trainer-options";
+
+export interface FitData<B, V = B> {
+  readonly train: readonly B[];
+  readonly validation?: readonly V[];
+}
+
+export interface FitOptions {
+  /** A checkpoint root (follows latest.json) or one step folder to continue from. */
+  readonly resumeFrom?: string;
+}
+
+export interface StepRecord extends MetricRecord {
+  readonly loss: number;
+  readonly lr: number;
+}
+
+export interface FitResult {
+  /** The optimizer steps this call took, with their mean micro-batch loss and learning rate. */
+  readonly steps: readonly StepRecord[];
+  readonly validations: readonly MetricRecord[];
+  readonly globalStep: number;
+  readonly stoppedEarly: boolean;
+  /** The last checkpoint folder written, if any. */
+  readonly checkpoint: string | null;
+}
+
+type MutableState = { -readonly [K in keyof TrainerState]: TrainerState[K] };
+
+export class Trainer {
+  readonly options: ResolvedOptions;
+
+  constructor(options: TrainerOptions = {}) {
+    this.options = resolveOptions(options);
+  }
+
+  /**
+   * Trains `model`: a TrainingModule, or a two-tower model (TextToTextBertModel...)
+   * that is wrapped in a RankingTask with this trainer's loss, optimizers and
+   * evaluation; then `data.train` holds TrainingPairs.
+   */
+  fit(model: EncodingModel, data: FitData<TrainingPair>, fitOptions?: FitOptions): Promise<FitResult>;
+  fit<B, V = B>(model: TrainingModule<B, V>, data: FitData<B, V>, fitOptions?: FitOptions): Promise<FitResult>;
+  async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
+    const o = this.options;
+    const task = this.#task(model);
+    if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
+    const validation = data.validation ?? [];
+    if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
+    if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
+    const batchesPerEpoch = Math.ceil(data.train.length / o.batchSize);
+    const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
+    const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
+    const modules = task.modules();
+    const optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
+    try {
+      const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
+      let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
+      if (fitOptions.resumeFrom !== undefined) {
+        const found = await readCheckpoint(fitOptions.resumeFrom);
+        if (JSON.stringify(found.state.config) !== JSON.stringify(config) || found.state.seed !== o.seed)
+          throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching and seed`);
+        await restoreCheckpoint(found.dir, modules, optimizers);
+        state = { ...found.state };
+      }
+      const resumedAt = fitOptions.resumeFrom !== undefined ? state.globalStep : -1;
+      const early = o.earlyStopping ? new EarlyStopping(o.earlyStopping, state.earlyStopping) : null;
+      const log = o.logDir ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
+      const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
+      const steps: StepRecord[] = [];
+      const validations: MetricRecord[] = [];
+      let checkpoint: string | null = null;
+      let frozen: boolean | null = null;
+      const applyFreeze = () => {
+        const f = o.freeze;
+        if (!f || !task.freeze || !task.unfreeze) return;
+        const want = (f.untilStep === undefined || state.globalStep < f.untilStep) && (f.untilEpoch === undefined || state.epoch < f.untilEpoch);
+        if (want !== frozen) (want ? task.freeze(f.layers) : task.unfreeze(), (frozen = want));
+      };
+      const save = async () => {
+        if (!o.checkpoint || state.globalStep === resumedAt) return;
+        state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
+        checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
+      };
+      for (const m of modules.values()) m.train();
+      while (!state.stopped && state.epoch < o.maxEpochs && state.globalStep < totalSteps) {
+        const order = permutation(data.train.length, mulberry32(hash32(o.seed, state.epoch)));
+        while (state.batchInEpoch < batchesPerEpoch && state.globalStep < totalSteps) {
+          const first = state.batchInEpoch;
+          const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
+          applyFreeze();
+          manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
+          const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
+          optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
+          for (const opt of optimizers) opt.zeroGrad();
+          let loss = 0;
+          for (let b = first; b < last; b++) {
+            const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
+            const value = await task.trainingStep(batch, b);
+            if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
+            try {
+              loss += (value.toFloat32Array()[0] as number) / (last - first);
+              await backward(value, { scale: 1 / (last - first) });
+            } finally {
+              value.dispose();
+            }
+          }
+          let squaredNorm: number | null = null;
+          for (const opt of optimizers) {
+            const r = await opt.step(o.gradientClipVal !== undefined ? { maxGradNorm: o.gradientClipVal } : {});
+            if (r.gradNorm !== null) squaredNorm = (squaredNorm ?? 0) + r.gradNorm ** 2;
+          }
+          state.globalStep++;
+          state.batchInEpoch = last;
+          const record: StepRecord = { step: state.globalStep, epoch: state.epoch, loss, lr: optimizers[0]?.learningRates[0] ?? 0, ...(squaredNorm !== null ? { gradNorm: Math.sqrt(squaredNorm) } : {}) };
+          steps.push(record);
+          await log?.append(record);
+          progress.update(record);
+          const epochDone = state.batchInEpoch >= batchesPerEpoch;
+          if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
+            const measured = await this.#validate(task, modules, validation);
+            const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
+            validations.push(metrics);
+            await log?.append(metrics);
+            progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+            if (early?.update(measured)) state.stopped = true;
+          }
+          if (epochDone) (state.epoch += 1), (state.batchInEpoch = 0);
+          const end = state.stopped || state.globalStep >= totalSteps || state.epoch >= o.maxEpochs;
+          if (o.checkpoint && (end || (o.checkpoint.everyNSteps !== undefined && state.globalStep % o.checkpoint.everyNSteps === 0))) await save();
+          if (state.stopped || epochDone) break;  // a new epoch needs a new order
+        }
+      }
+      progress.done();
+      await log?.flush();
+      for (const m of modules.values()) m.eval();
+      return { steps, validations, globalStep: state.globalStep, stoppedEarly: state.stopped, checkpoint };
+    } finally {
+      for (const opt of optimizers) opt.dispose();
+    }
+  }
+
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel): TrainingModule<unknown, unknown> {
+    if (isTrainingModule(model)) return model;
+    if (isEncodingModel(model)) {
+      const o = this.options;
+      return new RankingTask(model, {
+        ...(o.loss ? { loss: o.loss } : {}),
+        ...(o.optimizer ? { optimizer: o.optimizer } : {}),
+        ...(o.itemsOptimizer ? { itemsOptimizer: o.itemsOptimizer } : {}),
+        ...(o.evaluation ? { evaluation: o.evaluation } : {}),
+      });
+    }
+    throw new TypeError(`Trainer.fit: model must be a TrainingModule (trainingStep, configureOptimizers, modules) or a two-tower model (encodeQueries, encodeItems, getQueryModel...) but received ${describe(model)}`);
+  }
+
+  /** Mean validationStep metrics (weighted by batch size) and validationEnd's, in eval mode. */
+  async #validate(task: TrainingModule<unknown, unknown>, modules: ReadonlyMap<string, Module>, validation: readonly unknown[]): Promise<Record<string, number>> {
+    for (const m of modules.values()) m.eval();
+    try {
+      const sums: Record<string, number> = {};
+      if (task.validationStep) {
+        for (let b = 0; b * this.options.batchSize < validation.length; b++) {
+          const batch = validation.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize);
+          const metrics = await task.validationStep(batch, b);
+          for (const [k, v] of Object.entries(metrics)) sums[k] = (sums[k] ?? 0) + v * batch.length;
+        }
+      }
+      const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / validation.length]));
+      return { ...means, ...(task.validationEnd ? await task.validationEnd() : {}) };
+    } finally {
+      for (const m of modules.values()) m.train();
+    }
+  }
+}
