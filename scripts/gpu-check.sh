@@ -32,16 +32,13 @@ if [ $rc -ne 0 ]; then grep -E "error|Error" "$OUT/build.log" | head -40; exit 1
 export EMBEDDINGS_TORCH_ADDON=$PWD/build/Release/embeddings_torch.node
 export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
 
-jest() {
-  node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand "$@"
-}
-jest --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
+timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
 log "CUDA tests rc=$? ($(grep -E '^Tests:' "$OUT/cuda-tests.log"))"
-jest --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
+timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --maxWorkers 8 --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
 log "CPU parity on libtorch $TORCH_VERSION rc=$? ($(grep -E '^Tests:' "$OUT/parity-2x.log"))"
 
 if [ -f "$D/js/bench/gpu.js" ]; then
-  timeout 240 node "$D/js/bench/gpu.js" > "$OUT/gpu-bench.md" 2> "$OUT/gpu-bench.err"
+  timeout 200 node "$D/js/bench/gpu.js" > "$OUT/gpu-bench.md" 2> "$OUT/gpu-bench.err"
   log "GPU bench rc=$?"
 fi
 

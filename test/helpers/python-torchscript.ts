@@ -20,7 +20,7 @@ export interface PythonView {
   /** Number of tensor constants in the inlined graph larger than 16 elements (frozen weights would show here). */
   readonly largeConstants: number;
   /** One flattened output per case (a tuple output: its first element). */
-  readonly outputs: { shape: number[]; values: number[] }[];
+  readonly outputs: { shape: number[]; values: number[]; device: string }[];
 }
 
 /** A batch by input name: [batch][length] integer rows (int64 in PyTorch). */
@@ -38,12 +38,14 @@ for node in graph.nodes():
         if node.t("value").numel() > 16:
             large += 1
 outputs = []
+# Inputs go where the weights are (a model traced on CUDA loads onto CUDA).
+device = next(iter(m.parameters())).device if len(list(m.parameters())) else torch.device("cpu")
 with torch.no_grad():
     for case in cases:
-        y = m(**{k: torch.tensor(v, dtype=torch.int64) for k, v in case.items()})
+        y = m(**{k: torch.tensor(v, dtype=torch.int64, device=device) for k, v in case.items()})
         if isinstance(y, (tuple, list)):
             y = y[0]
-        outputs.append({"shape": list(y.shape), "values": y.flatten().tolist()})
+        outputs.append({"shape": list(y.shape), "values": y.cpu().flatten().tolist(), "device": str(y.device)})
 json.dump({
     "parameters": [[n, list(p.shape)] for n, p in m.named_parameters()],
     "arguments": [a.name for a in m.forward.schema.arguments][1:],
