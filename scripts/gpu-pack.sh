@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares .device/ (ignored by git, carried to the GPU machine): an xz'd Node
-# binary, a slim node_modules (build + jest), the fixtures, and the tests and
+# binary, a slim node_modules (build, jest, sharp), the fixtures, and the tests and
 # benchmarks compiled to JavaScript (the GPU machine has no network and no
 # TypeScript toolchain in the carried set). Then, in one device call:
 #   carry [".device"], command: bash scripts/gpu-check.sh
@@ -18,7 +18,7 @@ if [ ! -f "$D/node-$node_version.xz" ]; then
 fi
 if [ ! -f "$D/node_modules.tar.xz" ]; then
   tmp=$(mktemp -d)
-  (cd "$tmp" && npm init -y >/dev/null && npm i --no-audit --no-fund cmake-js@8 node-addon-api@8 node-api-headers@1 jest@29 @huggingface/tokenizers@0.2.0 node-gyp-build@4 >/dev/null)
+  (cd "$tmp" && npm init -y >/dev/null && npm i --no-audit --no-fund cmake-js@8 node-addon-api@8 node-api-headers@1 jest@29 @huggingface/tokenizers@0.2.0 node-gyp-build@4 sharp@0.35.5 >/dev/null)
   tar cf - -C "$tmp" node_modules | xz -T0 -6 > "$D/node_modules.tar.xz"
   rm -rf "$tmp"
 fi
