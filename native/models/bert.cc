@@ -1,5 +1,7 @@
 #include "models/bert.h"
 
+#include <torch/csrc/jit/frontend/tracer.h>
+
 #include <limits>
 
 #include "models/registry.h"
@@ -123,10 +125,19 @@ torch::Tensor BertModelImpl::forward(const torch::Tensor& input_ids, const torch
   const auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);       // [B, L]
   const auto types = token_type_ids.defined() ? token_type_ids : torch::zeros_like(input_ids);    // [B, L]
   const auto hidden = embeddings->forward(input_ids, types);                                      // [B, L, H]
+  // Like HF (sdpa), a batch without padding runs attention without a mask, so
+  // libtorch 2.x can pick FlashAttention. The check reads one value back, a
+  // branch on data that a trace would freeze: a traced module always keeps
+  // the mask and stays right for padded batches.
+  const bool no_padding =
+      !torch::jit::tracer::isTracing() && (!attention_mask.defined() || mask.min().item<double>() >= 1.0);
   // HF's extended attention mask: 0 on real keys, the dtype's lowest value on padding keys.
-  const auto keep = mask.to(hidden.scalar_type()).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, L]
-  const auto additive = (1.0 - keep) * LowestValue(hidden.scalar_type());     // [B, 1, 1, L]
-  const auto last = encoder->forward(hidden, additive);                       // [B, L, H]
+  torch::Tensor additive;  // undefined: no mask
+  if (!no_padding) {
+    const auto keep = mask.to(hidden.scalar_type()).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, L]
+    additive = (1.0 - keep) * LowestValue(hidden.scalar_type());                // [B, 1, 1, L]
+  }
+  const auto last = encoder->forward(hidden, additive);  // [B, L, H]
   // CheckBertOptions validated pooling; these branches are on the config, not on values.
   const auto& pooling = options.pooling();
   if (pooling == "none") return last;                     // [B, L, H]

@@ -27,11 +27,12 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden, const 
   const double dropout = is_training() ? options.attention_probs_dropout_prob() : 0.0;
 #if TORCH_VERSION_MAJOR >= 2
   // Fused kernels where the device has them; the default scale is 1/sqrt(hd), as HF.
-  const auto context = at::scaled_dot_product_attention(q, k, v, mask, dropout);  // [B, nh, L, hd]
+  const c10::optional<torch::Tensor> bias = mask.defined() ? c10::optional<torch::Tensor>(mask) : c10::nullopt;
+  const auto context = at::scaled_dot_product_attention(q, k, v, bias, dropout);  // [B, nh, L, hd]
 #else
   // libtorch 1.13 has no public SDPA: HF's eager formulation.
-  const auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim))) +
-                      mask;                                                      // [B, nh, L, L]
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));  // [B, nh, L, L]
+  if (mask.defined()) scores = scores + mask;
   const auto probs = torch::dropout(torch::softmax(scores, -1), dropout, is_training());  // [B, nh, L, L]
   const auto context = torch::matmul(probs, v);                                         // [B, nh, L, hd]
 #endif

@@ -11,7 +11,7 @@ namespace et {
 struct BertSelfAttentionImpl : torch::nn::Module {
   explicit BertSelfAttentionImpl(const BertOptions& options);
   void reset();
-  // hidden [B, L, H], mask [B, 1, 1, L] additive (0 keep, dtype min drop) -> context [B, L, H]
+  // hidden [B, L, H], mask [B, 1, 1, L] additive (0 keep, dtype min drop) or undefined (no padding) -> context [B, L, H]
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask);
 
   BertOptions options;
