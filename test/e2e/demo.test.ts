@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { Module } from "../../lib";
+import { Module, TextToTextBertModel } from "../../lib";
 import { demo, type DemoModel } from "../../lib/training/demo";
 import { MlpTwoTower, weights } from "../helpers/mlp-two-tower";
 
@@ -48,4 +48,22 @@ test("fine-tuning on the generated clickstream raises held-out recall@10 and MRR
   expect(weights(reloaded)).toEqual(trained);
   expect(fs.existsSync(path.join(dir, "out", "logs", "metrics.svg"))).toBe(true);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("a shortened demo on the shipped default model improves recall@10 and MRR, saves a folder fromPretrained reloads, and exports to Triton", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-demo-default-"));
+  try {
+    // The catalogue generator is the same as data/'s, so the default tokenizer's vocabulary covers it.
+    execFileSync(process.execPath, [path.join(ROOT, "scripts/make-clickstream.js"), "--seed", "5", "--sessions", "1200", "--out", path.join(dir, "data")]);
+    const result = await demo({ epochs: 2, modelDir: path.join(ROOT, "models", "default"), dataDir: path.join(dir, "data"), outDir: path.join(dir, "out"), progress: false, log: () => undefined });
+    expect(result.after["recall@10"]).toBeGreaterThan(result.before["recall@10"]! + 0.05);
+    expect(result.after.mrr).toBeGreaterThan(result.before.mrr!);
+    expect(fs.existsSync(path.join(dir, "out", "triton", "default", "config.pbtxt"))).toBe(true);
+    expect(fs.existsSync(path.join(dir, "out", "triton", "default", "1", "model.pt"))).toBe(true);
+    using reloaded = await TextToTextBertModel.fromPretrained(result.modelDir);
+    using q = await reloaded.forwardQuery("red running shoes");
+    expect(q.shape).toEqual([1, 128]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
