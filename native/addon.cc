@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "bench.h"
 #include "module.h"
 #include "ops.h"
 #include "runtime.h"
@@ -15,6 +16,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
   InitOps(env, exports);
+  InitBench(env, exports);
   return exports;
 }
 
