@@ -124,6 +124,8 @@ export interface Addon {
   getNumThreads(): number;
   setAllowTF32(allow: boolean): void;
   getAllowTF32(): boolean;
+  /** Benchmarks only: mean ns per `module.forward(inputs)` timed in C++ on the JS thread (native/bench.h). */
+  benchForward(module: NativeModule, inputs: NativeTensor[], iterations: number, mode?: "no_grad" | "inference_mode"): number;
 }
 
 /** The package root (holds package.json, build/, prebuilds/), from lib/ or dist/. */

@@ -3,6 +3,7 @@
 
 #include "addon_data.h"
 #include "autograd.h"
+#include "bench.h"
 #include "losses.h"
 #include "module.h"
 #include "ops.h"
@@ -21,6 +22,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitAutograd(env, exports);
   InitOptim(env, exports);
   InitLosses(env, exports);
+  InitBench(env, exports);
   return exports;
 }
 

@@ -1,0 +1,96 @@
+// Shared by bench/boundary.js and bench/text.js: statistics, machine description,
+// markdown tables and result files. Plain CommonJS over the compiled package
+// (../dist), so the benchmarks need no TypeScript runner.
+"use strict";
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** The package as users get it (npm run build:ts first). */
+function loadPackage() {
+  const dist = path.join(ROOT, "dist", "index.js");
+  if (!fs.existsSync(dist)) throw new Error(`${dist} is missing: run npm run build:ts (and npx cmake-js build for the addon) first`);
+  return require(dist);
+}
+
+function quantile(samples, q) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+function stats(samples) {
+  const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+  return { n: samples.length, median: quantile(samples, 0.5), p90: quantile(samples, 0.9), mean, min: Math.min(...samples) };
+}
+
+/** Wall-clock seconds of one awaited call. */
+async function timeAsync(fn) {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rotates `list` by `r`: round r starts with a different implementation, so none always runs first. */
+function rotate(list, r) {
+  const k = r % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+function machine(runtimeInfo) {
+  const cpuinfo = fs.readFileSync("/proc/cpuinfo", "utf8");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
+  const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.split(" ") ?? [];
+  const simd = ["avx2", "avx512f", "avx512_vnni", "amx_tile"].filter((f) => flags.includes(f)).join(", ");
+  return {
+    nproc: os.availableParallelism(),
+    cpu: model,
+    simd,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadavg: os.loadavg().map((x) => x.toFixed(2)).join(" "),
+    node: process.version,
+    torch: runtimeInfo.torchVersion,
+    torchSource: runtimeInfo.torchSource,
+    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? "(unset)",
+  };
+}
+
+function table(header, rows) {
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Header every result file starts with: how to reproduce it and on what it ran. */
+function preamble(title, command, m, extra = []) {
+  return [
+    `# ${title}`,
+    "",
+    `- command: \`${command}\``,
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${m.nproc} CPUs (nproc), ${m.cpu} (${m.simd}), ${m.memoryGiB} GiB; load average at start ${m.loadavg}`,
+    `- software: Node ${m.node}, libtorch ${m.torch} (${m.torchSource}), OMP_WAIT_POLICY=${m.ompWaitPolicy}`,
+    ...extra.map((e) => `- ${e}`),
+    "",
+  ].join("\n");
+}
+
+function writeResult(name, text) {
+  const file = path.join(ROOT, "bench", "results", name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text.endsWith("\n") ? text : `${text}\n`);
+  return file;
+}
+
+const fmt = {
+  us: (s) => (s * 1e6).toFixed(1),
+  ms: (s) => (s * 1e3).toFixed(s < 0.01 ? 2 : 1),
+};
+
+module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, sleep, rotate, machine, table, preamble, writeResult, fmt };

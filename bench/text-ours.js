@@ -1,0 +1,54 @@
+// "ours" engine of bench/text.js in its own process, so it can run under a
+// different environment (OPENBLAS_CORETYPE is read once, when libopenblas loads)
+// and so every engine is timed the same way: inside its own process, around one
+// call, while the other engines idle. Same line-delimited JSON protocol as
+// bench/python/bench_text.py:
+//   {"cmd": "load", "dir": ..., "threads": 2, "maxLength": 128, "batchSize": 32, "texts": [...], "query": "..."}
+//   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
+//   {"cmd": "quit"}
+"use strict";
+const readline = require("node:readline");
+const { loadPackage } = require("./common");
+
+async function main() {
+  const et = loadPackage();
+  let model;
+  let texts;
+  let query;
+  const reply = (body) => process.stdout.write(`${JSON.stringify({ ok: true, ...body })}\n`);
+  for await (const line of readline.createInterface({ input: process.stdin })) {
+    const msg = JSON.parse(line);
+    if (msg.cmd === "load") {
+      et.setNumThreads(msg.threads);
+      model = await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest" });
+      ({ texts, query } = msg);
+      const out = await model.forwardQuery(query);
+      reply({ threads: et.getNumThreads(), query: Array.from(out.toFloat32Array()) });
+      out.dispose();
+    } else if (msg.cmd === "time") {
+      const call = msg.kind === "batch" ? () => model.forwardItems(texts) : () => model.forwardQuery(query);
+      for (let i = 0; i < (msg.warmup ?? 0); i++) (await call()).dispose();
+      const samples = [];
+      const faults = process.resourceUsage().minorPageFault;
+      for (let i = 0; i < msg.iters; i++) {
+        const start = process.hrtime.bigint();
+        const out = await call();
+        samples.push(Number(process.hrtime.bigint() - start) / 1e9);
+        out.dispose();
+      }
+      // Minor page faults per call: fresh pages the allocator mapped (and the kernel zeroed) for it.
+      reply({ samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, msg.iters) });
+    } else if (msg.cmd === "quit") {
+      model?.dispose();
+      process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0)); // stdin would keep the process alive
+      return;
+    } else {
+      process.stdout.write(`${JSON.stringify({ ok: false, error: `unknown command ${msg.cmd}` })}\n`);
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

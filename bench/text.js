@@ -1,0 +1,354 @@
+// bench/text: text embeddings with the same weights and inputs in three engines,
+//   ours         TextToTextBertModel.forwardItems / forwardQuery (tokenizer + native BERT),
+//                in a node child process (bench/text-ours.js)
+//   PyTorch      eager, bench/python/bert.py under torch.inference_mode (same libtorch),
+//                in a python3 child process (bench/python/bench_text.py)
+//   onnxruntime  onnxruntime-node on torch.onnx.export of that PyTorch model, in this process
+//                (default spin-waiting threads, and a second session without)
+// for a BERT-base and a MiniLM-L6 shape with random weights (Module.create +
+// saveStateDict). Throughput: forwardItems of 32 texts that are 128 tokens each
+// (full attention mask); latency: one 16-token query. Ours and PyTorch also run
+// with OPENBLAS_CORETYPE forced (see CORETYPE). All engines use THREADS threads and
+// alternate in rounds inside one run; each is timed in its own process around one
+// call while the others idle. Run: npm run bench:text
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const readline = require("node:readline");
+const { spawn } = require("node:child_process");
+const ort = require("onnxruntime-node");
+ort.env.logLevel = "error"; // not the warning that a saved optimised graph is hardware-specific
+const { loadPackage, stats, rotate, machine, table, preamble, writeResult, sleep, timeAsync, fmt, ROOT } = require("./common");
+const { countOps } = require("./onnx-ops");
+
+const THREADS = 2;
+const BATCH = 32;
+const SEQ = 128;
+const QUERY_TOKENS = 16;
+const TOLERANCE = 1e-4;
+const OUT = path.join(ROOT, "bench", "out"); // git-ignored: checkpoints, inputs, .onnx files
+const TOKENIZER = path.resolve(ROOT, "..", "..", "shared", "fixtures", "bert-tiny");
+const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
+const SCALE = Number(process.env.BENCH_SCALE ?? 1); // multiplies every iteration count
+// Debian 12's OpenBLAS 0.3.21 does not know recent Xeons (family 6 model 207 here) and falls back
+// to its SSE3 "Prescott" kernels; ours and PyTorch also run with OPENBLAS_CORETYPE set, as
+// separate engines ("none" skips them). The default engines stay first: they are what users get.
+const CORETYPE = process.env.BENCH_CORETYPE ?? "SkylakeX";
+
+const COMMON = { vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: "gelu", layer_norm_eps: 1e-12, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 0 };
+const SHAPES = [
+  {
+    key: "minilm-l6",
+    title: "MiniLM-L6 shape (hidden 384, 6 layers, 12 heads, ffn 1536, vocab 30522)",
+    config: { ...COMMON, hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 12, intermediate_size: 1536 },
+    // slowRounds: rounds that the default-OpenBLAS engines take part in (they are ~4x slower here).
+    batch: { rounds: 3, iters: 1, warmup: 1, slowRounds: 3 },
+    query: { rounds: 4, iters: 40, warmup: 5, slowRounds: 4 },
+  },
+  {
+    key: "bert-base",
+    title: "BERT-base shape (hidden 768, 12 layers, 12 heads, ffn 3072, vocab 30522)",
+    config: { ...COMMON, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+    batch: { rounds: 2, iters: 1, warmup: 0, slowRounds: 1 }, // warmed up by the queries; ~80 s a call with Prescott kernels
+    query: { rounds: 3, iters: 8, warmup: 3, slowRounds: 3 },
+  },
+].filter((s) => !process.env.BENCH_SHAPES || process.env.BENCH_SHAPES.split(",").includes(s.key));
+
+/** Deterministic PRNG (mulberry32), so every run feeds the same texts and ids. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An engine in its own process: one JSON line per request and per reply (bench/text-ours.js, bench/python/bench_text.py). */
+class JsonLineServer {
+  constructor(label, command, args, env) {
+    this.label = label;
+    this.proc = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env });
+    this.pending = [];
+    readline.createInterface({ input: this.proc.stdout }).on("line", (line) => this.pending.shift()?.resolve(JSON.parse(line)));
+    this.proc.on("exit", (code) => {
+      for (const p of this.pending.splice(0)) p.reject(new Error(`${label} exited with ${code}`));
+    });
+  }
+
+  request(message) {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.proc.stdin.write(`${JSON.stringify(message)}\n`);
+    }).then((reply) => {
+      if (!reply.ok) throw new Error(`${this.label} ${message.cmd}: ${reply.error}`);
+      return reply;
+    });
+  }
+
+  async close() {
+    await this.request({ cmd: "quit" });
+    this.proc.stdin.end();
+  }
+}
+
+/** The environment of an engine process: OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE only when asked for. */
+function engineEnv(coretype) {
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE" };
+  delete env.OPENBLAS_CORETYPE;
+  if (coretype) env.OPENBLAS_CORETYPE = coretype;
+  return env;
+}
+
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** A Hugging Face checkpoint folder: config.json, model.safetensors (random weights), the bert-tiny tokenizer. */
+async function makeCheckpoint(et, shape, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  et.manualSeed(0);
+  const module = et.Module.create("bert", { ...shape.config, pooling: "pooler" });
+  await module.saveStateDict(path.join(dir, "model.safetensors"));
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ architectures: ["BertModel"], model_type: "bert", ...shape.config }, null, 2));
+  // bert-tiny's WordPiece vocabulary (1500 ids) is a valid input for a 30522-row embedding.
+  fs.copyFileSync(path.join(TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
+  const tokConfig = JSON.parse(fs.readFileSync(path.join(TOKENIZER, "tokenizer_config.json"), "utf8"));
+  fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ ...tokConfig, model_max_length: 512 }, null, 2));
+  return module;
+}
+
+/** Texts of whole vocabulary words (one token each): `words` words -> words + 2 tokens with [CLS]/[SEP]. */
+function makeTexts(dir, count, words, seed) {
+  const vocab = Object.keys(JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")).model.vocab).filter((w) => /^[a-z]{3,}$/.test(w));
+  const rand = prng(seed);
+  return Array.from({ length: count }, () => Array.from({ length: words }, () => vocab[Math.floor(rand() * vocab.length)]).join(" "));
+}
+
+async function writeInputs(et, file, ids, mask, shape, extra = {}) {
+  const tensors = { input_ids: et.Tensor.from(ids, shape), attention_mask: et.Tensor.from(mask, shape), ...extra };
+  await et.writeSafetensors(file, tensors);
+  for (const t of Object.values(tensors)) t.dispose();
+}
+
+async function benchShape(et, shape, log) {
+  const dir = path.join(OUT, shape.key);
+  const module = await makeCheckpoint(et, shape, dir);
+  const tokenizer = await et.TextTokenizer.fromPretrained(dir);
+
+  // Inputs shared by all three engines.
+  const texts = makeTexts(dir, BATCH, SEQ + 20, 1); // longer than SEQ: truncation gives full rows
+  const batchEnc = tokenizer.encodeBatch(texts, { maxLength: SEQ, padding: "longest" });
+  if (batchEnc.length !== SEQ || batchEnc.attentionMask.some((v) => v !== 1n)) throw new Error(`batch encodes to length ${batchEnc.length} with padding; expected full ${SEQ}`);
+  const query = makeTexts(dir, 1, QUERY_TOKENS - 2, 2)[0];
+  const queryEnc = tokenizer.encodeBatch([query], { maxLength: SEQ, padding: "longest" });
+  if (queryEnc.length !== QUERY_TOKENS) throw new Error(`query encodes to ${queryEnc.length} tokens; expected ${QUERY_TOKENS}`);
+  const batchFile = path.join(dir, "batch.safetensors");
+  const queryFile = path.join(dir, "query.safetensors");
+  await writeInputs(et, batchFile, batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]);
+
+  // Parity: a padded batch through the module, the query through forwardQuery (below).
+  const rand = prng(3);
+  const lengths = [32, 20, 9, 3];
+  const pIds = new BigInt64Array(4 * 32);
+  const pMask = new BigInt64Array(4 * 32);
+  lengths.forEach((len, b) => {
+    for (let i = 0; i < len; i++) {
+      pIds[b * 32 + i] = BigInt(1 + Math.floor(rand() * 30000));
+      pMask[b * 32 + i] = 1n;
+    }
+  });
+  const pIdsT = et.Tensor.from(pIds, [4, 32]);
+  const pMaskT = et.Tensor.from(pMask, [4, 32]);
+  const oursPadded = await module.forwardTensor({ input_ids: pIdsT, attention_mask: pMaskT });
+  const oursPaddedData = oursPadded.toFloat32Array();
+  const parityFile = path.join(dir, "parity.safetensors");
+  await writeInputs(et, parityFile, pIds, pMask, [4, 32], { "ours.module": oursPadded });
+  pIdsT.dispose();
+  pMaskT.dispose();
+  module.dispose();
+
+  // Engines in their own processes: ours and PyTorch, each with OpenBLAS' own detection and with CORETYPE.
+  const variants = [{ label: "", coretype: null, slow: true }];
+  if (CORETYPE !== "none") variants.push({ label: ` + OPENBLAS_CORETYPE=${CORETYPE}`, coretype: CORETYPE, slow: false });
+  const engines = [];
+  const info = {};
+  let oursQuery;
+  for (const v of variants) {
+    const ours = new JsonLineServer(`ours${v.label}`, process.execPath, [path.join(__dirname, "text-ours.js")], engineEnv(v.coretype));
+    const loadedOurs = await ours.request({ cmd: "load", dir, threads: THREADS, maxLength: SEQ, batchSize: BATCH, texts, query });
+    const py = new JsonLineServer(`PyTorch eager${v.label}`, PYTHON, [path.join(__dirname, "python", "bench_text.py"), String(THREADS)], engineEnv(v.coretype));
+    const loadedPy = await py.request({ cmd: "load", config: path.join(dir, "config.json"), weights: path.join(dir, "model.safetensors") });
+    info[v.label || "default"] = { oursThreads: loadedOurs.threads, ...loadedPy };
+    log(`  ${v.label || "default OpenBLAS"}: OpenBLAS core ${loadedPy.openblas_core}; ours ${loadedOurs.threads} threads; torch ${loadedPy.torch} ${loadedPy.threads} threads, OMP_WAIT_POLICY=${loadedPy.omp_wait_policy}`);
+    const timeServer = (server) => async (kind, iters, warmup) => {
+      const reply = await server.request({ cmd: "time", kind, file: kind === "batch" ? batchFile : queryFile, iters, warmup });
+      return { samples: reply.samples, faults: reply.faults_per_call };
+    };
+    engines.push({ name: `ours${v.label}`, slow: v.slow, time: timeServer(ours), server: ours, queryOutput: Float32Array.from(loadedOurs.query) });
+    engines.push({ name: `PyTorch eager${v.label}`, slow: v.slow, time: timeServer(py), server: py });
+    if (!oursQuery) oursQuery = Float32Array.from(loadedOurs.query);
+  }
+  const queryTensor = et.Tensor.from(oursQuery, [1, oursQuery.length]);
+  await writeInputs(et, queryFile, queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS], { "ours.forwardQuery": queryTensor });
+
+  // PyTorch eager (default variant): parity, then the ONNX export.
+  const py = engines[1].server;
+  const pyParity = { ...(await py.request({ cmd: "parity", file: parityFile })).max_abs_diff, ...(await py.request({ cmd: "parity", file: queryFile })).max_abs_diff };
+  const onnxFile = path.join(dir, "model.onnx");
+  const exported = await py.request({ cmd: "export", path: onnxFile });
+  log(`  torch.onnx.export: ${exported.seconds.toFixed(1)} s`);
+
+  // onnxruntime, in this process: graph optimisations "all", the same thread count; the optimised graph is
+  // saved to show its fusions. Twice: with ORT's default spin-waiting intra-op threads, and without
+  // (allow_spinning 0), which behaves better when other processes compete for the two cores.
+  const optimizedFile = path.join(dir, "model.optimized.onnx");
+  const sessionOptions = { graphOptimizationLevel: "all", intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: "sequential" };
+  const sessions = [
+    ["onnxruntime", await ort.InferenceSession.create(onnxFile, { ...sessionOptions, optimizedModelFilePath: optimizedFile })],
+    ["onnxruntime, allow_spinning=0", await ort.InferenceSession.create(onnxFile, { ...sessionOptions, extra: { session: { intra_op: { allow_spinning: "0" } } } })],
+  ];
+  const session = sessions[0][1];
+  const feeds = (ids, mask, dims) => ({ input_ids: new ort.Tensor("int64", ids, dims), attention_mask: new ort.Tensor("int64", mask, dims) });
+  const batchFeeds = feeds(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]);
+  const queryFeeds = feeds(queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS]);
+  const ortPadded = (await session.run(feeds(pIds, pMask, [4, 32]))).pooler_output.data;
+  const ortQuery = (await session.run(queryFeeds)).pooler_output.data;
+  for (const [name, s] of sessions) {
+    engines.push({
+      name,
+      slow: false,
+      time: async (kind, iters, warmup) => {
+        const run = () => s.run(kind === "batch" ? batchFeeds : queryFeeds);
+        for (let i = 0; i < warmup; i++) await run();
+        const samples = [];
+        const before = process.resourceUsage().minorPageFault;
+        for (let i = 0; i < iters; i++) samples.push(await timeAsync(run));
+        return { samples, faults: (process.resourceUsage().minorPageFault - before) / Math.max(1, iters) };
+      },
+    });
+  }
+
+  const parity = [
+    ["PyTorch eager vs ours `module.forwardTensor` (padded batch 4×32, lengths 32/20/9/3)", pyParity.module],
+    ["PyTorch eager vs ours `forwardQuery` (1×16)", pyParity.forwardQuery],
+    ["onnxruntime vs ours `module.forwardTensor` (padded batch)", maxAbsDiff(ortPadded, oursPaddedData)],
+    ["onnxruntime vs ours `forwardQuery`", maxAbsDiff(ortQuery, oursQuery)],
+    ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
+  ];
+  for (const [what, diff] of parity) log(`  parity: ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "OK" : "FAIL"} (tolerance ${TOLERANCE})`);
+
+  // Timed calls: each engine runs `iters` calls per round, in its own process or (onnxruntime) here,
+  // while the others idle; the order rotates per round.
+  const samples = { batch: {}, query: {} };
+  const faults = { batch: {}, query: {} };
+  for (const kind of ["query", "batch"]) {
+    const plan = shape[kind];
+    const iters = Math.max(1, Math.round(plan.iters * SCALE));
+    for (const e of engines) {
+      samples[kind][e.name] = [];
+      faults[kind][e.name] = [];
+      if (plan.warmup) await e.time(kind, 0, plan.warmup);
+    }
+    for (let r = 0; r < plan.rounds; r++) {
+      for (const e of rotate(engines, r)) {
+        if (e.slow && r >= plan.slowRounds) continue;
+        const got = await e.time(kind, iters, 0);
+        samples[kind][e.name].push(...got.samples);
+        faults[kind][e.name].push(got.faults);
+        await sleep(200); // let the previous engine's spinning threads go idle
+      }
+      log(`  ${kind} round ${r + 1}/${plan.rounds} done`);
+    }
+  }
+
+  // Tokenization alone (part of ours' numbers above), for the breakdown.
+  const tokBatch = [];
+  const tokQuery = [];
+  for (let i = 0; i < 20; i++) {
+    tokBatch.push(await timeAsync(() => tokenizer.encodeBatch(texts, { maxLength: SEQ, padding: "longest" })));
+    tokQuery.push(await timeAsync(() => tokenizer.encodeBatch([query], { maxLength: SEQ, padding: "longest" })));
+  }
+
+  for (const e of engines) await e.server?.close();
+  for (const [, s] of sessions) await s.release();
+  const ops = { exported: countOps(onnxFile), optimized: countOps(optimizedFile) };
+  return { samples, faults, parity, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops };
+}
+
+function shapeTable(result) {
+  const names = Object.keys(result.samples.batch);
+  const rows = names.map((name) => {
+    const b = stats(result.samples.batch[name]);
+    const q = stats(result.samples.query[name]);
+    const f = result.faults.batch[name];
+    const faultsPerBatch = f.reduce((a, x) => a + x, 0) / f.length;
+    return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), fmt.ms(q.median), fmt.ms(q.p90), `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n}`];
+  });
+  return table(["engine", `batch ${BATCH}×${SEQ}: median ms`, "p90 ms", "items/s", `query 1×${QUERY_TOKENS}: median ms`, "p90 ms", "page faults / batch", "samples (batch / query)"], rows);
+}
+
+function opsSummary(counts) {
+  return Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, n]) => `${op}×${n}`)
+    .join(", ");
+}
+
+async function main() {
+  const et = loadPackage();
+  et.setNumThreads(THREADS);
+  const info = et.runtimeInfo();
+  const m = machine(info);
+  const log = (line) => console.error(line);
+  const sections = [];
+  for (const shape of SHAPES) {
+    log(`${shape.title}`);
+    const result = await benchShape(et, shape, log);
+    const section = [
+      `## ${shape.title}`,
+      "",
+      shapeTable(result),
+      "",
+      ...Object.entries(result.info).map(([variant, i]) => `- ${variant}: OpenBLAS kernels "${i.openblas_core}"; threads: ours ${i.oursThreads}, PyTorch ${i.threads} (torch ${i.torch})`),
+      "",
+      `Tokenization alone (inside ours' numbers): batch ${fmt.ms(result.tokenize.batch.median)} ms, query ${fmt.ms(result.tokenize.query.median)} ms (median).`,
+      "",
+      "Parity (pooler_output, float32):",
+      "",
+      ...result.parity.map(([what, diff]) => `- ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "(OK" : "(FAIL"}, tolerance ${TOLERANCE})`),
+      "",
+      `ONNX graph as exported: ${opsSummary(result.ops.exported)}`,
+      "",
+      `after onnxruntime's "all" optimisations: ${opsSummary(result.ops.optimized)}`,
+      "",
+    ].join("\n");
+    console.log(section);
+    sections.push(section);
+  }
+  const command = "npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)";
+  const text = [
+    preamble("bench/text: forwardItems throughput and query latency", command, m, [
+      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to its AVX-512 kernels (see README)`,
+      "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
+      `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
+      `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,
+    ]),
+    ...sections,
+  ].join("\n");
+  console.log(`written: ${writeResult("text.md", text)}`);
+}
+
+module.exports = { JsonLineServer, engineEnv, makeTexts, THREADS, BATCH, SEQ };
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
