@@ -29,7 +29,7 @@ export async function backward(outputs: Tensor | readonly Tensor[], gradients?: 
   const grads = gradients === undefined ? null : handles(gradients, "gradients");
   if (grads !== null && grads.length !== outs.length)
     throw new RangeError(`backward: got ${grads.length} gradients for ${outs.length} outputs`);
-  await nativeAsync(() => native().backward(outs, grads));
+  await nativeAsync(() => native().backwardOutputs(outs, grads));
 }
 
 /**

@@ -114,7 +114,7 @@ export interface Addon {
   backward(loss: NativeTensor, scale: number): Promise<undefined>;
   runtimeInfo(): RuntimeInfo;
   cat(tensors: NativeTensor[], dim: number): Promise<NativeTensor>;
-  backward(outputs: NativeTensor[], gradients: NativeTensor[] | null): Promise<undefined>;
+  backwardOutputs(outputs: NativeTensor[], gradients: NativeTensor[] | null): Promise<undefined>;
   namedGradients(module: NativeModule): Record<string, NativeTensor | null>;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "grad_thread.h"
 #include "module.h"
 #include "tensor.h"
 #include "workers.h"
@@ -45,7 +46,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
     }
     std::vector<at::Tensor> detached;  // the gradients are constants, not part of the graph
     for (const auto& g : gradients) detached.push_back(g.detach());
-    torch::autograd::backward(outputs, detached);
+    // On the autograd thread, like every recorded forward (grad_thread.h).
+    RunOnGradThread([&] { torch::autograd::backward(outputs, detached); });
     return at::Tensor();
   });
 }
@@ -64,7 +66,7 @@ Napi::Value NamedGradients(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitAutograd(Napi::Env env, Napi::Object exports) {
-  exports.Set("backward", Napi::Function::New<Backward>(env, "backward"));
+  exports.Set("backwardOutputs", Napi::Function::New<Backward>(env, "backwardOutputs"));
   exports.Set("namedGradients", Napi::Function::New<NamedGradients>(env, "namedGradients"));
 }
 

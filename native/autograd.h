@@ -2,7 +2,7 @@
 // training steps live in optim.*; this is what a caller needs to fill
 // parameter gradients from model outputs.
 //
-// [async] backward(outputs: Tensor[], gradients: Tensor[] | null) -> Promise<undefined>
+// [async] backwardOutputs(outputs: Tensor[], gradients: Tensor[] | null) -> Promise<undefined>
 //           torch::autograd::backward: accumulates d(sum_i <outputs[i], gradients[i]>)
 //           into every leaf that requires grad. gradients null: outputs must be scalars.
 //           Throws ERR_SHAPE when a gradient's shape differs from its output's,
