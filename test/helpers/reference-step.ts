@@ -82,6 +82,12 @@ export async function referenceStep(device: Device): Promise<{ loss: number; exp
       const gradMax = grad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
           const decided = (i: number) => Math.abs(grad[i]!) > 10 * GRAD_TOL * gradMax;
       const got = after.get(name)!;
+      if (name.endsWith("attention.self.key.bias")) {
+        // A zero true gradient: Adam moves these by ±lr on the sign of rounding noise, on both sides.
+        const diff = maxAbsDiff(got, expected);
+        if (!(diff <= 2 * step.lr + 1e-6)) failures.push(`after_step.${name}: ${diff} (bound 2·lr)`);
+        continue;
+      }
       const keep = [...expected.keys()].filter(decided);
       const diff = maxRelDiff(keep.map((i) => got[i]!), keep.map((i) => expected[i]!));
       if (!(diff < 1e-5)) failures.push(`after_step.${name}: ${diff}`);
