@@ -25,6 +25,9 @@ TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
 CUDA_VERSION=$("$PY" -c 'import torch; print(torch.version.cuda)')
 log "node $(node --version), torch $TORCH_VERSION, CUDA $CUDA_VERSION, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 
+# GPU_CHECK_MODE=prebuild: only the committed CUDA prebuild (no build, no benchmark).
+MODE=${GPU_CHECK_MODE:-full}
+if [ "$MODE" = full ]; then
 node node_modules/cmake-js/bin/cmake-js compile --CDCMAKE_PREFIX_PATH="$TP" --parallel 16 > "$OUT/build.log" 2>&1
 rc=$?
 log "build rc=$rc in $(( $(date +%s) - start )) s"
@@ -42,9 +45,21 @@ if [ -f "$D/js/bench/gpu.js" ]; then
   log "GPU bench rc=$?"
 fi
 
-node scripts/prebuild.js --cuda "$CUDA_VERSION" > "$OUT/prebuild.log" 2>&1
-log "CUDA prebuild rc=$? $(tail -1 "$OUT/prebuild.log")"
-cp prebuilds/manifest.json "$OUT/manifest.json" 2>/dev/null
-cp prebuilds/cuda/*/embeddings-torch.napi.node "$OUT/embeddings-torch.cuda.node" 2>/dev/null
+fi
+
+# The committed CUDA prebuild, as a user gets it: no build folder, no
+# LD_LIBRARY_PATH, only the machine's pip torch for the loader to find.
+cp -r prebuilds package.json "$D/js/"
+( unset EMBEDDINGS_TORCH_ADDON LD_LIBRARY_PATH
+  node -e "const r = require('./$D/js/lib/runtime').runtimeInfo(); console.log('loaded ' + r.addon + ' (libtorch ' + r.torchVersion + ', CUDA ' + r.cudaAvailable + ')')"
+  timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' ) > "$OUT/prebuild-cuda-tests.log" 2>&1
+log "committed CUDA prebuild: rc=$? $(head -1 "$OUT/prebuild-cuda-tests.log") ($(grep -E '^Tests:' "$OUT/prebuild-cuda-tests.log"))"
+
+if [ "$MODE" = full ]; then
+  node scripts/prebuild.js --cuda "$CUDA_VERSION" > "$OUT/prebuild.log" 2>&1
+  log "CUDA prebuild rc=$? $(tail -1 "$OUT/prebuild.log")"
+  cp prebuilds/manifest.json "$OUT/manifest.json" 2>/dev/null
+  cp prebuilds/cuda/*/embeddings-torch.napi.node "$OUT/embeddings-torch.cuda.node" 2>/dev/null
+fi
 log "done in $(( $(date +%s) - start )) s"
 tail -30 "$OUT/cuda-tests.log"
