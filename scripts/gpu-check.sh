@@ -52,7 +52,7 @@ fi
 cp -r prebuilds package.json "$D/js/"
 ( unset EMBEDDINGS_TORCH_ADDON LD_LIBRARY_PATH
   node -e "const r = require('./$D/js/lib/runtime').runtimeInfo(); console.log('loaded ' + r.addon + ' (libtorch ' + r.torchVersion + ', CUDA ' + r.cudaAvailable + ')')"
-  timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' ) > "$OUT/prebuild-cuda-tests.log" 2>&1
+  timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' '**/test/e2e/transformers-load.test.js' ) > "$OUT/prebuild-cuda-tests.log" 2>&1
 log "committed CUDA prebuild: rc=$? $(head -1 "$OUT/prebuild-cuda-tests.log") ($(grep -E '^Tests:' "$OUT/prebuild-cuda-tests.log"))"
 
 if [ "$MODE" = full ]; then

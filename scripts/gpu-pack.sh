@@ -27,4 +27,5 @@ tar cf - -C "$(dirname "$fixtures")" "$(basename "$fixtures")" | xz -T0 -6 > "$D
 rm -rf "$D/js"
 npx tsc -p . --outDir "$D/js" --noEmit false --declaration false --sourceMap false
 cp jest.config.js "$D/js/" 2>/dev/null || true
+cp -r models "$D/js/"  # test/e2e/transformers-load.test reads models/default
 du -sh "$D"
