@@ -5,7 +5,7 @@
  *
  *   node -r ./test/helpers/register-ts.js bench/training-step.ts [steps] [batch]
  *
- * TODO(issue-5): add the bert-tiny step (TextToTextBertModel) after the merge.
+ * The BERT-base step on CUDA is in bench/gpu.ts.
  */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
