@@ -24,6 +24,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-npx cmake-js compile --log-level warn
+# The compiler's warnings from libtorch's headers fill pages: keep them in a log, show it on failure.
+echo "setup: building the addon (log: build/setup-build.log)"
+mkdir -p build
+npx cmake-js compile --log-level warn > build/setup-build.log 2>&1 || { tail -60 build/setup-build.log; exit 1; }
+grep -E "embeddings-torch: libtorch" build/setup-build.log || true
 npx tsc -p tsconfig.build.json
 node -e "const i = require('./dist').runtimeInfo(); console.log('setup: libtorch ' + i.torchVersion + ' (' + i.torchSource + '), CUDA ' + (i.cudaAvailable ? 'yes' : 'no') + ', ' + i.numThreads + ' threads, addon ' + i.addon)"
