@@ -20,7 +20,7 @@ describe("bert-tiny fine-tuning step (reference.json → step)", () => {
     expect(failures).toEqual([]);
   });
 
-  test("fixQueryModel(2) keeps embeddings and layers 0-1 bit-identical through an epoch of AdamW steps while layer 2 and the pooler move", async () => {
+  test("fixQueryModel(2) keeps embeddings and layers 0-1 bit-identical through an epoch of AdamW steps while layer 2 and the pooler move; unfixQueryModel() makes all move again", async () => {
     const step = stepSpec();
     const model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { maxLength: 32, device: "cpu" });
     try {
@@ -38,6 +38,13 @@ describe("bert-tiny fine-tuning step (reference.json → step)", () => {
       const trainable = [...before.keys()].filter((n) => !frozen(n));
       expect(trainable.some((n) => n.startsWith("encoder.layer.2."))).toBe(true);
       expect(moved).toBe(trainable.length);
+
+      // unfixQueryModel(): the next epoch moves every parameter again, the former frozen ones included.
+      model.unfixQueryModel();
+      await new Trainer({ progress: false, maxEpochs: 1, batchSize: 2, optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 } }).fit(model, { train: pairs });
+      const again = params(model.getQueryModel());
+      const unmoved = [...after].filter(([name, value]) => Buffer.from(again.get(name)!.buffer).equals(Buffer.from(value.buffer))).map(([name]) => name);
+      expect(unmoved).toEqual([]);
     } finally {
       model.dispose();
     }
