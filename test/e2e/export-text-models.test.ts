@@ -22,10 +22,11 @@ import { FIXTURES, maxAbsDiff, readReferenceJson, readReferenceTensor } from "..
 import { pythonTorchMissing } from "../helpers/python";
 import { viewInPyTorch, type IntCase } from "../helpers/python-torchscript";
 import { parseTritonConfig, serveConfigInPyTorch, tritonParserMissing } from "../helpers/triton-config";
+import { reportSkip } from "../helpers/skip";
 
 const missing = pythonTorchMissing() ?? tritonParserMissing();
 const describeWithTools = missing ? describe.skip : describe;
-if (missing) console.log(`skipped text-model export tests: ${missing}`);
+if (missing) reportSkip(`skipped text-model export tests: ${missing}`);
 
 let root: string;
 beforeAll(() => {

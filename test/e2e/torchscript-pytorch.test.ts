@@ -4,10 +4,11 @@ import * as path from "node:path";
 
 import { Module, Tensor, TorchError } from "../../lib";
 import { pythonTorchMissing, runPython } from "../helpers/python";
+import { reportSkip } from "../helpers/skip";
 
 const missing = pythonTorchMissing();
 const describeWithPython = missing ? describe.skip : describe;
-if (missing) console.log(`skipped TorchScript-from-PyTorch tests: ${missing}`);
+if (missing) reportSkip(`skipped TorchScript-from-PyTorch tests: ${missing}`);
 
 let dir: string;
 beforeAll(() => {

@@ -13,10 +13,11 @@ import { FIXTURES, maxAbsDiff, readReferenceJson, readReferenceTensor } from "..
 import { pythonTorchMissing } from "../helpers/python";
 import { rows, viewInPyTorch, type IntCase } from "../helpers/python-torchscript";
 import { disposeAll, referenceMaskedMean, tokenBatch, tokenTensors } from "../helpers/token-batches";
+import { reportSkip } from "../helpers/skip";
 
 const missing = pythonTorchMissing();
 const describeWithPython = missing ? describe.skip : describe;
-if (missing) console.log(`skipped tracing-with-PyTorch tests: ${missing}`);
+if (missing) reportSkip(`skipped tracing-with-PyTorch tests: ${missing}`);
 
 let dir: string;
 beforeAll(() => {

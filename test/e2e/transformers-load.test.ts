@@ -4,6 +4,7 @@ import * as path from "node:path";
 
 import { TextToTextBertModel } from "../../lib";
 import { runPython } from "../helpers/python";
+import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -18,7 +19,7 @@ function transformersMissing(): string | undefined {
 }
 
 const missing = transformersMissing();
-if (missing) console.log(`skipped test/e2e/transformers-load.test.ts: ${missing}`);
+if (missing) reportSkip(`skipped test/e2e/transformers-load.test.ts: ${missing}`);
 const maybe = missing ? test.skip : test;
 
 maybe("a folder written by savePretrained loads in Hugging Face transformers and gives our pooler_output (1e-5)", async () => {

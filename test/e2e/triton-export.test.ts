@@ -22,12 +22,13 @@ import {
 } from "../../lib";
 import { maxAbsDiff } from "../helpers/fixtures";
 import { pythonTorchMissing, runPython } from "../helpers/python";
+import { reportSkip } from "../helpers/skip";
 import { parseTritonConfig, parseTritonConfigs, serveConfigInPyTorch, tritonParserMissing } from "../helpers/triton-config";
 import { disposeAll, referenceMaskedMean, tokenBatch, tokenTensors } from "../helpers/token-batches";
 
 const missing = pythonTorchMissing() ?? tritonParserMissing();
 const describeWithTools = missing ? describe.skip : describe;
-if (missing) console.log(`skipped Triton export tests: ${missing}`);
+if (missing) reportSkip(`skipped Triton export tests: ${missing}`);
 
 let root: string;
 let counter = 0;

@@ -8,10 +8,11 @@ import { backward } from "../../lib/training/autograd";
 import { rankingLoss, type RankingLoss } from "../../lib/training/losses";
 import { maxAbsDiff, maxRelDiff } from "../helpers/fixtures";
 import { rows, runTorchReference, seededValues, torchReferenceUnavailable } from "../helpers/torch-reference";
+import { reportSkip } from "../helpers/skip";
 
 const unavailable = torchReferenceUnavailable();
 const maybe = unavailable ? describe.skip : describe;
-if (unavailable) console.log(`skipped: PyTorch reference unavailable (${unavailable})`);
+if (unavailable) reportSkip(`skipped: PyTorch reference unavailable (${unavailable})`);
 
 const B = 6;
 const D = 5;

@@ -10,12 +10,13 @@ import { rankingLoss, type RankingLoss } from "../../lib/training/losses";
 import { Optimizer } from "../../lib/training/optimizer";
 import { maxAbsDiff } from "../helpers/fixtures";
 import { rows, runTorchReference, seededValues, torchReferenceUnavailable } from "../helpers/torch-reference";
+import { reportSkip } from "../helpers/skip";
 
 const SHAPES: Record<string, [number, number] | [number]> = { "fc1.weight": [16, 8], "fc1.bias": [16], "fc2.weight": [4, 16], "fc2.bias": [4] };
 const NAMES = Object.keys(SHAPES);
 const unavailable = torchReferenceUnavailable();
 const maybe = unavailable ? describe.skip : describe;
-if (unavailable) console.log(`skipped: PyTorch reference unavailable (${unavailable})`);
+if (unavailable) reportSkip(`skipped: PyTorch reference unavailable (${unavailable})`);
 
 interface StepSpec {
   query: number[][];

@@ -4,10 +4,11 @@ import * as path from "node:path";
 
 import { UnsupportedError, renderConfigPbtxt, tritonDataType, type TritonModelConfig } from "../../lib";
 import { parseTritonConfig, parseTritonConfigs, tritonParserMissing } from "../helpers/triton-config";
+import { reportSkip } from "../helpers/skip";
 
 const missing = tritonParserMissing();
 const describeWithParser = missing ? describe.skip : describe;
-if (missing) console.log(`skipped config.pbtxt parsing tests: ${missing}`);
+if (missing) reportSkip(`skipped config.pbtxt parsing tests: ${missing}`);
 
 let dir: string;
 beforeAll(() => {

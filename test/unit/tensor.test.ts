@@ -1,5 +1,6 @@
 import { DisposedError, Tensor } from "../../lib";
 import { typeTag } from "../helpers/fixtures";
+import { reportSkip } from "../helpers/skip";
 
 describe("Tensor", () => {
   test("from(Float32Array) round-trips values, shape, dtype and device", () => {
@@ -71,7 +72,7 @@ describe("Tensor", () => {
 
   test("asking for CUDA without it is a DeviceError that says so", () => {
     if (require("../../lib").cuda.isAvailable()) {
-      console.log("skipped: this machine has CUDA, the no-CUDA error cannot happen here");
+      reportSkip("skipped: this machine has CUDA, the no-CUDA error cannot happen here");
       return;
     }
     expect(() => Tensor.from(new Float32Array(2), [2], { device: "cuda" })).toThrow(expect.objectContaining({ name: "DeviceError", code: "ERR_DEVICE", message: expect.stringMatching(/CUDA is not available/) }));
