@@ -60,10 +60,9 @@ export class TextTokenizer {
       throw new TypeError(`TextTokenizer.fromPretrained: dir must be a string, received ${describeValue(dir)}`);
     }
     const context = `TextTokenizer.fromPretrained(${JSON.stringify(dir)})`;
-    const [tokenizerJson, config] = await Promise.all([
-      readJsonObject(path.join(dir, "tokenizer.json"), context),
-      readJsonObject(path.join(dir, "tokenizer_config.json"), context),
-    ]);
+    // One after the other: with both missing, the error names tokenizer.json every time.
+    const tokenizerJson = await readJsonObject(path.join(dir, "tokenizer.json"), context);
+    const config = await readJsonObject(path.join(dir, "tokenizer_config.json"), context);
     const template = parsePostProcessor(tokenizerJson["post_processor"], `${context}: tokenizer.json`);
     const tokenizer = createTokenizer(withSupportedNormalizers(tokenizerJson), config, context);
     const settings = readTokenizerSettings(tokenizerJson, config, (token) => tokenizer.token_to_id(token), context);
