@@ -54,17 +54,8 @@ const SHAPES = [
   },
 ].filter((s) => !process.env.BENCH_SHAPES || process.env.BENCH_SHAPES.split(",").includes(s.key));
 
-/** Deterministic PRNG (mulberry32), so every run feeds the same texts and ids. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the package's), so every run feeds the same texts and ids. */
+const prng = require("../dist/training/random").mulberry32;
 
 /** An engine in its own process: one JSON line per request and per reply (bench/text-ours.js, bench/python/bench_text.py). */
 class JsonLineServer {

@@ -11,7 +11,7 @@
  * relevant items; shoppers click relevant items with a position bias and
  * occasionally something else; some sessions end without a click.
  *
- * usage: node scripts/make-clickstream.js [--seed 7] [--sessions 3000] [--out data]
+ * usage (after npm run build:ts): node scripts/make-clickstream.js [--seed 7] [--sessions 3000] [--out data]
  */
 "use strict";
 const fs = require("node:fs");
@@ -27,16 +27,8 @@ function args(argv) {
   return out;
 }
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The package's seeded PRNG (needs dist/: npm run build:ts), so data and training draw alike.
+const { mulberry32 } = require("../dist/training/random");
 
 const THINGS = {
   "running shoes": ["sneakers", "trainers", "jogging shoes"],

@@ -10,6 +10,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const { Module, Tensor } = require("../dist");
+const { mulberry32 } = require("../dist/training/random");
 
 const OUT = path.join(__dirname, "..", "models", "default");
 const VOCAB_SIZE = 4000;
@@ -70,16 +71,9 @@ function tokenizerJson(vocab) {
   };
 }
 
-/** Seeded normal(0, std) samples (mulberry32 + Box-Muller): the same file on every machine. */
+/** Seeded normal(0, std) samples (the package's mulberry32 + Box-Muller): the same file on every machine. */
 function normal(n, std, seed) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform()) * std;
   return out;
