@@ -27,5 +27,7 @@ tar cf - -C "$(dirname "$fixtures")" "$(basename "$fixtures")" | xz -T0 -6 > "$D
 rm -rf "$D/js"
 npx tsc -p . --outDir "$D/js" --noEmit false --declaration false --sourceMap false
 cp jest.config.js "$D/js/" 2>/dev/null || true
+cp test/helpers/*.py "$D/js/test/helpers/"              # PyTorch references the tests run
+mkdir -p "$D/js/bench/python" && cp bench/python/*.py "$D/js/bench/python/"
 cp -r models "$D/js/"  # test/e2e/transformers-load.test reads models/default
 du -sh "$D"

@@ -12,8 +12,15 @@ Jobs:
    "optimizer": {...}, "loss": {...}, "steps": [{"query", "positive", "negative",
    "lr"?, "maxGradNorm"?, "frozen"?: [names]}]}
       -> {"steps": [{"loss", "gradNorm", "grads": {name: flat}, "params": {name: flat}}]}
+  {"mode": "bert_step", "dir": checkpoint folder, "dtype": "float32" | "float64",
+   "batches": {"query" | "positive" | "negative": {"inputIds", "attentionMask": flat, "shape"}},
+   "loss": {...}, "optimizer": {...}}
+      -> {"loss", "grads": {name: flat}, "params": {name: flat}}: one step of
+      bench/python/bert.py's BertModel (transformers' eager math in plain
+      torch.nn, eval mode) on pooler outputs, like reference.json -> step
 """
 import json
+import os
 import sys
 
 import torch
@@ -103,10 +110,36 @@ def run_train(job):
     return {"steps": out}
 
 
+def run_bert_step(job):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "python"))
+    from bert import BertModel  # the benchmarks' plain-torch.nn BERT; no transformers in Debian's Python
+
+    with open(os.path.join(job["dir"], "config.json")) as f:
+        config = json.load(f)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[job["dtype"]]
+    model = BertModel.from_safetensors(config, os.path.join(job["dir"], "model.safetensors")).to(dtype)
+    named = dict(model.named_parameters())
+    optimizer = make_optimizer(job["optimizer"], model.parameters())
+    optimizer.zero_grad(set_to_none=True)
+
+    def pooled(batch):
+        ids = torch.tensor(batch["inputIds"], dtype=torch.long).reshape(batch["shape"])
+        mask = torch.tensor(batch["attentionMask"], dtype=torch.long).reshape(batch["shape"])
+        return model(ids, mask)
+
+    b = job["batches"]
+    value = loss_value(job["loss"], pooled(b["query"]), pooled(b["positive"]), pooled(b["negative"]))
+    value.backward()
+    grads = {k: p.grad.flatten().tolist() for k, p in named.items() if p.grad is not None}
+    optimizer.step()
+    return {"loss": value.item(), "grads": grads, "params": {k: p.detach().flatten().tolist() for k, p in named.items()}}
+
+
 def main():
     torch.set_num_threads(1)
     job = json.load(sys.stdin)
-    result = run_loss(job) if job["mode"] == "loss" else run_train(job)
+    run = {"loss": run_loss, "train": run_train, "bert_step": run_bert_step}[job["mode"]]
+    result = run(job)
     json.dump(result, sys.stdout)
 
 
