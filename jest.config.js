@@ -5,5 +5,6 @@ module.exports = {
   testMatch: ["<rootDir>/test/**/*.test.ts"],
   testTimeout: 120000,
   setupFiles: ["<rootDir>/test/helpers/setup.ts"],
+  globalSetup: "<rootDir>/test/helpers/global-setup.ts",
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
 };

@@ -85,9 +85,12 @@ class JsonLineServer {
   }
 }
 
-/** The environment of an engine process: OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE only when asked for. */
+/**
+ * The environment of an engine process: OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE only when asked for
+ * (otherwise OpenBLAS' own detection: `auto` stops our loader from choosing a core, lib/environment.ts).
+ */
 function engineEnv(coretype) {
-  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE" };
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE", EMBEDDINGS_TORCH_OPENBLAS_CORETYPE: "auto" };
   delete env.OPENBLAS_CORETYPE;
   if (coretype) env.OPENBLAS_CORETYPE = coretype;
   return env;

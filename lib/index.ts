@@ -20,6 +20,7 @@ export {
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
+export type { LoadEnvironment } from "./native";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
 export { cat } from "./ops";

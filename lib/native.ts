@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+import { applyEnvironmentDefaults } from "./environment";
 import { AddonLoadError } from "./errors";
 import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
 
@@ -133,6 +134,20 @@ export const PACKAGE_ROOT = path.resolve(__dirname, "..");
 
 let addon: Addon | undefined;
 let loadedFrom: string | undefined;
+let loadEnvironment: LoadEnvironment | undefined;
+
+/** The settings libtorch, OpenMP and OpenBLAS read as they loaded, and which of them the loader chose. */
+export interface LoadEnvironment {
+  OMP_WAIT_POLICY: string | null;
+  OPENBLAS_CORETYPE: string | null;
+  /** The variables the loader set (lib/environment.ts); the others were the user's or unset. */
+  setByLoader: string[];
+}
+
+/** The environment the addon was loaded under (after the first native() call). */
+export function addonEnvironment(): LoadEnvironment | undefined {
+  return loadEnvironment;
+}
 
 /** Which file the addon was loaded from (after the first native() call). */
 export function addonPath(): string | undefined {
@@ -168,15 +183,19 @@ function explain(candidate: AddonCandidate, message: string): string {
 }
 
 /**
- * The addon, loaded on first use. Sets OMP_WAIT_POLICY=PASSIVE first unless the
- * user set it: Debian's libtorch runs element-wise ops on OpenMP threads and
- * matrix products on OpenBLAS threads, and spinning OpenMP workers steal the
- * cores OpenBLAS needs (2x single-query latency, 10x p90).
+ * The addon, loaded on first use. First applies lib/environment.ts's
+ * defaults (OMP_WAIT_POLICY=PASSIVE, an OPENBLAS_CORETYPE that matches the
+ * CPU) unless the user set them: libtorch reads them once, as it loads.
  * @throws AddonLoadError listing every path tried, its error and the fix.
  */
 export function native(): Addon {
   if (addon) return addon;
-  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = "PASSIVE";
+  const applied = applyEnvironmentDefaults();
+  loadEnvironment = {
+    OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? null,
+    OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null,
+    setByLoader: Object.keys(applied),
+  };
   const tried: string[] = [];
   const list = candidates();
   for (const candidate of list) {

@@ -1,7 +1,7 @@
-import { addonPath, native, type RuntimeInfo } from "./native";
+import { addonEnvironment, addonPath, native, type LoadEnvironment, type RuntimeInfo } from "./native";
 
-/** What this process runs on: libtorch version and origin, CUDA, threads, the addon file. */
-export function runtimeInfo(): RuntimeInfo & { addon: string } {
+/** What this process runs on: libtorch version and origin, CUDA, threads, the addon file, the environment it loaded under. */
+export function runtimeInfo(): RuntimeInfo & { addon: string; environment: LoadEnvironment } {
   const info = native().runtimeInfo();
-  return { ...info, addon: addonPath() ?? "" };
+  return { ...info, addon: addonPath() ?? "", environment: addonEnvironment()! };
 }

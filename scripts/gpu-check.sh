@@ -35,9 +35,9 @@ if [ $rc -ne 0 ]; then grep -E "error|Error" "$OUT/build.log" | head -40; exit 1
 export EMBEDDINGS_TORCH_ADDON=$PWD/build/Release/embeddings_torch.node
 export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
 
-timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
+timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
 log "CUDA tests rc=$? ($(grep -E '^Tests:' "$OUT/cuda-tests.log"))"
-timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --maxWorkers 8 --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
+timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --maxWorkers 8 --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
 log "CPU parity on libtorch $TORCH_VERSION rc=$? ($(grep -E '^Tests:' "$OUT/parity-2x.log"))"
 
 if [ -f "$D/js/bench/gpu.js" ]; then
@@ -52,7 +52,7 @@ fi
 cp -r prebuilds package.json "$D/js/"
 ( unset EMBEDDINGS_TORCH_ADDON LD_LIBRARY_PATH
   node -e "const r = require('./$D/js/lib/runtime').runtimeInfo(); console.log('loaded ' + r.addon + ' (libtorch ' + r.torchVersion + ', CUDA ' + r.cudaAvailable + ')')"
-  timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' '**/test/e2e/transformers-load.test.js' ) > "$OUT/prebuild-cuda-tests.log" 2>&1
+  timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' '**/test/e2e/transformers-load.test.js' ) > "$OUT/prebuild-cuda-tests.log" 2>&1
 log "committed CUDA prebuild: rc=$? $(head -1 "$OUT/prebuild-cuda-tests.log") ($(grep -E '^Tests:' "$OUT/prebuild-cuda-tests.log"))"
 
 if [ "$MODE" = full ]; then

@@ -4,7 +4,8 @@ Parameter names equal the keys of a Hugging Face BERT checkpoint
 (embeddings.word_embeddings.weight, encoder.layer.0.attention.self.query.weight,
 ..., pooler.dense.weight), so a model.safetensors loads by name. The math is
 modeling_bert.py's eager path: exact (erf) GELU, LayerNorm eps from the config,
-additive mask (1 - mask) * finfo(dtype).min. No transformers, no safetensors
+additive mask (1 - mask) * finfo(dtype).min, dropout where HF has it (inactive in
+eval mode; from_safetensors returns the model in eval mode). No transformers, no safetensors
 package: read_safetensors parses the file with struct/json + torch.frombuffer.
 """
 import json
@@ -45,13 +46,14 @@ class BertEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), c["hidden_size"])
         # HF spelling: the attribute name is the checkpoint key.
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
+        self.dropout = nn.Dropout(c.get("hidden_dropout_prob", 0.1))
 
     def forward(self, input_ids):  # [B, L] -> [B, L, H]
         length = input_ids.shape[1]
         positions = torch.arange(length, dtype=torch.long, device=input_ids.device).unsqueeze(0)  # [1, L]
         types = torch.zeros_like(input_ids)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(types) + self.position_embeddings(positions)
-        return self.LayerNorm(x)
+        return self.dropout(self.LayerNorm(x))
 
 
 class BertSelfAttention(nn.Module):
@@ -63,6 +65,7 @@ class BertSelfAttention(nn.Module):
         self.query = nn.Linear(h, h)
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
+        self.dropout = nn.Dropout(c.get("attention_probs_dropout_prob", 0.1))
 
     def forward(self, hidden, mask):  # [B, L, H], [B, 1, 1, L] -> [B, L, H]
         b, n, _ = hidden.shape
@@ -72,7 +75,7 @@ class BertSelfAttention(nn.Module):
 
         q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + mask  # [B, nh, L, L]
-        context = torch.matmul(torch.softmax(scores, dim=-1), v)  # [B, nh, L, hd]
+        context = torch.matmul(self.dropout(torch.softmax(scores, dim=-1)), v)  # [B, nh, L, hd]
         return context.transpose(1, 2).reshape(b, n, self.heads * self.head_dim)
 
 
@@ -81,9 +84,10 @@ class BertSelfOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c["hidden_size"], c["hidden_size"])
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
+        self.dropout = nn.Dropout(c.get("hidden_dropout_prob", 0.1))
 
     def forward(self, hidden, residual):
-        return self.LayerNorm(self.dense(hidden) + residual)
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
 
 
 class BertAttention(nn.Module):
@@ -110,9 +114,10 @@ class BertOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c["intermediate_size"], c["hidden_size"])
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
+        self.dropout = nn.Dropout(c.get("hidden_dropout_prob", 0.1))
 
     def forward(self, hidden, residual):
-        return self.LayerNorm(self.dense(hidden) + residual)
+        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
 
 
 class BertLayer(nn.Module):

@@ -3,7 +3,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import type { LoadEnvironment } from "../../lib";
+import { openblasCoreFor } from "../../lib/environment";
 import { prebuildCandidates, readManifest } from "../../lib/prebuilds";
+import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -105,6 +108,37 @@ describe("loader errors", () => {
     } finally {
       fs.rmSync(fake, { recursive: true, force: true });
     }
+  });
+
+  test("the loader picks the CPU's OpenBLAS core before libtorch loads (runtimeInfo().environment says so), keeps the user's, and `auto` leaves OpenBLAS to itself", () => {
+    const script = `console.log(JSON.stringify(require("./dist").runtimeInfo().environment))`;
+    const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && k !== "OPENBLAS_CORETYPE" && k !== "EMBEDDINGS_TORCH_OPENBLAS_CORETYPE")) as Record<string, string>;
+    const expected = openblasCoreFor(fs.readFileSync("/proc/cpuinfo", "utf8"));
+    const chosen = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env, encoding: "utf8" })) as LoadEnvironment;
+    expect(chosen.OPENBLAS_CORETYPE).toBe(expected);
+    expect(chosen.setByLoader.includes("OPENBLAS_CORETYPE")).toBe(expected !== null);
+    const users = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env: { ...env, OPENBLAS_CORETYPE: "Prescott" }, encoding: "utf8" })) as LoadEnvironment;
+    expect(users.OPENBLAS_CORETYPE).toBe("Prescott");
+    expect(users.setByLoader).not.toContain("OPENBLAS_CORETYPE");
+    const auto = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, env: { ...env, EMBEDDINGS_TORCH_OPENBLAS_CORETYPE: "auto" }, encoding: "utf8" })) as LoadEnvironment;
+    expect(auto.OPENBLAS_CORETYPE).toBeNull();
+  });
+
+  test("this machine's OpenBLAS takes the core the loader picks (openblas_get_corename() under that OPENBLAS_CORETYPE)", () => {
+    const core = openblasCoreFor(fs.readFileSync("/proc/cpuinfo", "utf8"));
+    if (core === null) {
+      reportSkip("skipped: this CPU has neither AVX-512 nor AVX2: the loader leaves OpenBLAS to itself");
+      return;
+    }
+    const probe = `import ctypes; lib = ctypes.CDLL("libopenblas.so.0"); lib.openblas_get_corename.restype = ctypes.c_char_p; print(lib.openblas_get_corename().decode())`;
+    let name: string;
+    try {
+      name = execFileSync("/usr/bin/python3", ["-c", probe], { env: { ...process.env, OPENBLAS_CORETYPE: core }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    } catch (error) {
+      reportSkip(`skipped: no libopenblas.so.0 for /usr/bin/python3 to ask (${String((error as Error).message).split("\n")[0]})`);
+      return;
+    }
+    expect(name.toLowerCase()).toBe(core.toLowerCase());
   });
 
   test("the loader sets OMP_WAIT_POLICY=PASSIVE before libtorch loads, unless the user set it", () => {
