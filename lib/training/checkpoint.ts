@@ -77,6 +77,11 @@ async function readLatest(root: string): Promise<string | null> {
   return name;
 }
 
+/** The folder latest.json under `root` names (e.g. "step-00000012"), or null when `root` holds no checkpoint. */
+export async function latestCheckpoint(root: string): Promise<string | null> {
+  return readLatest(root);
+}
+
 /**
  * Writes a checkpoint for `state.globalStep` under `root`, points latest.json
  * at it and removes all but the newest `keepLast` step folders.

@@ -102,6 +102,13 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   const validationPairs = makePairs(split.validation, catalogue, { maxNegativesPerClick: 1, seed }).pairs;
   log(`data: ${catalogue.size} items; ${split.train.length} training sessions -> ${pairs.length} pairs (${skipped.irrelevant} without clicks, ${skipped.noNegatives} without negatives); ${split.validation.length} held-out sessions`);
 
+  // outDir holds the demo's own products; a second `npm run demo` replaces the first run's.
+  const previous = ["checkpoints", "logs", "model", "triton"].filter((d) => fs.existsSync(path.join(outDir, d)));
+  if (previous.length > 0) {
+    log(`replacing the previous demo run in ${outDir} (${previous.join(", ")})`);
+    for (const d of previous) await fs.promises.rm(path.join(outDir, d), { recursive: true, force: true });
+  }
+
   const model = await (options.loadModel ?? loadDefaultModel)(modelDir, { maxLength });
   try {
     const before = await evaluateRetrieval(model, split.validation, catalogue);
@@ -126,7 +133,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     log(`held-out retrieval over the whole catalogue (${after.sessions} sessions):\n${table}`);
     const savedDir = path.join(outDir, "model");
     await saveFolder(model, modelDir, savedDir);
-    log(`saved the fine-tuned model to ${savedDir}; metrics in ${path.join(outDir, "logs")} (metrics.csv, metrics.svg)`);
+    log(`saved the fine-tuned model to ${savedDir}; metrics in ${path.join(outDir, "logs")} (metrics.csv, metrics.svg, metrics.png)`);
     let tritonDir: string | null = null;
     const exporter = options.exportToTriton === undefined ? exportDefault : options.exportToTriton;
     if (exporter) {

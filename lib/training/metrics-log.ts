@@ -1,7 +1,8 @@
 /**
  * The metrics of a run, as `metrics.jsonl` (one record per line, appended as
- * they come), `metrics.csv` and `metrics.svg` (rewritten atomically by
- * `flush()`). A resumed run keeps the records up to its checkpoint's step and
+ * they come), `metrics.csv`, `metrics.svg` and `metrics.png` (rewritten
+ * atomically by `flush()`; a PNG that cannot be rendered is a warning, not a
+ * lost run). A resumed run keeps the records up to its checkpoint's step and
  * drops the rest, so the files read as one uninterrupted run.
  */
 import * as fs from "node:fs";
@@ -9,7 +10,7 @@ import * as path from "node:path";
 
 import { CheckpointError } from "../errors";
 import { writeFileAtomic } from "../hub/atomic";
-import { renderMetricsSvg, type SeriesPoint } from "./plot";
+import { renderMetricsSvg, renderSvgToPng, type SeriesPoint } from "./plot";
 
 /** One logged record: the optimizer step it belongs to, and numbers. */
 export interface MetricRecord {
@@ -67,7 +68,7 @@ export class MetricsLog {
     await fs.promises.appendFile(path.join(this.#dir, "metrics.jsonl"), `${JSON.stringify(record)}\n`);
   }
 
-  /** Rewrites metrics.csv (columns: step, epoch, then every metric seen) and metrics.svg. */
+  /** Rewrites metrics.csv (columns: step, epoch, then every metric seen), metrics.svg and metrics.png. */
   async flush(title = "training"): Promise<void> {
     const columns = ["step", "epoch", ...new Set(this.#records.flatMap((r) => Object.keys(r).filter((k) => k !== "step" && k !== "epoch")))];
     const csv = [columns.join(","), ...this.#records.map((r) => columns.map((c) => csvCell(r[c])).join(","))].join("\n");
@@ -77,6 +78,15 @@ export class MetricsLog {
       if (c === "gradNorm") continue;
       series.set(c, this.#records.filter((r) => r[c] !== undefined).map((r) => ({ step: r.step, value: r[c] as number })));
     }
-    await writeFileAtomic(path.join(this.#dir, "metrics.svg"), renderMetricsSvg(series, title));
+    const svg = renderMetricsSvg(series, title);
+    await writeFileAtomic(path.join(this.#dir, "metrics.svg"), svg);
+    let png: Buffer;
+    try {
+      png = await renderSvgToPng(svg);
+    } catch (error) {
+      process.emitWarning(`metrics.png not written (metrics.svg was): ${error instanceof Error ? error.message : String(error)}`, { code: "EMBEDDINGS_TORCH_PLOT" });
+      return;
+    }
+    await writeFileAtomic(path.join(this.#dir, "metrics.png"), [png]);
   }
 }

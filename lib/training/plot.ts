@@ -1,8 +1,10 @@
 /**
  * A hand-written SVG of metrics per step: one panel per series (training
- * loss, learning rate, each validation metric), shared step axis, no
- * dependencies.
+ * loss, learning rate, each validation metric), shared step axis; and the
+ * same picture as PNG, rasterised by sharp (libvips + librsvg, already a
+ * dependency for images).
  */
+import sharp from "sharp";
 
 export interface SeriesPoint {
   readonly step: number;
@@ -59,4 +61,9 @@ export function renderMetricsSvg(series: ReadonlyMap<string, readonly SeriesPoin
   });
   out.push("</svg>");
   return `${out.join("\n")}\n`;
+}
+
+/** The SVG rasterised to a PNG on white (text needs a system font; without one the lines still draw). */
+export async function renderSvgToPng(svg: string): Promise<Buffer> {
+  return sharp(Buffer.from(svg), { failOn: "error" }).flatten({ background: "#ffffff" }).png().toBuffer();
 }

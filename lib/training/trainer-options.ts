@@ -17,6 +17,7 @@ export interface FreezeOptions {
 }
 
 export interface CheckpointOptions {
+  /** A new or empty folder, or, with fit(..., { resumeFrom }), the folder of the run being continued. */
   readonly dir: string;
   /** Also every this many optimizer steps (always at the end). */
   readonly everyNSteps?: number;
@@ -49,7 +50,7 @@ export interface TrainerOptions {
   /** Validate every this many steps too (always at each epoch's end). */
   readonly validateEveryNSteps?: number;
   readonly checkpoint?: CheckpointOptions;
-  /** Where metrics.jsonl, metrics.csv and metrics.svg go. */
+  /** Where metrics.jsonl, metrics.csv, metrics.svg and metrics.png go. */
   readonly logDir?: string;
   /** "auto" (default): a bar on a TTY, lines otherwise; false: nothing. */
   readonly progress?: ProgressMode | "auto" | false;

@@ -5,13 +5,15 @@
  * stopping, layers frozen for the first steps/epochs, train()/eval()
  * switching, per-step seeding, atomic checkpoints and exact resume.
  */
+import * as path from "node:path";
+
 import { CheckpointError } from "../errors";
 import { manualSeed } from "../device";
 import { describe } from "../dtypes";
 import type { Module } from "../module";
 import { Tensor } from "../tensor";
 import { backward } from "./autograd";
-import { readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
+import { latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
 import { EarlyStopping } from "./early-stopping";
 import { MetricsLog, type MetricRecord } from "./metrics-log";
 import { Optimizer } from "./optimizer";
@@ -71,6 +73,16 @@ export class Trainer {
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
     if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
+    if (o.checkpoint) {
+      // Another run's checkpoints would collide with this run's step numbers (and one is never rewritten in place):
+      // refuse now, before any work, rather than at the first colliding step.
+      const root = path.resolve(o.checkpoint.dir);
+      const existing = await latestCheckpoint(root);
+      const resumeFrom = fitOptions.resumeFrom === undefined ? undefined : path.resolve(fitOptions.resumeFrom);
+      const continuing = resumeFrom !== undefined && (resumeFrom === root || path.dirname(resumeFrom) === root);
+      if (existing !== null && !continuing)
+        throw new CheckpointError(`Trainer.fit: checkpoint.dir ${o.checkpoint.dir} already holds another run's checkpoints (latest: ${existing}); continue that run with fit(..., { resumeFrom: ${JSON.stringify(o.checkpoint.dir)} }), or give checkpoint.dir a new or empty folder`);
+    }
     const batchesPerEpoch = Math.ceil(data.train.length / o.batchSize);
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);

@@ -47,6 +47,17 @@ test("fine-tuning on the generated clickstream raises held-out recall@10 and MRR
   await reloaded.loadStateDict(path.join(result.modelDir, "model.safetensors"));
   expect(weights(reloaded)).toEqual(trained);
   expect(fs.existsSync(path.join(dir, "out", "logs", "metrics.svg"))).toBe(true);
+  expect(fs.existsSync(path.join(dir, "out", "logs", "metrics.png"))).toBe(true);
+
+  // A second run into the same folder replaces the first run's outputs instead of colliding with its checkpoints.
+  const again: string[] = [];
+  const second = await demo({
+    dataDir: path.join(dir, "data"), outDir: path.join(dir, "out"), modelDir: path.join(dir, "no-model"), epochs: 1, progress: false,
+    log: (l) => again.push(l), loadModel: async () => new MlpTwoTower({ features: 128, hidden: 64, seed: 2 }), exportToTriton: null,
+  });
+  expect(again.join("\n")).toContain(`replacing the previous demo run in ${path.join(dir, "out")} (checkpoints, logs, model)`);
+  expect(second.fit.globalStep).toBeGreaterThan(0);
+  expect(fs.readdirSync(path.join(dir, "out", "checkpoints")).filter((e) => e.startsWith("step-"))).toEqual([`step-${String(second.fit.globalStep).padStart(8, "0")}`]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

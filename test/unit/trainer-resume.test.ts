@@ -63,6 +63,20 @@ describe("Trainer resume", () => {
     expect(fs.readdirSync(`${dir}/checkpoints`).sort()).toEqual(["latest.json", "step-00000006", "step-00000008"]);
   });
 
+  test("a new run into a checkpoint folder that holds another run's checkpoints is a CheckpointError before any step, naming the folder, its latest checkpoint and resumeFrom; the old checkpoints stay", async () => {
+    const dir = tempDir();
+    using first = new MlpTwoTower();
+    await runScenario(dir, first);
+    const before = fs.readdirSync(`${dir}/checkpoints`).sort();
+    using second = new MlpTwoTower({ seed: 9 });
+    const untouched = weights(second.query);
+    await expect(runScenario(dir, second)).rejects.toThrow(
+      expect.objectContaining({ name: "CheckpointError", message: expect.stringMatching(/checkpoints already holds another run's checkpoints \(latest: step-00000008\); continue that run with fit\(\.\.\., \{ resumeFrom: /) }),
+    );
+    expect(weights(second.query)).toEqual(untouched);
+    expect(fs.readdirSync(`${dir}/checkpoints`).sort()).toEqual(before);
+  });
+
   test("resuming with another batch size is a CheckpointError that names both settings", async () => {
     const dir = tempDir();
     using model = new MlpTwoTower();

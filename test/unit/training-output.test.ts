@@ -2,6 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import sharp from "sharp";
+
 import { MetricsLog } from "../../lib/training/metrics-log";
 import { renderMetricsSvg } from "../../lib/training/plot";
 import { formatDuration, Progress } from "../../lib/training/progress";
@@ -75,6 +77,14 @@ describe("metrics files", () => {
     const svg = fs.readFileSync(path.join(dir, "metrics.svg"), "utf8");
     expect(svg.match(/data-series="([^"]+)"/g)).toEqual(['data-series="loss"', 'data-series="lr"', 'data-series="val_loss"']);
     expect(svg.match(/<polyline/g)).toHaveLength(2);  // val_loss has one point: a circle
+    // metrics.png: the same picture, decoded back: the SVG's size, white background, dark plot lines
+    const svgSize = /<svg[^>]*width="(\d+)" height="(\d+)"/.exec(svg);
+    const { data, info } = await sharp(fs.readFileSync(path.join(dir, "metrics.png"))).raw().toBuffer({ resolveWithObject: true });
+    expect([info.format, info.width, info.height, info.channels]).toEqual(["raw", Number(svgSize![1]), Number(svgSize![2]), 3]);
+    expect([data[0], data[1], data[2]]).toEqual([255, 255, 255]);
+    let dark = 0;
+    for (let i = 0; i < data.length; i += 3) if (data[i]! < 128 && data[i + 2]! > 128) dark++;  // the series' blue strokes
+    expect(dark).toBeGreaterThan(200);
     fs.appendFileSync(path.join(dir, "metrics.jsonl"), '{"step": 4, "ep');
     const resumed = await MetricsLog.open(dir, { resumeAtStep: 2 });
     expect(resumed.records.map((r) => r.step)).toEqual([1, 2, 2]);
