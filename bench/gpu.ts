@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { cuda, Module, runtimeInfo, Tensor } from "../lib";
+import { cuda, Module, runtimeInfo, saveTorchScript, Tensor } from "../lib";
 import { trainStepTimer } from "./gpu-train";
 
 const BERT_BASE = {
@@ -79,6 +79,16 @@ async function main(): Promise<void> {
   await bf16.loadStateDict(path.join(dir, "model.safetensors"));
   bf16.to("cuda").to("bfloat16");
   ours.fwd_bf16_ms = await timed(forward(bf16, big), 20);
+  // GPU_PROFILE_OUT: our forward traced (fp32 and bf16 weights) for bench/python/profile_gpu.py, which
+  // profiles its CUDA kernels against HF's with torch.profiler (gpu-check.sh sets it).
+  const profileOut = process.env.GPU_PROFILE_OUT;
+  const traced = profileOut ? fs.mkdtempSync(path.join(os.tmpdir(), "traced-")) : null;
+  if (traced) {
+    const example = ids(2, 16);
+    await saveTorchScript(model, example, path.join(traced, "ours-fp32.pt"));
+    await saveTorchScript(bf16, example, path.join(traced, "ours-bf16.pt"));
+    for (const t of Object.values(example)) t.dispose();
+  }
   bf16.dispose();
   const one = ids(1, 16);
   ours.latency_1x16_ms = await timed(forward(model, one), 100);
@@ -110,6 +120,11 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join("\n"));
   model.dispose();
+  if (profileOut && traced) {
+    const profile = execFileSync(python, [path.join(__dirname, "..", "..", "..", "bench", "python", "profile_gpu.py"), dir, traced], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    fs.writeFileSync(profileOut, profile);
+    fs.rmSync(traced, { recursive: true, force: true });
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

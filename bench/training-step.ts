@@ -64,6 +64,44 @@ interface Workload {
 
 const cosineMargin = { kind: "cosine_margin" as const, margin: 0.2 };
 
+type Embed = (which: 0 | 1 | 2, grad: boolean) => Promise<Tensor>;
+
+/** Our side of a workload: `embed` gives the query / positive / negative embeddings of the fixed batch. */
+async function ourEngine(module: Module, embed: Embed, close: () => void): Promise<Engine> {
+  const opt = Optimizer.adamw(module, { lr: 1e-3, weightDecay: 0.01 });
+  const lossOf = async (grad: boolean) => {
+    using q = await embed(0, grad);
+    using p = await embed(1, grad);
+    using n = await embed(2, grad);
+    return rankingLoss(cosineMargin, { query: q, positive: p, negative: n });
+  };
+  module.eval();
+  const parityLoss = await (async () => {
+    using l = await lossOf(false);
+    return l.toFloat32Array()[0]!;
+  })();
+  module.train();
+  return {
+    name: "embeddings-torch",
+    parityLoss,
+    async time(steps) {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < steps; i++) {
+        opt.zeroGrad();
+        using loss = await lossOf(true);
+        await backward(loss);
+        await opt.step();
+        loss.toFloat32Array();
+      }
+      return Number(process.hrtime.bigint() - start) / 1e9;
+    },
+    close() {
+      opt.dispose();
+      close();
+    },
+  };
+}
+
 function mlpWorkload(): Workload {
   const [IN, HIDDEN, OUT_F, BATCH] = [256, 512, 128, 64];
   const weights = path.join(OUT, "mlp.safetensors");
@@ -76,40 +114,11 @@ function mlpWorkload(): Workload {
       manualSeed(0);
       const mlp = Module.create("mlp", { in_features: IN, hidden_features: HIDDEN, out_features: OUT_F });
       await mlp.saveStateDict(weights);
-      const opt = Optimizer.adamw(mlp, { lr: 1e-3, weightDecay: 0.01 });
       const x = inputs.map((v) => Tensor.from(v, [BATCH, IN]));
-      const lossOf = async (grad: boolean) => {
-        using q = await mlp.forwardTensor([x[0]!], { grad });
-        using p = await mlp.forwardTensor([x[1]!], { grad });
-        using n = await mlp.forwardTensor([x[2]!], { grad });
-        return rankingLoss(cosineMargin, { query: q, positive: p, negative: n });
-      };
-      mlp.eval();
-      const parityLoss = await (async () => {
-        using l = await lossOf(false);
-        return l.toFloat32Array()[0]!;
-      })();
-      mlp.train();
-      return {
-        name: "embeddings-torch",
-        parityLoss,
-        async time(steps) {
-          const start = process.hrtime.bigint();
-          for (let i = 0; i < steps; i++) {
-            opt.zeroGrad();
-            using loss = await lossOf(true);
-            await backward(loss);
-            await opt.step();
-            loss.toFloat32Array();
-          }
-          return Number(process.hrtime.bigint() - start) / 1e9;
-        },
-        close() {
-          for (const t of x) t.dispose();
-          opt.dispose();
-          mlp.dispose();
-        },
-      };
+      return ourEngine(mlp, (which, grad) => mlp.forwardTensor([x[which]!], { grad }), () => {
+        for (const t of x) t.dispose();
+        mlp.dispose();
+      });
     },
     job: () => ({ kind: "mlp", weights, mlp: { in: IN, hidden: HIDDEN, out: OUT_F, inputs: inputs.map((v) => Array.from(v)) } }),
   };
@@ -155,38 +164,8 @@ function bertWorkload(): Workload {
         return { inputIds: Array.from(e.inputIds, Number), attentionMask: Array.from(e.attentionMask, Number), shape: [e.batchSize, e.length] };
       };
       job = { kind: "bert", weights, bert: { config: JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")), batches: [ids(batch.query), ids(batch.positive), ids(batch.negative)] } };
-      const opt = Optimizer.adamw(bert, { lr: 1e-3, weightDecay: 0.01 });
-      const lossOf = async (grad: boolean) => {
-        using q = await model.encodeQueries(batch.query, { grad });
-        using p = await model.encodeItems(batch.positive, { grad });
-        using n = await model.encodeItems(batch.negative, { grad });
-        return rankingLoss(cosineMargin, { query: q, positive: p, negative: n });
-      };
-      bert.eval();
-      const parityLoss = await (async () => {
-        using l = await lossOf(false);
-        return l.toFloat32Array()[0]!;
-      })();
-      bert.train();
-      return {
-        name: "embeddings-torch",
-        parityLoss,
-        async time(steps) {
-          const start = process.hrtime.bigint();
-          for (let i = 0; i < steps; i++) {
-            opt.zeroGrad();
-            using loss = await lossOf(true);
-            await backward(loss);
-            await opt.step();
-            loss.toFloat32Array();
-          }
-          return Number(process.hrtime.bigint() - start) / 1e9;
-        },
-        close() {
-          opt.dispose();
-          model.dispose();
-        },
-      };
+      const texts = [batch.query, batch.positive, batch.negative] as const;
+      return ourEngine(bert, (which, grad) => (which === 0 ? model.encodeQueries(texts[0], { grad }) : model.encodeItems(texts[which], { grad })), () => model.dispose());
     },
     job: () => job,
   };

@@ -41,8 +41,9 @@ timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"tes
 log "CPU parity on libtorch $TORCH_VERSION rc=$? ($(grep -E '^Tests:' "$OUT/parity-2x.log"))"
 
 if [ -f "$D/js/bench/gpu.js" ]; then
-  timeout 200 node "$D/js/bench/gpu.js" > "$OUT/gpu-bench.md" 2> "$OUT/gpu-bench.err"
-  log "GPU bench rc=$?"
+  # GPU_PROFILE_OUT: also torch.profiler kernel tables of ours (traced) vs HF (bench/python/profile_gpu.py)
+  GPU_PROFILE_OUT="$OUT/gpu-profile.md" timeout 260 node "$D/js/bench/gpu.js" > "$OUT/gpu-bench.md" 2> "$OUT/gpu-bench.err"
+  log "GPU bench rc=$? (profile: $(wc -l < "$OUT/gpu-profile.md" 2>/dev/null || echo no) lines)"
 fi
 
 fi
