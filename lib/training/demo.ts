@@ -44,6 +44,8 @@ export interface DemoOptions {
   readonly loss?: RankingLoss;
   readonly maxNegativesPerClick?: number;
   readonly preventItemLeakage?: boolean;
+  /** Held-out metrics every this many steps as well as at each epoch's end (the plot's curves). Default 60. */
+  readonly validateEveryNSteps?: number;
   readonly progress?: TrainerOptions["progress"];
   /** Loads the model; default TextToTextBertModel.fromPretrained(dir, {maxLength}). */
   readonly loadModel?: (dir: string, options: { maxLength: number }) => Promise<DemoModel>;
@@ -122,6 +124,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
       schedule: { kind: "linear", warmupSteps: 10 },
       gradientClipVal: 1,
       evaluation: { sessions: split.validation, catalogue },
+      validateEveryNSteps: options.validateEveryNSteps ?? 60,
       checkpoint: { dir: path.join(outDir, "checkpoints"), keepLast: 1 },
       logDir: path.join(outDir, "logs"),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),
