@@ -28,6 +28,7 @@ import * as readline from "node:readline";
 import { getNumThreads, manualSeed, Module, runtimeInfo, setNumThreads, Tensor, TextToTextBertModel } from "../lib";
 import { backward } from "../lib/training/autograd";
 import { rankingLoss } from "../lib/training/losses";
+import { readCatalogue, readClickstream } from "../lib/training/clickstream/format";
 import { Optimizer } from "../lib/training/optimizer";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -124,22 +125,16 @@ function mlpWorkload(): Workload {
   };
 }
 
-/** 32 (query, clicked item, shown-not-clicked item) texts from the shipped clickstream sample. */
-function triplets(count: number): { query: string[]; positive: string[]; negative: string[] } {
-  const text = new Map(
-    fs.readFileSync(path.join(ROOT, "data", "catalogue.jsonl"), "utf8").trim().split("\n").map((l) => {
-      const item = JSON.parse(l) as { item_id: string; text: string };
-      return [item.item_id, item.text] as const;
-    }),
-  );
+/** `count` (query, first clicked item, first shown-not-clicked item) texts from the shipped clickstream sample. */
+async function triplets(count: number): Promise<{ query: string[]; positive: string[]; negative: string[] }> {
+  const catalogue = await readCatalogue(path.join(ROOT, "data", "catalogue.jsonl"));
   const out = { query: [] as string[], positive: [] as string[], negative: [] as string[] };
-  for (const line of fs.readFileSync(path.join(ROOT, "data", "clickstream.jsonl"), "utf8").trim().split("\n")) {
-    const s = JSON.parse(line) as { query: string; results: { item_id: string }[]; clicks: string[] };
-    const negative = s.results.find((r) => !s.clicks.includes(r.item_id));
+  for (const s of await readClickstream(path.join(ROOT, "data", "clickstream.jsonl"))) {
+    const negative = s.results.find((r) => !s.clicks.includes(r.itemId));
     if (s.clicks.length === 0 || !negative) continue;
     out.query.push(s.query);
-    out.positive.push(text.get(s.clicks[0]!)!);
-    out.negative.push(text.get(negative.item_id)!);
+    out.positive.push(catalogue.get(s.clicks[0]!)!);
+    out.negative.push(catalogue.get(negative.itemId)!);
     if (out.query.length === count) break;
   }
   return out;
@@ -147,7 +142,6 @@ function triplets(count: number): { query: string[]; positive: string[]; negativ
 
 function bertWorkload(): Workload {
   const dir = path.join(ROOT, "models", "default");
-  const batch = triplets(32);
   const weights = path.join(OUT, "bert.safetensors");
   let job: Record<string, unknown> = {};
   return {
@@ -156,6 +150,7 @@ function bertWorkload(): Workload {
     stepsPerRound: 10,
     async ours() {
       manualSeed(0);
+      const batch = await triplets(32);
       const model = await TextToTextBertModel.fromPretrained(dir, { maxLength: 32 });
       const bert = model.getQueryModel();
       await bert.saveStateDict(weights);

@@ -10,8 +10,9 @@
  * - `OPENBLAS_CORETYPE`: Debian 12's OpenBLAS 0.3.21 does not know recent
  *   Intel CPUs (Sapphire/Emerald Rapids) and falls back to its SSE3
  *   "Prescott" kernels, 2-3x slower on every matrix product
- *   (bench/README.md, finding 1). Where /proc/cpuinfo lists avx512f the
- *   loader names `SkylakeX`, else `Haswell` where it lists avx2 and fma;
+ *   (bench/README.md, finding 1). Where /proc/cpuinfo lists AVX-512 F, BW,
+ *   DQ and VL the loader names `SkylakeX`, else `Haswell` where it lists
+ *   avx2 and fma;
  *   a kernel is only ever chosen for instructions the CPU has. Set
  *   `EMBEDDINGS_TORCH_OPENBLAS_CORETYPE=auto` to keep OpenBLAS' own
  *   detection, or to a core name to force that one.

@@ -27,3 +27,13 @@ export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[
     throw error;
   }
 }
+
+/** Flushes a file or a folder (the names it holds) to disk. */
+export async function fsyncPath(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { CheckpointError } from "../errors";
-import { writeFileAtomic } from "../hub/atomic";
+import { fsyncPath, writeFileAtomic } from "../hub/atomic";
 import type { Module } from "../module";
 import type { Optimizer } from "./optimizer";
 
@@ -54,16 +54,8 @@ export function checkpointName(step: number): string {
   return `step-${String(step).padStart(8, "0")}`;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readLatest(root: string): Promise<string | null> {
+/** The folder latest.json under `root` names (e.g. "step-00000012"), or null when `root` holds no checkpoint. */
+export async function latestCheckpoint(root: string): Promise<string | null> {
   let text: string;
   try {
     text = await fs.promises.readFile(path.join(root, LATEST), "utf8");
@@ -77,11 +69,6 @@ async function readLatest(root: string): Promise<string | null> {
   return name;
 }
 
-/** The folder latest.json under `root` names (e.g. "step-00000012"), or null when `root` holds no checkpoint. */
-export async function latestCheckpoint(root: string): Promise<string | null> {
-  return readLatest(root);
-}
-
 /**
  * Writes a checkpoint for `state.globalStep` under `root`, points latest.json
  * at it and removes all but the newest `keepLast` step folders.
@@ -91,7 +78,7 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
   await fs.promises.mkdir(root, { recursive: true });
   const name = checkpointName(contents.state.globalStep);
   const final = path.join(root, name);
-  if ((await readLatest(root)) === name && fs.existsSync(final))
+  if ((await latestCheckpoint(root)) === name && fs.existsSync(final))
     throw new CheckpointError(`writeCheckpoint(${root}): ${name} is the latest checkpoint; it is never rewritten in place`);
   const temp = path.join(root, `.tmp-${name}-${process.pid}-${Date.now()}`);
   await fs.promises.mkdir(temp);
@@ -103,11 +90,11 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
   for (const file of await fs.promises.readdir(temp)) files[file] = (await fs.promises.stat(path.join(temp, file))).size;
   const stored: StoredState = { ...contents.state, files };
   await writeFileAtomic(path.join(temp, STATE), JSON.stringify(stored, null, 1));
-  await fsyncDir(temp);
+  await fsyncPath(temp);
   // A folder of this name not referenced by latest.json is a leftover of a run that died between rename and latest.json.
   await fs.promises.rm(final, { recursive: true, force: true });
   await fs.promises.rename(temp, final);
-  await fsyncDir(root);
+  await fsyncPath(root);
   await writeFileAtomic(path.join(root, LATEST), JSON.stringify({ checkpoint: name, step: contents.state.globalStep }));
   await prune(root, name, keepLast);
   return final;
@@ -129,7 +116,7 @@ async function prune(root: string, latest: string, keepLast: number): Promise<vo
  * @throws CheckpointError when there is none, or a listed file is missing or has another size.
  */
 export async function readCheckpoint(location: string): Promise<{ dir: string; state: TrainerState }> {
-  const latest = fs.existsSync(path.join(location, LATEST)) ? await readLatest(location) : null;
+  const latest = fs.existsSync(path.join(location, LATEST)) ? await latestCheckpoint(location) : null;
   const dir = latest ? path.join(location, latest) : location;
   let stored: StoredState;
   try {

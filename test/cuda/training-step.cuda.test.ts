@@ -1,7 +1,6 @@
 import { cuda } from "../../lib";
 import { cudaMissing } from "../helpers/cuda";
-import { maxAbsDiff, maxRelDiff } from "../helpers/fixtures";
-import { isKeyBias, ourStep, pytorchStep, referenceStep, stepSpec } from "../helpers/reference-step";
+import { ourStep, pytorchStep, referenceStep, stepDiffs, stepSpec } from "../helpers/reference-step";
 import { reportSkip } from "../helpers/skip";
 import { torchReferenceUnavailable } from "../helpers/torch-reference";
 
@@ -26,11 +25,7 @@ describeCuda("CUDA fine-tuning step (TF32 off) against transformers + PyTorch 2.
   withPyTorch("on cuda in float64 every gradient and every parameter after AdamW equal PyTorch's float64 step to 1e-10 relative", async () => {
     const ours = await ourStep("cuda", "float64");
     const torch = pytorchStep("float64", ours.batches);
-    let gradScale = 0;
-    for (const g of torch.grads.values()) for (const v of g) gradScale = Math.max(gradScale, Math.abs(v));
-    const worst: [string, number][] = [];
-    for (const [name, expected] of torch.grads) worst.push([`grad.${name}`, isKeyBias(name) ? maxAbsDiff(ours.grads.get(name)!, expected) / gradScale : maxRelDiff(ours.grads.get(name)!, expected)]);
-    for (const [name, expected] of torch.after) worst.push([`after.${name}`, maxRelDiff(ours.after.get(name)!, expected)]);
+    const worst = stepDiffs(ours, torch);
     expect(worst.length).toBe(110);
     expect(worst.filter(([, d]) => !(d < 1e-10))).toEqual([]);
     expect(Math.abs(ours.loss - torch.loss)).toBeLessThan(1e-12);

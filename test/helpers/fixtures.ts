@@ -2,6 +2,7 @@
  * Where the reference fixtures live (../shared/fixtures beside the repo),
  * resolved once, and readers that fail with the path of a missing file.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -10,22 +11,30 @@ import { parseSafetensors, type SafetensorsFile } from "../../lib/hub/safetensor
 const REPO = path.resolve(__dirname, "../..");
 
 /**
- * Absolute path of shared/fixtures: $EMBEDDINGS_TORCH_FIXTURES if set, else
- * `<repo>/../shared/fixtures` (CI and /work/main), else the first
- * `shared/fixtures` in a folder further up (a worktree such as /work/wt/x).
+ * Absolute path of `shared/<relative>` (the reference files beside the
+ * project): `<repo>/../shared` (CI and /work/main), else the first `shared`
+ * in a folder further up (a worktree such as /work/wt/x), else the one beside
+ * the local repository this clone came from (a fresh `git clone /work/main
+ * /tmp/x`). When none exists, the path beside the repo: readers then fail
+ * naming it.
  */
-export const FIXTURES: string = resolveFixtures();
-
-function resolveFixtures(): string {
-  const fromEnv = process.env["EMBEDDINGS_TORCH_FIXTURES"];
-  if (fromEnv !== undefined && fromEnv !== "") return path.resolve(fromEnv);
-  const beside = path.resolve(REPO, "../shared/fixtures");
+export function findShared(relative: string): string {
+  const beside = path.resolve(REPO, "../shared", relative);
   for (let dir = path.dirname(REPO); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "shared", "fixtures");
+    const candidate = path.join(dir, "shared", relative);
     if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) return beside; // not found: readers fail naming this path
+    if (path.dirname(dir) === dir) break;
   }
+  const origin = spawnSync("git", ["-C", REPO, "config", "--get", "remote.origin.url"], { encoding: "utf8" }).stdout?.trim() ?? "";
+  if (origin !== "" && path.isAbsolute(origin)) {
+    const besideOrigin = path.resolve(origin, "../shared", relative);
+    if (fs.existsSync(besideOrigin)) return besideOrigin;
+  }
+  return beside;
 }
+
+/** Absolute path of shared/fixtures: $EMBEDDINGS_TORCH_FIXTURES if set, else {@link findShared}. */
+export const FIXTURES: string = process.env["EMBEDDINGS_TORCH_FIXTURES"] ? path.resolve(process.env["EMBEDDINGS_TORCH_FIXTURES"]) : findShared("fixtures");
 
 /** A fixture's reference.json: texts and integer tables computed by transformers. */
 export interface ReferenceJson {

@@ -146,6 +146,19 @@ export function worstGradDiff(got: StepResult, ref: StepResult): { diff: number;
 }
 
 /**
+ * Every gradient ("grad.<name>") and updated parameter ("after.<name>") of `got` against `ref`: the difference
+ * relative to the reference tensor's max abs (key-bias gradients, true zeros: against the largest gradient).
+ */
+export function stepDiffs(got: StepResult, ref: StepResult): [string, number][] {
+  let gradScale = 0;
+  for (const g of ref.grads.values()) for (const v of g) gradScale = Math.max(gradScale, Math.abs(v));
+  const out: [string, number][] = [];
+  for (const [name, expected] of ref.grads) out.push([`grad.${name}`, isKeyBias(name) ? maxAbsDiff(got.grads.get(name)!, expected) / gradScale : maxRelDiff(got.grads.get(name)!, expected)]);
+  for (const [name, expected] of ref.after) out.push([`after.${name}`, maxRelDiff(got.after.get(name)!, expected)]);
+  return out;
+}
+
+/**
  * Our step on `device` against the fixture: names, every gradient within
  * GRAD_TOL (key biases: absolute, scaled by the largest gradient), and after
  * AdamW (whose first step moves by lr·g/(|g| + eps)) the elements whose

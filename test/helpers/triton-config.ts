@@ -10,23 +10,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import { findShared } from "./fixtures";
 import { PYTHON } from "./python";
 
-/**
- * model_config.proto: $EMBEDDINGS_TORCH_TRITON_PROTO (the file, or its
- * folder), else `<repo>/../shared/triton` (CI and /work/main), else the first
- * `shared/triton` in a folder further up (a worktree such as /work/wt/x).
- */
+/** model_config.proto: $EMBEDDINGS_TORCH_TRITON_PROTO (the file, or its folder), else shared/triton ({@link findShared}). */
 export const TRITON_PROTO = (() => {
   const given = process.env.EMBEDDINGS_TORCH_TRITON_PROTO;
   if (given !== undefined && given !== "")
     return fs.existsSync(given) && fs.statSync(given).isDirectory() ? path.join(path.resolve(given), "model_config.proto") : path.resolve(given);
-  const beside = path.resolve(__dirname, "../../../shared/triton/model_config.proto");
-  for (let dir = path.resolve(__dirname, "../../.."); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "shared", "triton", "model_config.proto");
-    if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) return beside;  // not found: parseTritonConfigs fails naming this path
-  }
+  return findShared("triton/model_config.proto");  // not found: parseTritonConfigs fails naming this path
 })();
 export const PROTOC = process.env.EMBEDDINGS_TORCH_PROTOC ?? "protoc";
 

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 
 import { DeployedVersionError } from "../../errors";
+import { fsyncPath } from "../../hub/atomic";
 import type { ModelStorageInfo } from "./storage-manager";
 
 export interface InstallVersionOptions {
@@ -96,16 +97,6 @@ function checkConfigChange(info: ModelStorageInfo, config: string, options: Pick
   throw new DeployedVersionError(
     `${options.what}: ${info.configPath} serves deployed version(s) ${others.join(", ")} of "${info.modelName}" and this export would change it (inputs, outputs or serving options differ); it was left untouched. Export under another model name, or pass overwrite: true to replace it`,
   );
-}
-
-/** Flushes a file or folder to disk (a folder: the names it holds). */
-async function fsyncPath(file: string): Promise<void> {
-  const handle = await fs.promises.open(file, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Writes and fsyncs a new file (fails if it exists). */
