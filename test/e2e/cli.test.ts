@@ -10,6 +10,7 @@ import { main } from "../../lib/cli";
 import { modelKinds } from "../../lib";
 import { fixturePath } from "../helpers/fixtures";
 import { parseTritonConfig, tritonParserMissing } from "../helpers/triton-config";
+import { reportSkip } from "../helpers/skip";
 
 let dir: string;
 let model: string;
@@ -31,6 +32,7 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 
 describe("embeddings-torch export-triton", () => {
   const tools = tritonParserMissing();
+  if (tools) reportSkip(`skipped: export-triton of a TorchScript model (${tools})`);
   (tools ? test.skip : test)("exports a shared TorchScript model, says so, and refuses to redo a deployed version (exit 1, repository untouched)", async () => {
     const repo = path.join(dir, "repo");
     const first = await run("export-triton", "--model", model, "--kind", "torchscript", "--repository", repo, "--name", "tiny", "--version", "2", "--max-batch-size", "8");

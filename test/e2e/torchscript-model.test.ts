@@ -12,6 +12,7 @@ import { Module, Tensor, TorchScriptEmbeddingsModel, UnsupportedError, exportToT
 import { fixturePath, maxAbsDiff, readReferenceJson, readReferenceTensor } from "../helpers/fixtures";
 import { pythonTorchMissing } from "../helpers/python";
 import { parseTritonConfigs, serveConfigInPyTorch, tritonParserMissing } from "../helpers/triton-config";
+import { reportSkip } from "../helpers/skip";
 
 const TINY = path.dirname(fixturePath("bert-tiny", "config.json"));
 const EAGER = fixturePath("bert-tiny", "traced_pooler_eager.pt");
@@ -117,6 +118,7 @@ describe("TorchScriptEmbeddingsModel (traced_pooler_eager.pt + the bert-tiny tok
   });
 
   const tools = pythonTorchMissing() ?? tritonParserMissing();
+  if (tools) reportSkip(`skipped: exportToTriton of TorchScript models (${tools})`);
   (tools ? test.skip : test)("exportToTriton: one shared file is exported once, as one model both towers use; two files as <name>_query and <name>_items", async () => {
     const repo = path.join(dir, "repo");
     using shared = await TorchScriptEmbeddingsModel.load({ queryModel: EAGER, tokenizer: TINY });
