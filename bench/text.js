@@ -27,7 +27,7 @@ const SEQ = 128;
 const QUERY_TOKENS = 16;
 const TOLERANCE = 1e-4;
 const OUT = path.join(ROOT, "bench", "out"); // git-ignored: checkpoints, inputs, .onnx files
-const TOKENIZER = path.resolve(ROOT, "..", "..", "shared", "fixtures", "bert-tiny");
+const TOKENIZER = path.join(ROOT, "test", "fixtures", "bert-tiny");
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 const SCALE = Number(process.env.BENCH_SCALE ?? 1); // multiplies every iteration count
 // Debian 12's OpenBLAS 0.3.21 does not know recent Xeons (family 6 model 207 here) and falls back

@@ -5,8 +5,12 @@
  *   export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
  *                 [--version N] [--device cpu|cuda|cuda:N] [--max-length N]
  *                 [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
- *   demo          [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-length N] [--no-export]
+ *   demo          [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-steps N]
+ *                 [--max-length N] [--no-export]
+ *   help [command], --help, -h: usage on stdout; --version, -v: the package version
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 
 import { checkDevice } from "./device";
@@ -53,7 +57,7 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
       instances: { type: "string" },
       "fixed-length": { type: "boolean" },
       overwrite: { type: "boolean" },
-      help: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,
@@ -105,12 +109,15 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
   }
 }
 
-const DEMO_USAGE = `usage: embeddings-torch demo [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-length N] [--no-export]
+const DEMO_USAGE = `usage: embeddings-torch demo [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N]
+         [--max-steps N] [--max-length N] [--no-export]
 
-Fine-tunes <folder> (default models/default, a small synthetic BERT) on the
-clickstream in <dir> (default data/), prints held-out recall@k, MRR and nDCG
-before and after, saves the model as a Hugging Face folder in <out>/model and
-exports it to the Triton repository <out>/triton (default out: demo-output).`;
+Fine-tunes <folder> (default: the package's models/default, a small synthetic
+BERT) on the clickstream in <dir> (default: the package's data/), prints
+held-out recall@k, MRR and nDCG before and after, saves the model as a Hugging
+Face folder in <out>/model and exports it to the Triton repository
+<out>/triton (default out: ./demo-output). --max-steps stops training early
+(a quick look; the README's numbers are for the full run).`;
 
 async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -120,9 +127,10 @@ async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
       data: { type: "string" },
       out: { type: "string" },
       epochs: { type: "string" },
+      "max-steps": { type: "string" },
       "max-length": { type: "string" },
       "no-export": { type: "boolean" },
-      help: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,
@@ -132,6 +140,7 @@ async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
     return 0;
   }
   const epochs = integer(values.epochs, "--epochs", 1);
+  const maxSteps = integer(values["max-steps"], "--max-steps", 1);
   const maxLength = integer(values["max-length"], "--max-length", 2);
   const started = Date.now();
   await demo({
@@ -139,6 +148,7 @@ async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
     ...(values.data === undefined ? {} : { dataDir: values.data }),
     ...(values.out === undefined ? {} : { outDir: values.out }),
     ...(epochs === undefined ? {} : { epochs }),
+    ...(maxSteps === undefined ? {} : { maxSteps }),
     ...(maxLength === undefined ? {} : { maxLength }),
     ...(values["no-export"] ? { exportToTriton: null } : {}),
     log: io.stdout,
@@ -152,16 +162,49 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIO) => 
   demo: runDemo,
 };
 
+const COMMAND_USAGE: Readonly<Record<string, string>> = { "export-triton": EXPORT_USAGE, demo: DEMO_USAGE };
+
 const USAGE = `usage: embeddings-torch <command> [options]
-commands: ${Object.keys(COMMANDS).join(", ")} (--help after one for its options)`;
+
+commands:
+  demo            fine-tune the shipped default model on the sample clickstream
+  export-triton   trace a model and write it with its config.pbtxt into a Triton repository
+  help [command]  this text, or a command's options (also: <command> --help)
+
+options: --help, -h (this text), --version, -v (the package version)`;
+
+/** The version in the package's own package.json (dist/ or lib/ → ..). */
+function packageVersion(): string {
+  const parsed: unknown = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8"));
+  const version = typeof parsed === "object" && parsed !== null ? (parsed as { version?: unknown }).version : undefined;
+  return typeof version === "string" ? version : "unknown";
+}
 
 /** Runs a command line; returns the exit code (0 done, 1 failed, 2 bad usage). */
 export async function main(argv: readonly string[], io: CliIO = { stdout: console.log, stderr: console.error }): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "--help" || command === "-h") {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (command === "help") {
+    const topic = rest[0];
+    if (topic === undefined) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    const usage = COMMAND_USAGE[topic];
+    io[usage === undefined ? "stderr" : "stdout"](usage ?? `unknown command ${JSON.stringify(topic)}\n${USAGE}`);
+    return usage === undefined ? 2 : 0;
+  }
+  if (command === "--version" || command === "-v" || command === "version") {
+    io.stdout(packageVersion());
+    return 0;
+  }
   const run = command === undefined ? undefined : COMMANDS[command];
   if (run === undefined) {
-    io.stderr(command === undefined || command === "--help" ? USAGE : `unknown command ${JSON.stringify(command)}\n${USAGE}`);
-    return command === "--help" ? 0 : 2;
+    io.stderr(command === undefined ? `embeddings-torch: no command given\n${USAGE}` : `embeddings-torch: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
   }
   try {
     return await run(rest, io);
@@ -171,7 +214,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: consol
     const usage = error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
     const message = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
     io.stderr(`embeddings-torch ${command}: ${message}`);
-    if (usage) io.stderr(command === "demo" ? DEMO_USAGE : EXPORT_USAGE);
+    if (usage) io.stderr(COMMAND_USAGE[command ?? ""] ?? USAGE);
     return usage ? 2 : 1;
   }
 }

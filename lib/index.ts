@@ -20,6 +20,7 @@ export {
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
+import { native } from "./native";
 export type { LoadEnvironment } from "./native";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
@@ -31,3 +32,7 @@ export { saveTorchScript, type ExampleInputs, type SaveTorchScriptOptions } from
 export * from "./inference/triton";
 export * from "./models";
 export * from "./training";
+
+// The addon is found and checked when the package is required: a missing or
+// mismatched libtorch is an AddonLoadError here, not at the first forward.
+native();

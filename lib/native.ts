@@ -1,9 +1,9 @@
 /**
  * Loads the native addon once and types it (the only place that knows its
  * shape). Order: `EMBEDDINGS_TORCH_ADDON` (a path), a source build in
- * build/Release, then the prebuilds that lib/prebuilds.ts selects
- * (a CUDA variant when its libtorch is present, else linux-x64 CPU via
- * node-gyp-build).
+ * build/Release, then the prebuilds of this interface version that
+ * lib/prebuilds.ts selects (a CUDA variant where its libtorch is present,
+ * else linux-x64 CPU). Every addon must report NATIVE_INTERFACE_VERSION.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,6 +11,14 @@ import * as path from "node:path";
 import { applyEnvironmentDefaults } from "./environment";
 import { AddonLoadError } from "./errors";
 import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
+
+/**
+ * The JS <-> native interface this package speaks (native/interface_version.h:
+ * bump both together, README "Prebuilds"). Addons built before the addon
+ * exported its version (the CUDA prebuild from sources 85ee327c) implement
+ * version 1.
+ */
+export const NATIVE_INTERFACE_VERSION = 1;
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -101,6 +109,8 @@ export interface RuntimeInfo {
 }
 
 export interface Addon {
+  /** native/interface_version.h; absent in addons built before it was exported (version 1). */
+  readonly interfaceVersion?: number;
   NativeTensor: {
     fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string, requiresGrad: boolean): NativeTensor;
   };
@@ -160,32 +170,62 @@ function candidates(): AddonCandidate[] {
   if (explicit) return [{ file: path.resolve(explicit), origin: "EMBEDDINGS_TORCH_ADDON", preload: [] }];
   const source = path.join(PACKAGE_ROOT, "build", "Release", "embeddings_torch.node");
   if (fs.existsSync(source)) list.push({ file: source, origin: "source build (build/Release)", preload: [] });
-  list.push(...prebuildCandidates(PACKAGE_ROOT));
+  list.push(...prebuildCandidates(PACKAGE_ROOT, NATIVE_INTERFACE_VERSION));
   return list;
+}
+
+/** Whether `npm run build:native` can work here: a repository checkout with its devDependencies. */
+function canBuildFromSource(): boolean {
+  return fs.existsSync(path.join(PACKAGE_ROOT, "CMakeLists.txt")) && fs.existsSync(path.join(PACKAGE_ROOT, "node_modules", "cmake-js"));
+}
+
+const SOURCE_BUILD = canBuildFromSource()
+  ? "rebuild from source here: npm run build:native"
+  : "or build the addon in a clone of the repository (bash scripts/setup.sh) and set EMBEDDINGS_TORCH_ADDON to its build/Release/embeddings_torch.node";
+
+/** What to install for a candidate's libtorch. */
+function installAdvice(candidate: AddonCandidate): string {
+  if (candidate.cuda) return `pip install torch==${candidate.torchVersion ?? "?"} (CUDA ${candidate.cuda}) or set LIBTORCH to that libtorch's root; ${SOURCE_BUILD}.`;
+  if (candidate.torchVersion) return `on Debian 12 / Ubuntu: apt-get install -y libtorch-dev libopenblas0-pthread (libtorch ${candidate.torchVersion}); elsewhere set LD_LIBRARY_PATH to a libtorch ${candidate.torchVersion} lib/ folder, ${SOURCE_BUILD}.`;
+  return `install the libtorch it was built against (LD_LIBRARY_PATH), ${SOURCE_BUILD}.`;
 }
 
 /** Why a dlopen failed, in words a user can act on. */
 function explain(candidate: AddonCandidate, message: string): string {
   const missing = /([\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(message)?.[1];
+  const glibc = /version `(GLIBC(?:XX)?_[\d.]+)' not found/.exec(message)?.[1];
   const lines = [`  ${candidate.file} (${candidate.origin}):\n    ${message.split("\n")[0]}`];
   if (missing) {
     const wanted = candidate.torchVersion ? ` libtorch ${candidate.torchVersion}${candidate.cuda ? ` (CUDA ${candidate.cuda})` : " (CPU)"}` : " libtorch";
     lines.push(`    → ${missing} is missing: this addon was built for${wanted}.`);
-    lines.push(
-      candidate.cuda
-        ? "      Install that torch (pip) or set LIBTORCH to that libtorch's root, or rebuild from source (npm run build:native)."
-        : "      On Debian 12: apt-get install -y libtorch-dev libopenblas0-pthread; elsewhere set LD_LIBRARY_PATH to libtorch's lib/ or rebuild from source (npm run build:native).",
-    );
+    lines.push(`      ${installAdvice(candidate)}`);
+  } else if (glibc) {
+    lines.push(`    → this addon needs ${glibc}, newer than this machine's C library; ${SOURCE_BUILD}.`);
   } else if (/undefined symbol/.test(message)) {
-    lines.push("    → the libtorch found has another version than the one this addon was built for; rebuild from source (npm run build:native) or install the matching libtorch.");
+    lines.push(`    → the libtorch found has another version than the one this addon was built for: ${installAdvice(candidate)}`);
+  } else if (/interface version/.test(message)) {
+    lines.push(`    → ${SOURCE_BUILD.replace(/^or /, "")}.`);
   }
   return lines.join("\n");
 }
 
+/** Loads one candidate; throws dlopen's error, or a mismatch of the interface version. */
+function load(candidate: AddonCandidate): Addon {
+  for (const lib of candidate.preload) preloadLibrary(lib);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loaded = require(candidate.file) as Addon;
+  const version = loaded.interfaceVersion ?? 1;
+  if (version !== NATIVE_INTERFACE_VERSION)
+    throw new Error(`native interface version ${version}, this package needs ${NATIVE_INTERFACE_VERSION} (the addon was built from other sources than this package)`);
+  return loaded;
+}
+
 /**
- * The addon, loaded on first use. First applies lib/environment.ts's
- * defaults (OMP_WAIT_POLICY=PASSIVE, an OPENBLAS_CORETYPE that matches the
- * CPU) unless the user set them: libtorch reads them once, as it loads.
+ * The addon, loaded on first use (lib/index.ts asks at require time). First
+ * applies lib/environment.ts's defaults (OMP_WAIT_POLICY=PASSIVE, an
+ * OPENBLAS_CORETYPE that matches the CPU) unless the user set them: libtorch
+ * reads them once, as it loads. A candidate that fails while another follows
+ * is reported in one line (a warning) before the next is tried.
  * @throws AddonLoadError listing every path tried, its error and the fix.
  */
 export function native(): Addon {
@@ -198,26 +238,28 @@ export function native(): Addon {
   };
   const tried: string[] = [];
   const list = candidates();
-  for (const candidate of list) {
+  for (const [index, candidate] of list.entries()) {
     try {
-      for (const lib of candidate.preload) preloadLibrary(lib);
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      addon = require(candidate.file) as Addon;
+      addon = load(candidate);
       loadedFrom = candidate.file;
       if (candidate.notice) process.emitWarning(candidate.notice, { code: "EMBEDDINGS_TORCH_PREBUILD" });
       return addon;
     } catch (error) {
-      tried.push(explain(candidate, error instanceof Error ? error.message : String(error)));
+      const message = error instanceof Error ? error.message : String(error);
+      tried.push(explain(candidate, message));
+      const next = list[index + 1];
+      if (next) process.emitWarning(`embeddings-torch: the ${candidate.origin} failed to load (${message.split("\n")[0]}); trying the ${next.origin}.`, { code: "EMBEDDINGS_TORCH_FALLBACK" });
     }
   }
   throw new AddonLoadError(
     [
-      `embeddings-torch: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}).`,
-      tried.length ? "Tried:" : "No addon file was found (no build/Release, no matching prebuild).",
+      `embeddings-torch: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}, native interface ${NATIVE_INTERFACE_VERSION}).`,
+      tried.length ? "Tried:" : "No addon file was found (no build/Release, no prebuild of this platform and interface version).",
       ...tried,
       "Possible solutions:",
-      "  - install libtorch: apt-get install -y libtorch-dev libopenblas0-pthread (Debian 12), or a pip torch;",
-      "  - build from source: npm run build:native (finds libtorch via LIBTORCH, Torch_DIR, python torch, or the system);",
+      "  - the CPU prebuild needs Debian's libtorch: apt-get install -y libtorch-dev libopenblas0-pthread (Debian 12 / Ubuntu);",
+      "  - the CUDA prebuild needs pip's torch of its version with CUDA (see prebuilds/manifest.json), or LIBTORCH set to it;",
+      `  - ${SOURCE_BUILD.replace(/^or /, "")};`,
       "  - point EMBEDDINGS_TORCH_ADDON at a built embeddings_torch.node.",
     ].join("\n"),
   );

@@ -1,26 +1,39 @@
 /**
  * Prebuilt addons and how to pick one. prebuilds/manifest.json lists each
- * prebuild with the libtorch (and CUDA) it was linked against and the hash of
- * the native sources it was built from. A CUDA prebuild is chosen only when a
- * libtorch of the same version with CUDA is found (LIBTORCH, Torch_DIR, or a
- * Python torch install); its libraries are loaded first so no LD_LIBRARY_PATH
- * is needed. Otherwise the CPU prebuild (Debian's libtorch) is used, through
- * node-gyp-build, with a one-line notice when a CUDA prebuild was skipped.
+ * prebuild with the native interface version it implements, the libtorch (and
+ * CUDA) it links, the highest glibc and libstdc++ symbol versions it needs and
+ * the hash of the sources it was built from. Only prebuilds of this package's
+ * interface version are candidates.
+ *
+ * A CUDA prebuild is a candidate only where CUDA can be: an NVIDIA driver is
+ * loaded, or LIBTORCH/Torch_DIR name a libtorch. Then it is chosen when a
+ * libtorch of its version with CUDA is found (lib/torch-install.ts) and the
+ * C library is new enough; its libraries are loaded first, so no
+ * LD_LIBRARY_PATH is needed. A machine without an NVIDIA driver never looks
+ * for torch and is told nothing. Otherwise the CPU prebuild (Debian's
+ * libtorch) is used, through node-gyp-build.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+
+import { findTorchInstall } from "./torch-install";
 
 export interface PrebuildEntry {
   /** Path relative to prebuilds/. */
   file: string;
   platform: string;
   arch: string;
+  /** The JS <-> native interface it implements (native/interface_version.h). */
+  interfaceVersion: number;
   /** libtorch version it links, e.g. "1.13.0" or "2.11.0". */
   torchVersion: string;
   /** CUDA version of that libtorch, or null for CPU builds. */
   cuda: string | null;
-  /** sha256 over native/ and the build files (scripts/native-hash.js). */
+  /** The highest GLIBC_ symbol version it needs ("2.28"): it loads where glibc is at least this. */
+  glibc: string;
+  /** The highest GLIBCXX_ symbol version it needs ("3.4.25"); null when libstdc++ is linked in statically. */
+  glibcxx: string | null;
+  /** sha256 over native/ and the build files it was built from (scripts/native-hash.js). */
   nativeHash: string;
   builtWith: string;
 }
@@ -32,87 +45,97 @@ export interface AddonCandidate {
   preload: string[];
   torchVersion?: string;
   cuda?: string | null;
+  /** A one-line notice to give when this candidate is the one that loads. */
   notice?: string;
 }
 
-export interface TorchInstall {
-  libDir: string;
-  version: string;
-  cuda: string | null;
-  origin: string;
-}
+const REQUIRED_FIELDS: ReadonlyArray<[keyof PrebuildEntry, string]> = [
+  ["file", "string"], ["platform", "string"], ["arch", "string"], ["interfaceVersion", "number"], ["torchVersion", "string"],
+  ["glibc", "string"], ["nativeHash", "string"], ["builtWith", "string"],
+];
 
+/** prebuilds/manifest.json of the package at `root` ([] when absent); an entry missing a field fails naming it. */
 export function readManifest(root: string): PrebuildEntry[] {
   const file = path.join(root, "prebuilds", "manifest.json");
   if (!fs.existsSync(file)) return [];
   const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
   if (!Array.isArray(parsed)) throw new Error(`${file}: expected an array of prebuild entries`);
+  parsed.forEach((entry: unknown, index) => {
+    if (typeof entry !== "object" || entry === null) throw new Error(`${file}: entry ${index} is not an object`);
+    for (const [field, type] of REQUIRED_FIELDS)
+      if (typeof (entry as Record<string, unknown>)[field] !== type) throw new Error(`${file}: entry ${index} (${String((entry as { file?: unknown }).file)}): "${field}" must be a ${type}`);
+  });
   return parsed as PrebuildEntry[];
 }
 
-/** Reads torch/version.py of an installed torch package (no Python import). */
-function torchPackageVersion(torchDir: string): { version: string; cuda: string | null } | undefined {
-  const versionFile = path.join(torchDir, "version.py");
-  if (!fs.existsSync(versionFile)) return undefined;
-  const text = fs.readFileSync(versionFile, "utf8");
-  const version = /__version__\s*=\s*['"]([^'"]+)['"]/.exec(text)?.[1];
-  const cuda = /^cuda\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]/m.exec(text)?.[1] ?? null;
-  return version ? { version: version.replace(/\+.*$/, ""), cuda } : undefined;
+/** Compares dotted versions numerically ("2.28" < "2.38", "3.4.9" < "3.4.25"). */
+export function compareVersions(a: string, b: string): number {
+  const x = a.split(".").map(Number);
+  const y = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
 }
 
-/** A CUDA-capable libtorch on this machine, if any (LIBTORCH, Torch_DIR, then Python torch). */
-export function findTorchInstall(): TorchInstall | undefined {
-  const roots: { root: string; origin: string }[] = [];
-  if (process.env.LIBTORCH) roots.push({ root: process.env.LIBTORCH, origin: "LIBTORCH" });
-  if (process.env.Torch_DIR) roots.push({ root: path.resolve(process.env.Torch_DIR, "../../.."), origin: "Torch_DIR" });
-  for (const { root, origin } of roots) {
-    const libDir = path.join(root, "lib");
-    const versionText = ["build-version", "version.txt"].map((f) => path.join(root, f)).find((f) => fs.existsSync(f));
-    const fromPy = torchPackageVersion(root);
-    const version = fromPy?.version ?? (versionText ? fs.readFileSync(versionText, "utf8").trim().replace(/\+.*$/, "") : undefined);
-    const cuda = fromPy?.cuda ?? (fs.existsSync(path.join(libDir, "libtorch_cuda.so")) ? "unknown" : null);
-    if (version && fs.existsSync(libDir)) return { libDir, version, cuda, origin };
-  }
-  const python = process.env.EMBEDDINGS_TORCH_PYTHON ?? "python3";
-  try {
-    const dir = execFileSync(
-      python,
-      ["-c", "import importlib.util as u, sys; s = u.find_spec('torch'); sys.stdout.write(s.submodule_search_locations[0] if s else '')"],
-      { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 },
-    );
-    const info = dir ? torchPackageVersion(dir) : undefined;
-    if (dir && info) return { libDir: path.join(dir, "lib"), version: info.version, cuda: info.cuda, origin: `${python} (torch at ${dir})` };
-  } catch {
-    // No such python, or it has no torch: there is simply no Python libtorch to use.
-  }
-  return undefined;
+/** This process's glibc version ("2.36"), or undefined (musl, not Linux). */
+export function runtimeGlibc(): string | undefined {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: unknown } } | undefined)?.header;
+  return typeof header?.glibcVersionRuntime === "string" ? header.glibcVersionRuntime : undefined;
+}
+
+/** Whether CUDA could be used here at all: an NVIDIA kernel driver is loaded. */
+export function nvidiaDriverPresent(): boolean {
+  return fs.existsSync("/proc/driver/nvidia/version");
+}
+
+export interface SelectionContext {
+  env: NodeJS.ProcessEnv;
+  /** Default: {@link nvidiaDriverPresent}. */
+  driverPresent?: () => boolean;
+  /** Default: {@link runtimeGlibc}. */
+  glibc?: () => string | undefined;
 }
 
 const CUDA_PRELOAD = ["libc10.so", "libc10_cuda.so", "libtorch_cpu.so", "libtorch_cuda.so", "libtorch.so"];
 
-/** Prebuilt addons to try for this platform, best first. */
-export function prebuildCandidates(root: string): AddonCandidate[] {
-  const entries = readManifest(root).filter((e) => e.platform === process.platform && e.arch === process.arch);
-  const out: AddonCandidate[] = [];
-  const cudaEntries = entries.filter((e) => e.cuda);
-  let notice: string | undefined;
-  if (cudaEntries.length > 0 && process.env.EMBEDDINGS_TORCH_CPU !== "1") {
-    const torch = findTorchInstall();
-    const match = torch?.cuda ? cudaEntries.find((e) => e.torchVersion === torch.version) : undefined;
-    if (torch && match) {
-      out.push({
-        file: path.join(root, "prebuilds", match.file),
-        origin: `CUDA prebuild for libtorch ${match.torchVersion} (CUDA ${match.cuda}), libtorch from ${torch.origin}`,
-        preload: CUDA_PRELOAD.map((lib) => path.join(torch.libDir, lib)).filter((f) => fs.existsSync(f)),
-        torchVersion: match.torchVersion,
-        cuda: match.cuda,
-      });
-    } else {
-      const wanted = cudaEntries.map((e) => `libtorch ${e.torchVersion} + CUDA ${e.cuda}`).join(", ");
-      const found = torch ? `found libtorch ${torch.version}${torch.cuda ? ` (CUDA ${torch.cuda})` : " (CPU)"} from ${torch.origin}` : "found no CUDA libtorch";
-      notice = `embeddings-torch: using the CPU prebuild; the CUDA prebuild needs ${wanted}, ${found}.`;
-    }
+/**
+ * The CUDA candidate, or why there is none: undefined when CUDA is not in
+ * question here (no driver, no LIBTORCH/Torch_DIR, or EMBEDDINGS_TORCH_CPU=1).
+ */
+function cudaCandidate(root: string, entries: PrebuildEntry[], context: SelectionContext): { candidate?: AddonCandidate; notice?: string } | undefined {
+  const { env } = context;
+  if (entries.length === 0 || env.EMBEDDINGS_TORCH_CPU === "1") return undefined;
+  if (!env.LIBTORCH && !env.Torch_DIR && !(context.driverPresent ?? nvidiaDriverPresent)()) return undefined;
+  const wanted = entries.map((e) => `torch ${e.torchVersion} + CUDA ${e.cuda}`).join(", ");
+  const torch = findTorchInstall(env);
+  const match = torch?.cuda ? entries.find((e) => e.torchVersion === torch.version) : undefined;
+  if (!torch || !match) {
+    const found = torch ? `found torch ${torch.version}${torch.cuda ? ` (CUDA ${torch.cuda})` : " (CPU)"} from ${torch.origin}` : "found no torch (LIBTORCH, Torch_DIR, python3)";
+    const install = entries[0] ? ` (pip install torch==${entries[0].torchVersion}, or set LIBTORCH)` : "";
+    return { notice: `embeddings-torch: using the CPU prebuild: the CUDA prebuild needs ${wanted}${install}; ${found}.` };
   }
+  const glibc = (context.glibc ?? runtimeGlibc)();
+  if (glibc !== undefined && compareVersions(match.glibc, glibc) > 0)
+    return { notice: `embeddings-torch: using the CPU prebuild: the CUDA prebuild (${match.file}) needs glibc ${match.glibc}, this machine has ${glibc}; build from source (README "Build from source") to use CUDA here.` };
+  return {
+    candidate: {
+      file: path.join(root, "prebuilds", match.file),
+      origin: `CUDA prebuild for torch ${match.torchVersion} (CUDA ${match.cuda}), libtorch from ${torch.origin}`,
+      preload: CUDA_PRELOAD.map((lib) => path.join(torch.libDir, lib)).filter((f) => fs.existsSync(f)),
+      torchVersion: match.torchVersion,
+      cuda: match.cuda,
+    },
+  };
+}
+
+/** Prebuilt addons to try for this platform and interface version, best first. */
+export function prebuildCandidates(root: string, interfaceVersion: number, context: SelectionContext = { env: process.env }): AddonCandidate[] {
+  const entries = readManifest(root).filter((e) => e.platform === process.platform && e.arch === process.arch && e.interfaceVersion === interfaceVersion);
+  const out: AddonCandidate[] = [];
+  const cuda = cudaCandidate(root, entries.filter((e) => e.cuda), context);
+  if (cuda?.candidate) out.push(cuda.candidate);
   for (const entry of entries.filter((e) => !e.cuda)) {
     out.push({
       file: cpuPrebuildPath(root, entry),
@@ -120,7 +143,7 @@ export function prebuildCandidates(root: string): AddonCandidate[] {
       preload: [],
       torchVersion: entry.torchVersion,
       cuda: null,
-      ...(notice ? { notice } : {}),
+      ...(cuda?.notice ? { notice: cuda.notice } : {}),
     });
   }
   return out;

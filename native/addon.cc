@@ -4,6 +4,7 @@
 #include "addon_data.h"
 #include "autograd.h"
 #include "bench.h"
+#include "interface_version.h"
 #include "losses.h"
 #include "module.h"
 #include "ops.h"
@@ -15,6 +16,7 @@ namespace et {
 
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
+  exports.Set("interfaceVersion", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_VERSION));
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);

@@ -16,10 +16,8 @@ start=$(date +%s)
 mkdir -p /tmp/node && xz -dc "$D"/node-*.xz > /tmp/node/node && chmod +x /tmp/node/node
 export PATH=/tmp/node:$PATH
 [ -d node_modules/cmake-js ] || tar xJf "$D/node_modules.tar.xz"
-rm -rf /tmp/fixtures-root && mkdir -p /tmp/fixtures-root && tar xJf "$D/fixtures.tar.xz" -C /tmp/fixtures-root
 PY=${EMBEDDINGS_TORCH_PYTHON:-/opt/torch/.venv/bin/python}
 export EMBEDDINGS_TORCH_PYTHON=$PY EMBEDDINGS_TORCH_TEST_PYTHON=$PY EMBEDDINGS_TORCH_REFERENCE_PYTHON=$PY
-export EMBEDDINGS_TORCH_FIXTURES=/tmp/fixtures-root/fixtures
 TP=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
 CUDA_VERSION=$("$PY" -c 'import torch; print(torch.version.cuda)')

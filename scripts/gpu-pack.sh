@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares .device/ (ignored by git, carried to the GPU machine): an xz'd Node
-# binary, a slim node_modules (build, jest, sharp), the fixtures, and the tests and
+# binary, a slim node_modules (build, jest, sharp), and the tests and
 # benchmarks compiled to JavaScript (the GPU machine has no network and no
 # TypeScript toolchain in the carried set). Then, in one device call:
 #   carry [".device"], command: bash scripts/gpu-check.sh
@@ -22,12 +22,11 @@ if [ ! -f "$D/node_modules.tar.xz" ]; then
   tar cf - -C "$tmp" node_modules | xz -T0 -6 > "$D/node_modules.tar.xz"
   rm -rf "$tmp"
 fi
-fixtures=${EMBEDDINGS_TORCH_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
-tar cf - -C "$(dirname "$fixtures")" "$(basename "$fixtures")" | xz -T0 -6 > "$D/fixtures.tar.xz"
 rm -rf "$D/js"
 npx tsc -p . --outDir "$D/js" --noEmit false --declaration false --sourceMap false
 cp jest.config.js "$D/js/" 2>/dev/null || true
 cp test/helpers/*.py "$D/js/test/helpers/"              # PyTorch references the tests run
+cp -r test/fixtures "$D/js/test/"                       # the reference checkpoints (test/helpers/fixtures resolves ../fixtures)
 mkdir -p "$D/js/bench/python" && cp bench/python/*.py "$D/js/bench/python/"
 cp -r models "$D/js/"  # test/e2e/transformers-load.test reads models/default
 du -sh "$D"

@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 // Copies the addon built in build/Release into prebuilds/ and records it in
-// prebuilds/manifest.json with the libtorch (and CUDA) it links and the hash
-// of the native sources it was built from.
+// prebuilds/manifest.json with the native interface version it implements,
+// the libtorch (and CUDA) it links, the highest glibc / libstdc++ symbol
+// versions it needs, and the hash of the native sources it was built from.
 //
-// Rule: whenever native/, cmake/, CMakeLists.txt or binding.gyp change,
-// rebuild and commit the CPU prebuild on Debian 12 with Debian's libtorch:
-//   npm run build:native && npm run prebuild:cpu
-// test/e2e/prebuild.test.ts fails while the committed prebuild is stale.
-// A CUDA prebuild (scripts/gpu-check.sh) runs this with --cuda on the GPU machine.
+// Rules (README "Prebuilds"):
+// - whenever native/, cmake/, CMakeLists.txt or binding.gyp change, rebuild
+//   and commit the CPU prebuild on Debian 12 with Debian's libtorch:
+//     npm run build:native && npm run prebuild:cpu
+//   test/e2e/prebuild.test.ts fails while the committed CPU prebuild is stale;
+// - the CUDA prebuild (scripts/gpu-check.sh runs this with --cuda on a GPU
+//   machine) need only match the interface version
+//   (native/interface_version.h), and needs at most glibc 2.28.
 "use strict";
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
 const { nativeHash } = require("./native-hash.js");
+const { elfNeeds } = require("./elf-needs.js");
 
 const root = path.resolve(__dirname, "..");
 const built = path.join(root, "build", "Release", "embeddings_torch.node");
@@ -42,15 +47,19 @@ if (hasStrip) execFileSync("strip", ["--strip-unneeded", target]);
 
 const manifestFile = path.join(root, "prebuilds", "manifest.json");
 const manifest = fs.existsSync(manifestFile) ? JSON.parse(fs.readFileSync(manifestFile, "utf8")) : [];
+const needs = elfNeeds(target);
 const entry = {
   file: rel,
   platform: process.platform,
   arch: process.arch,
+  interfaceVersion: require(built).interfaceVersion,
   torchVersion: version,
   cuda,
+  glibc: needs.glibc,
+  glibcxx: needs.glibcxx,
   nativeHash: hash,
   builtWith: `${info.torchSource}; node ${process.versions.node}; ${fs.existsSync("/etc/debian_version") ? `debian ${fs.readFileSync("/etc/debian_version", "utf8").trim()}` : process.platform}`,
 };
 const next = manifest.filter((e) => e.file !== rel).concat(entry).sort((a, b) => a.file.localeCompare(b.file));
 fs.writeFileSync(manifestFile, `${JSON.stringify(next, null, 2)}\n`);
-console.log(`prebuild: ${rel} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB) for libtorch ${version}${cuda ? ` CUDA ${cuda}` : " CPU"}, sources ${hash.slice(0, 12)}`);
+console.log(`prebuild: ${rel} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB) for libtorch ${version}${cuda ? ` CUDA ${cuda}` : " CPU"}, interface ${entry.interfaceVersion}, glibc ${needs.glibc}, libstdc++ ${needs.glibcxx ?? "static"}, sources ${hash.slice(0, 12)}`);

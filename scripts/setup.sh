@@ -18,9 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# onnxruntime-node (benchmarks only) tries to download CUDA files at install; its CPU binaries ship in the package.
-export ONNXRUNTIME_NODE_INSTALL=skip
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci when node_modules is missing, older than the lockfile, or incomplete
+# (an interrupted install leaves a partial tree that `npm ls` reports).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || ! npm ls --depth=0 >/dev/null 2>&1; then
+  [ -d node_modules ] && echo "setup: node_modules is missing packages or older than package-lock.json: reinstalling"
   npm ci --no-audit --no-fund
 fi
 

@@ -9,6 +9,7 @@ import * as path from "node:path";
 
 import { CheckpointError } from "../errors";
 import { exportToTriton } from "../inference/triton/export";
+import { PACKAGE_ROOT } from "../native";
 import { EmbeddingsModelInterface } from "../interface";
 import { TextToTextBertModel } from "../models/bert";
 import { readCatalogue, readClickstream } from "./clickstream/format";
@@ -29,14 +30,16 @@ export interface DemoModel extends EncodingModel {
 }
 
 export interface DemoOptions {
-  /** Default "models/default" (a tiny BERT with its tokenizer). */
+  /** Default: the package's models/default (a tiny BERT with its tokenizer), wherever the package is installed. */
   readonly modelDir?: string;
-  /** Holds catalogue.jsonl and clickstream.jsonl. Default "data". */
+  /** Holds catalogue.jsonl and clickstream.jsonl. Default: the package's data/. */
   readonly dataDir?: string;
   /** Default "demo-output": model/, triton/, checkpoints/, logs/. */
   readonly outDir?: string;
   readonly maxLength?: number;
   readonly epochs?: number;
+  /** Stops training after this many optimizer steps (a quick run; default: all of `epochs`). */
+  readonly maxSteps?: number;
   readonly batchSize?: number;
   readonly lr?: number;
   readonly seed?: number;
@@ -90,8 +93,8 @@ async function saveFolder(model: DemoModel, sourceDir: string, dir: string): Pro
 
 export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const modelDir = options.modelDir ?? "models/default";
-  const dataDir = options.dataDir ?? "data";
+  const modelDir = options.modelDir ?? path.join(PACKAGE_ROOT, "models", "default");
+  const dataDir = options.dataDir ?? path.join(PACKAGE_ROOT, "data");
   const outDir = options.outDir ?? "demo-output";
   const maxLength = options.maxLength ?? 32;
   const seed = options.seed ?? 0;
@@ -117,6 +120,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     const trainer = new Trainer({
       seed,
       maxEpochs: options.epochs ?? 1,
+      ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}),
       batchSize: options.batchSize ?? 32,
       loss: options.loss ?? { kind: "info_nce", temperature: 0.05 },
       // The default model starts from random weights: 1e-3 moves it in one epoch (5e-5 suits pretrained checkpoints).

@@ -2,6 +2,7 @@
  * `embeddings-torch export-triton`, run through the CLI's main() with the
  * "torchscript" kind (a folder with model.pt and tokenizer files).
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -74,5 +75,44 @@ describe("embeddings-torch export-triton", () => {
     expect(result.code).toBe(2);
     expect(result.err).toContain('--name: ModelStorageInfo: model name "../escape" is not a Triton model name');
     expect(fs.existsSync(repo)).toBe(false);
+  });
+});
+
+describe("command-line conventions (the installed bin, dist/cli.js, in a child process)", () => {
+  const ROOT = path.resolve(__dirname, "..", "..");
+  const bin = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, "dist", "cli.js"), ...args], {
+      encoding: "utf8",
+      // --help and --version must not need the addon: point it at nothing
+      env: { ...process.env, EMBEDDINGS_TORCH_ADDON: "/nonexistent/embeddings_torch.node" },
+    });
+  const version = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+  test.each([["--help"], ["-h"], ["help"]])("%s prints the usage on stdout and exits 0", (flag) => {
+    const child = bin(flag);
+    expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(child.stdout).toMatch(/^usage: embeddings-torch <command> \[options\]/);
+    expect(child.stdout).toMatch(/demo\s+fine-tune/);
+    expect(child.stdout).toMatch(/export-triton\s+trace/);
+  });
+
+  test.each([["help", "demo"], ["demo", "--help"], ["demo", "-h"]])("%s %s prints the demo's options on stdout and exits 0", (...args) => {
+    const child = bin(...args);
+    expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(child.stdout).toMatch(/^usage: embeddings-torch demo .*--max-steps N/s);
+  });
+
+  test.each([["--version"], ["-v"]])("%s prints package.json's version and exits 0", (flag) => {
+    expect(bin(flag)).toMatchObject({ status: 0, stdout: `${version}\n`, stderr: "" });
+  });
+
+  test("an unknown command prints the usage on stderr and exits 2; no command too", () => {
+    const unknown = bin("frobnicate");
+    expect(unknown).toMatchObject({ status: 2, stdout: "" });
+    expect(unknown.stderr).toMatch(/^embeddings-torch: unknown command "frobnicate"\nusage: embeddings-torch <command>/);
+    const none = bin();
+    expect(none).toMatchObject({ status: 2, stdout: "" });
+    expect(none.stderr).toMatch(/^embeddings-torch: no command given\nusage:/);
+    expect(bin("help", "frobnicate")).toMatchObject({ status: 2, stdout: "" });
   });
 });

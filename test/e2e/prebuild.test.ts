@@ -5,6 +5,7 @@ import * as path from "node:path";
 
 import type { LoadEnvironment } from "../../lib";
 import { openblasCoreFor } from "../../lib/environment";
+import { NATIVE_INTERFACE_VERSION } from "../../lib/native";
 import { prebuildCandidates, readManifest } from "../../lib/prebuilds";
 import { reportSkip } from "../helpers/skip";
 
@@ -52,7 +53,7 @@ describe("committed CPU prebuild", () => {
     try {
       fs.copyFileSync(path.join(ROOT, "package.json"), path.join(fake, "package.json"));
       fs.cpSync(path.join(ROOT, "prebuilds"), path.join(fake, "prebuilds"), { recursive: true });
-      const [first] = prebuildCandidates(fake);
+      const [first] = prebuildCandidates(fake, NATIVE_INTERFACE_VERSION, { env: {}, driverPresent: () => false });
       expect(first?.file).toBe(path.join(fake, "prebuilds", "linux-x64", "embeddings-torch.napi.node"));
       expect(first?.origin).toMatch(/CPU prebuild for libtorch/);
     } finally {
@@ -77,6 +78,8 @@ describe("loader errors", () => {
     expect(message).toMatch(/AddonLoadError/);
     expect(message).toMatch(/\/nonexistent\/embeddings_torch\.node \(EMBEDDINGS_TORCH_ADDON\)/);
     expect(message).toMatch(/apt-get install -y libtorch-dev libopenblas0-pthread/);
+    // a repository checkout with its devDependencies: the source build can work here
+    expect(message).toMatch(/npm run build:native/);
   });
 
   test("a prebuild whose libtorch is missing names the library, the libtorch version it needs, and how to install it", () => {
@@ -99,12 +102,16 @@ describe("loader errors", () => {
       fs.writeFileSync(file, bytes);
       let message = "";
       try {
-        execFileSync(process.execPath, ["-e", `require(${JSON.stringify(path.join(fake, "dist"))}).runtimeInfo()`], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+        execFileSync(process.execPath, ["-e", `require(${JSON.stringify(path.join(fake, "dist"))})`], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
       } catch (error) {
         message = String((error as { stderr?: string }).stderr);
       }
+      expect(message).toMatch(/AddonLoadError/);
       expect(message).toMatch(/libc10\.so\.9\.99 is missing: this addon was built for libtorch 1\.13\.0 \(CPU\)/);
       expect(message).toMatch(/apt-get install -y libtorch-dev libopenblas0-pthread/);
+      // an installed package (no CMakeLists.txt, no cmake-js): no "npm run build:native", the clone route instead
+      expect(message).not.toMatch(/npm run build:native/);
+      expect(message).toMatch(/build the addon in a clone of the repository \(bash scripts\/setup\.sh\)/);
     } finally {
       fs.rmSync(fake, { recursive: true, force: true });
     }

@@ -1,40 +1,16 @@
 /**
- * Where the reference fixtures live (../shared/fixtures beside the repo),
- * resolved once, and readers that fail with the path of a missing file.
+ * The reference fixtures (test/fixtures: checkpoints and what transformers /
+ * PyTorch computed on them, see its README), resolved once, and readers that
+ * fail with the path of a missing file. The repository carries them: nothing
+ * here reads outside it.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { parseSafetensors, type SafetensorsFile } from "../../lib/hub/safetensors";
 
-const REPO = path.resolve(__dirname, "../..");
-
-/**
- * Absolute path of `shared/<relative>` (the reference files beside the
- * project): `<repo>/../shared` (CI and /work/main), else the first `shared`
- * in a folder further up (a worktree such as /work/wt/x), else the one beside
- * the local repository this clone came from (a fresh `git clone /work/main
- * /tmp/x`). When none exists, the path beside the repo: readers then fail
- * naming it.
- */
-export function findShared(relative: string): string {
-  const beside = path.resolve(REPO, "../shared", relative);
-  for (let dir = path.dirname(REPO); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "shared", relative);
-    if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) break;
-  }
-  const origin = spawnSync("git", ["-C", REPO, "config", "--get", "remote.origin.url"], { encoding: "utf8" }).stdout?.trim() ?? "";
-  if (origin !== "" && path.isAbsolute(origin)) {
-    const besideOrigin = path.resolve(origin, "../shared", relative);
-    if (fs.existsSync(besideOrigin)) return besideOrigin;
-  }
-  return beside;
-}
-
-/** Absolute path of shared/fixtures: $EMBEDDINGS_TORCH_FIXTURES if set, else {@link findShared}. */
-export const FIXTURES: string = process.env["EMBEDDINGS_TORCH_FIXTURES"] ? path.resolve(process.env["EMBEDDINGS_TORCH_FIXTURES"]) : findShared("fixtures");
+/** Absolute path of test/fixtures. */
+export const FIXTURES: string = path.resolve(__dirname, "..", "fixtures");
 
 /** A fixture's reference.json: texts and integer tables computed by transformers. */
 export interface ReferenceJson {
@@ -50,7 +26,7 @@ export interface ReferenceJson {
 export function readReferenceJson(name: string): ReferenceJson {
   const file = path.join(FIXTURES, name, "reference.json");
   if (!fs.existsSync(file)) {
-    throw new Error(`fixture missing: ${file} (set EMBEDDINGS_TORCH_FIXTURES to the shared/fixtures folder)`);
+    throw new Error(`fixture missing: ${file}`);
   }
   const data: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
   if (typeof data !== "object" || data === null) throw new Error(`${file}: expected a JSON object`);
@@ -103,7 +79,7 @@ export function readReferenceTensor(name: string, key: string): ReferenceTensor 
 /** Absolute path of a fixture file; fails with the path when it is missing. */
 export function fixturePath(...parts: string[]): string {
   const file = path.join(FIXTURES, ...parts);
-  if (!fs.existsSync(file)) throw new Error(`fixture missing: ${file} (set EMBEDDINGS_TORCH_FIXTURES to the shared/fixtures folder)`);
+  if (!fs.existsSync(file)) throw new Error(`fixture missing: ${file}`);
   return file;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Parses config.pbtxt files the way Triton does: protobuf's text-format
- * parser against Triton's own schema (shared/triton/model_config.proto,
+ * parser against Triton's own schema (test/fixtures/triton/model_config.proto,
  * compiled with protoc at test time), in Debian's Python. A file that parses
  * here is valid protobuf text for Triton; the parsed message is returned as
  * JSON (field names as in the proto).
@@ -10,15 +10,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { findShared } from "./fixtures";
+import { FIXTURES } from "./fixtures";
 import { PYTHON } from "./python";
 
-/** model_config.proto: $EMBEDDINGS_TORCH_TRITON_PROTO (the file, or its folder), else shared/triton ({@link findShared}). */
+/** model_config.proto: $EMBEDDINGS_TORCH_TRITON_PROTO (the file, or its folder), else test/fixtures/triton. */
 export const TRITON_PROTO = (() => {
   const given = process.env.EMBEDDINGS_TORCH_TRITON_PROTO;
   if (given !== undefined && given !== "")
     return fs.existsSync(given) && fs.statSync(given).isDirectory() ? path.join(path.resolve(given), "model_config.proto") : path.resolve(given);
-  return findShared("triton/model_config.proto");  // not found: parseTritonConfigs fails naming this path
+  return path.join(FIXTURES, "triton", "model_config.proto");
 })();
 export const PROTOC = process.env.EMBEDDINGS_TORCH_PROTOC ?? "protoc";
 

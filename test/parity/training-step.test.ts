@@ -1,6 +1,6 @@
 /**
  * Gradient fidelity with bert-tiny: the fine-tuning step that
- * ../shared/fixtures/bert-tiny/reference.json → `step` describes, computed by
+ * test/fixtures/bert-tiny/reference.json → `step` describes, computed by
  * transformers + PyTorch 2.11, against TextToTextBertModel + this package's
  * losses and AdamW. The loss within 1e-6 (fixtures/README.md); gradients and
  * the AdamW step as test/helpers/reference-step.ts explains (GRAD_TOL), and
