@@ -20,7 +20,7 @@ export {
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
-import { native } from "./native";
+import { checkAddon } from "./native";
 export type { LoadEnvironment } from "./native";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
@@ -33,6 +33,8 @@ export * from "./inference/triton";
 export * from "./models";
 export * from "./training";
 
-// The addon is found and checked when the package is required: a missing or
-// mismatched libtorch is an AddonLoadError here, not at the first forward.
-native();
+// The addon is found and checked when the package is required (its libtorch
+// and what that needs are looked up, not loaded): a missing or mismatched
+// libtorch is an AddonLoadError here, not at the first forward. libtorch
+// itself loads at the first call that needs it.
+checkAddon();

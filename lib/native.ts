@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { applyEnvironmentDefaults } from "./environment";
 import { AddonLoadError } from "./errors";
 import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
+import { missingLibraries } from "./shared-libraries";
 
 /**
  * The JS <-> native interface this package speaks (native/interface_version.h:
@@ -220,38 +221,22 @@ function load(candidate: AddonCandidate): Addon {
   return loaded;
 }
 
-/**
- * The addon, loaded on first use (lib/index.ts asks at require time). First
- * applies lib/environment.ts's defaults (OMP_WAIT_POLICY=PASSIVE, an
- * OPENBLAS_CORETYPE that matches the CPU) unless the user set them: libtorch
- * reads them once, as it loads. A candidate that fails while another follows
- * is reported in one line (a warning) before the next is tried.
- * @throws AddonLoadError listing every path tried, its error and the fix.
- */
-export function native(): Addon {
-  if (addon) return addon;
-  const applied = applyEnvironmentDefaults();
-  loadEnvironment = {
-    OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? null,
-    OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null,
-    setByLoader: Object.keys(applied),
-  };
-  const tried: string[] = [];
-  const list = candidates();
-  for (const [index, candidate] of list.entries()) {
-    try {
-      addon = load(candidate);
-      loadedFrom = candidate.file;
-      if (candidate.notice) process.emitWarning(candidate.notice, { code: "EMBEDDINGS_TORCH_PREBUILD" });
-      return addon;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      tried.push(explain(candidate, message));
-      const next = list[index + 1];
-      if (next) process.emitWarning(`embeddings-torch: the ${candidate.origin} failed to load (${message.split("\n")[0]}); trying the ${next.origin}.`, { code: "EMBEDDINGS_TORCH_FALLBACK" });
-    }
-  }
-  throw new AddonLoadError(
+/** A one-line report that `candidate` failed and `next` is tried (a warning, code EMBEDDINGS_TORCH_FALLBACK). */
+function reportFallback(candidate: AddonCandidate, next: AddonCandidate | undefined, message: string): void {
+  if (next) process.emitWarning(`embeddings-torch: the ${candidate.origin} failed to load (${message.split("\n")[0]}); trying the ${next.origin}.`, { code: "EMBEDDINGS_TORCH_FALLBACK" });
+}
+
+/** What the check found: the candidates, the first whose libraries are all there, and what failed before it. */
+interface Selection {
+  readonly list: readonly AddonCandidate[];
+  readonly first: number;
+  readonly tried: string[];
+}
+
+let selection: Selection | undefined;
+
+function loadError(tried: readonly string[]): AddonLoadError {
+  return new AddonLoadError(
     [
       `embeddings-torch: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}, native interface ${NATIVE_INTERFACE_VERSION}).`,
       tried.length ? "Tried:" : "No addon file was found (no build/Release, no prebuild of this platform and interface version).",
@@ -263,6 +248,69 @@ export function native(): Addon {
       "  - point EMBEDDINGS_TORCH_ADDON at a built embeddings_torch.node.",
     ].join("\n"),
   );
+}
+
+/**
+ * Finds the addon and checks it without loading libtorch (about a second):
+ * the first candidate whose file is a shared object whose libraries the
+ * dynamic linker would find (lib/shared-libraries.ts). First applies
+ * lib/environment.ts's defaults (OMP_WAIT_POLICY=PASSIVE, an
+ * OPENBLAS_CORETYPE that matches the CPU) unless the user set them: libtorch
+ * reads them once, as it loads. lib/index.ts calls this at require time.
+ * @throws AddonLoadError listing every path tried, its error and the fix.
+ */
+export function checkAddon(): void {
+  select();
+}
+
+function select(): Selection {
+  if (selection) return selection;
+  const applied = applyEnvironmentDefaults();
+  loadEnvironment = {
+    OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? null,
+    OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null,
+    setByLoader: Object.keys(applied),
+  };
+  const list = candidates();
+  const tried: string[] = [];
+  for (const [index, candidate] of list.entries()) {
+    let message: string;
+    try {
+      const missing = missingLibraries(candidate.file, candidate.preload);
+      if (missing.length === 0) return (selection = { list, first: index, tried });
+      message = missing.map((soname) => `${soname}: cannot open shared object file: No such file or directory`).join("; ");
+    } catch (error) {
+      message = error instanceof Error ? error.message : String(error);
+    }
+    tried.push(explain(candidate, message));
+    reportFallback(candidate, list[index + 1], message);
+  }
+  throw loadError(tried);
+}
+
+/**
+ * The addon, loaded on first use: the candidate {@link checkAddon} chose,
+ * then the ones after it. A candidate that fails while another follows is
+ * reported in one line (a warning) before the next is tried.
+ * @throws AddonLoadError listing every path tried, its error and the fix.
+ */
+export function native(): Addon {
+  if (addon) return addon;
+  const { list, first, tried } = select();
+  for (let index = first; index < list.length; index++) {
+    const candidate = list[index] as AddonCandidate;
+    try {
+      addon = load(candidate);
+      loadedFrom = candidate.file;
+      if (candidate.notice) process.emitWarning(candidate.notice, { code: "EMBEDDINGS_TORCH_PREBUILD" });
+      return addon;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      tried.push(explain(candidate, message));
+      reportFallback(candidate, list[index + 1], message);
+    }
+  }
+  throw loadError(tried);
 }
 
 /**

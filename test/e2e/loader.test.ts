@@ -12,6 +12,7 @@ import * as path from "node:path";
 
 import { NATIVE_INTERFACE_VERSION } from "../../lib/native";
 import { compareVersions, prebuildCandidates, readManifest } from "../../lib/prebuilds";
+import { missingLibraries, readDynamicSection } from "../../lib/shared-libraries";
 import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -213,11 +214,52 @@ describe("choosing a prebuild", () => {
       expect(child.status).toBe(0);
       const lines = child.stderr.split("\n").filter((line) => line.includes("embeddings-torch"));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/the CUDA prebuild for torch \S+ \(CUDA \S+\), libtorch from LIBTORCH failed to load \(.*(invalid ELF header|file too short).*\); trying the CPU prebuild for libtorch 1\.13\.0\./);
+      expect(lines[0]).toMatch(/the CUDA prebuild for torch \S+ \(CUDA \S+\), libtorch from LIBTORCH failed to load \(not an ELF file \(15 bytes\)\); trying the CPU prebuild for libtorch 1\.13\.0\./);
       expect(child.stdout.trim()).toBe(path.join(fake, "prebuilds", "linux-x64", "embeddings-torch.napi.node"));
     } finally {
       fs.rmSync(fake, { recursive: true, force: true });
       fs.rmSync(torch, { recursive: true, force: true });
     }
+  });
+});
+
+describe("looking up an addon's libraries without loading it (lib/shared-libraries.ts)", () => {
+  const entry = readManifest(ROOT).find((e) => e.cuda === null);
+  const prebuild = path.join(ROOT, "prebuilds", entry?.file ?? "missing");
+
+  test("reads the NEEDED and RUNPATH entries readelf -d lists", () => {
+    const text = execFileSync("readelf", ["-d", prebuild], { encoding: "utf8" });
+    const needed = [...text.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+    const runpath = [...text.matchAll(/\(RUNPATH\)\s+Library runpath: \[([^\]]+)\]/g)].flatMap((m) => (m[1] as string).split(":"));
+    const section = readDynamicSection(prebuild);
+    expect(needed.length).toBeGreaterThan(3);
+    expect(section.needed).toEqual(needed);
+    expect(section.runpath).toEqual(runpath);
+  });
+
+  test("finds every library of the CPU prebuild and of the libtorch it needs here; a renamed one is missing until LD_LIBRARY_PATH holds it", () => {
+    expect(missingLibraries(prebuild)).toEqual([]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-needed-"));
+    try {
+      const copy = path.join(dir, "addon.node");
+      const bytes = fs.readFileSync(prebuild);
+      const from = Buffer.from("libc10.so.1.13\0");
+      const at = bytes.indexOf(from);
+      expect(at).toBeGreaterThan(0);
+      Buffer.from("libc10.so.9.99\0").copy(bytes, at);
+      fs.writeFileSync(copy, bytes);
+      expect(missingLibraries(copy, [], { ...process.env, LD_LIBRARY_PATH: "" })).toEqual(["libc10.so.9.99"]);
+      const libs = path.join(dir, "libs");
+      fs.mkdirSync(libs);
+      const real = execFileSync("sh", ["-c", "ldconfig -p | awk '/libc10.so.1.13 /{print $NF; exit}'"], { encoding: "utf8" }).trim();
+      fs.copyFileSync(real, path.join(libs, "libc10.so.9.99"));
+      expect(missingLibraries(copy, [], { ...process.env, LD_LIBRARY_PATH: libs })).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a file that is not a shared object is refused naming why", () => {
+    expect(() => readDynamicSection(path.join(ROOT, "package.json"))).toThrow(/not an ELF file/);
   });
 });
