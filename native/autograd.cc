@@ -66,8 +66,8 @@ Napi::Value NamedGradients(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitAutograd(Napi::Env env, Napi::Object exports) {
-  exports.Set("backwardOutputs", Napi::Function::New<Backward>(env, "backwardOutputs"));
-  exports.Set("namedGradients", Napi::Function::New<NamedGradients>(env, "namedGradients"));
+  ExportFunction<Backward>(env, exports, "backwardOutputs");
+  ExportFunction<NamedGradients>(env, exports, "namedGradients");
 }
 
 }  // namespace et

@@ -42,7 +42,7 @@ Napi::Value BenchForward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitBench(Napi::Env env, Napi::Object exports) {
-  exports.Set("benchForward", Napi::Function::New<BenchForward>(env, "benchForward"));
+  ExportFunction<BenchForward>(env, exports, "benchForward");
 }
 
 }  // namespace et

@@ -134,7 +134,7 @@ Napi::Value Loss(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitLosses(Napi::Env env, Napi::Object exports) {
-  exports.Set("loss", Napi::Function::New<Loss>(env, "loss"));
+  ExportFunction<Loss>(env, exports, "loss");
 }
 
 }  // namespace et

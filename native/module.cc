@@ -101,23 +101,23 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(
       env, "NativeModule",
       {
-          StaticMethod<&ModuleWrap::CreateModule>("create"),
-          StaticMethod<&ModuleWrap::LoadTorchScript>("loadTorchScript"),
-          InstanceAccessor<&ModuleWrap::Kind>("kind"),
-          InstanceAccessor<&ModuleWrap::InputNames>("inputNames"),
-          InstanceAccessor<&ModuleWrap::Device>("device"),
-          InstanceAccessor<&ModuleWrap::IsTraining>("isTraining"),
-          InstanceAccessor<&ModuleWrap::InFlight>("inFlight"),
-          InstanceAccessor<&ModuleWrap::IsDisposed>("isDisposed"),
-          InstanceMethod<&ModuleWrap::NamedParameters>("namedParameters"),
-          InstanceMethod<&ModuleWrap::SetRequiresGrad>("setRequiresGrad"),
-          InstanceMethod<&ModuleWrap::Train>("train"),
-          InstanceMethod<&ModuleWrap::To>("to"),
-          InstanceMethod<&ModuleWrap::StateDict>("stateDict"),
-          InstanceMethod<&ModuleWrap::LoadStateDict>("loadStateDict"),
-          InstanceMethod<&ModuleWrap::Forward>("forward"),
-          InstanceMethod<&ModuleWrap::Trace>("trace"),
-          InstanceMethod<&ModuleWrap::Dispose>("dispose"),
+          GuardedStatic<&ModuleWrap::CreateModule>("create"),
+          GuardedStatic<&ModuleWrap::LoadTorchScript>("loadTorchScript"),
+          GuardedAccessor<&ModuleWrap::Kind>("kind"),
+          GuardedAccessor<&ModuleWrap::InputNames>("inputNames"),
+          GuardedAccessor<&ModuleWrap::Device>("device"),
+          GuardedAccessor<&ModuleWrap::IsTraining>("isTraining"),
+          GuardedAccessor<&ModuleWrap::InFlight>("inFlight"),
+          GuardedAccessor<&ModuleWrap::IsDisposed>("isDisposed"),
+          GuardedMethod<&ModuleWrap::NamedParameters>("namedParameters"),
+          GuardedMethod<&ModuleWrap::SetRequiresGrad>("setRequiresGrad"),
+          GuardedMethod<&ModuleWrap::Train>("train"),
+          GuardedMethod<&ModuleWrap::To>("to"),
+          GuardedMethod<&ModuleWrap::StateDict>("stateDict"),
+          GuardedMethod<&ModuleWrap::LoadStateDict>("loadStateDict"),
+          GuardedMethod<&ModuleWrap::Forward>("forward"),
+          GuardedMethod<&ModuleWrap::Trace>("trace"),
+          GuardedMethod<&ModuleWrap::Dispose>("dispose"),
       });
   GetAddonData(env).module = Napi::Persistent(ctor);
   exports.Set("NativeModule", ctor);
@@ -138,7 +138,7 @@ std::shared_ptr<ModuleHandle> ModuleWrap::FromValue(const Napi::Value& value, co
   return wrap->handle_;
 }
 
-ModuleWrap::ModuleWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModuleWrap>(info) {}
+ModuleWrap::ModuleWrap(const Napi::CallbackInfo& info) : GuardedWrap<ModuleWrap>(info) {}
 
 ModuleHandle& ModuleWrap::Checked(Napi::Env env, const char* method) const {
   if (!handle_) Throw(env, std::string("NativeModule.") + method + ": the module was disposed", kErrDisposed);

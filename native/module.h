@@ -17,6 +17,8 @@
 // [sync]  m.dispose()                                        throws ERR_BUSY while a call is in flight
 #pragma once
 #include <napi.h>
+
+#include "binding.h"
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -92,8 +94,9 @@ class ScriptModuleHandle final : public ModuleHandle {
   torch::jit::Module module_;
 };
 
-class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
+class ModuleWrap : public GuardedWrap<ModuleWrap> {
  public:
+  static constexpr const char* kJsName = "NativeModule";
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object New(Napi::Env env, std::shared_ptr<ModuleHandle> handle);
   // The handle behind a JS NativeModule; throws naming `what` when it is not one or was disposed.

@@ -23,7 +23,7 @@ Napi::Value Cat(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("cat", Napi::Function::New<Cat>(env, "cat"));
+  ExportFunction<Cat>(env, exports, "cat");
 }
 
 }  // namespace et

@@ -31,6 +31,8 @@
 // being frozen and unfrozen.
 #pragma once
 #include <napi.h>
+
+#include "binding.h"
 #include <torch/torch.h>
 
 #include <atomic>
@@ -69,8 +71,9 @@ class OptimizerHandle {
   std::vector<std::shared_ptr<ModuleHandle>> modules_;
 };
 
-class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
+class OptimizerWrap : public GuardedWrap<OptimizerWrap> {
  public:
+  static constexpr const char* kJsName = "NativeOptimizer";
   static void Init(Napi::Env env, Napi::Object exports);
   explicit OptimizerWrap(const Napi::CallbackInfo& info);
 

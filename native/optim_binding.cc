@@ -99,24 +99,24 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 void OptimizerWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeOptimizer",
                                     {
-                                        StaticMethod<&OptimizerWrap::Create>("create"),
-                                        InstanceAccessor<&OptimizerWrap::Kind>("kind"),
-                                        InstanceAccessor<&OptimizerWrap::GroupCount>("groupCount"),
-                                        InstanceAccessor<&OptimizerWrap::TrainableCount>("trainableCount"),
-                                        InstanceMethod<&OptimizerWrap::GetLr>("getLr"),
-                                        InstanceMethod<&OptimizerWrap::SetLr>("setLr"),
-                                        InstanceMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
-                                        InstanceMethod<&OptimizerWrap::Step>("step"),
-                                        InstanceMethod<&OptimizerWrap::ClipGradNorm>("clipGradNorm"),
-                                        InstanceMethod<&OptimizerWrap::Gradients>("gradients"),
-                                        InstanceMethod<&OptimizerWrap::StateDict>("stateDict"),
-                                        InstanceMethod<&OptimizerWrap::LoadStateDict>("loadStateDict"),
-                                        InstanceMethod<&OptimizerWrap::Dispose>("dispose"),
+                                        GuardedStatic<&OptimizerWrap::Create>("create"),
+                                        GuardedAccessor<&OptimizerWrap::Kind>("kind"),
+                                        GuardedAccessor<&OptimizerWrap::GroupCount>("groupCount"),
+                                        GuardedAccessor<&OptimizerWrap::TrainableCount>("trainableCount"),
+                                        GuardedMethod<&OptimizerWrap::GetLr>("getLr"),
+                                        GuardedMethod<&OptimizerWrap::SetLr>("setLr"),
+                                        GuardedMethod<&OptimizerWrap::ZeroGrad>("zeroGrad"),
+                                        GuardedMethod<&OptimizerWrap::Step>("step"),
+                                        GuardedMethod<&OptimizerWrap::ClipGradNorm>("clipGradNorm"),
+                                        GuardedMethod<&OptimizerWrap::Gradients>("gradients"),
+                                        GuardedMethod<&OptimizerWrap::StateDict>("stateDict"),
+                                        GuardedMethod<&OptimizerWrap::LoadStateDict>("loadStateDict"),
+                                        GuardedMethod<&OptimizerWrap::Dispose>("dispose"),
                                     });
   exports.Set("NativeOptimizer", ctor);
 }
 
-OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerWrap>(info) {}
+OptimizerWrap::OptimizerWrap(const Napi::CallbackInfo& info) : GuardedWrap<OptimizerWrap>(info) {}
 
 Napi::Value OptimizerWrap::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -292,7 +292,7 @@ Napi::Value OptimizerWrap::Dispose(const Napi::CallbackInfo& info) {
 
 void InitOptim(Napi::Env env, Napi::Object exports) {
   OptimizerWrap::Init(env, exports);
-  exports.Set("backward", Napi::Function::New<Backward>(env, "backward"));
+  ExportFunction<Backward>(env, exports, "backward");
 }
 
 }  // namespace et

@@ -82,15 +82,15 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   // Parity first: TF32 off unless the user turns it on (lib/device.ts documents it).
   at::globalContext().setAllowTF32CuBLAS(false);
   at::globalContext().setAllowTF32CuDNN(false);
-  exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfo>(env, "runtimeInfo"));
-  exports.Set("cudaIsAvailable", Napi::Function::New<CudaIsAvailable>(env, "cudaIsAvailable"));
-  exports.Set("cudaDeviceCount", Napi::Function::New<CudaDeviceCount>(env, "cudaDeviceCount"));
-  exports.Set("cudaSynchronize", Napi::Function::New<CudaSynchronize>(env, "cudaSynchronize"));
-  exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env, "manualSeed"));
-  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
-  exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
-  exports.Set("setAllowTF32", Napi::Function::New<SetAllowTF32>(env, "setAllowTF32"));
-  exports.Set("getAllowTF32", Napi::Function::New<GetAllowTF32>(env, "getAllowTF32"));
+  ExportFunction<RuntimeInfo>(env, exports, "runtimeInfo");
+  ExportFunction<CudaIsAvailable>(env, exports, "cudaIsAvailable");
+  ExportFunction<CudaDeviceCount>(env, exports, "cudaDeviceCount");
+  ExportFunction<CudaSynchronize>(env, exports, "cudaSynchronize");
+  ExportFunction<ManualSeed>(env, exports, "manualSeed");
+  ExportFunction<SetNumThreads>(env, exports, "setNumThreads");
+  ExportFunction<GetNumThreads>(env, exports, "getNumThreads");
+  ExportFunction<SetAllowTF32>(env, exports, "setAllowTF32");
+  ExportFunction<GetAllowTF32>(env, exports, "getAllowTF32");
 }
 
 }  // namespace et

@@ -106,17 +106,17 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(
       env, "NativeTensor",
       {
-          StaticMethod<&TensorWrap::FromBuffer>("fromBuffer"),
-          InstanceAccessor<&TensorWrap::Shape>("shape"),
-          InstanceAccessor<&TensorWrap::DType>("dtype"),
-          InstanceAccessor<&TensorWrap::Device>("device"),
-          InstanceAccessor<&TensorWrap::RequiresGrad, &TensorWrap::SetRequiresGrad>("requiresGrad"),
-          InstanceAccessor<&TensorWrap::Grad>("grad"),
-          InstanceAccessor<&TensorWrap::IsDisposed>("isDisposed"),
-          InstanceMethod<&TensorWrap::Data>("data"),
-          InstanceMethod<&TensorWrap::ToFloat32Array>("toFloat32Array"),
-          InstanceMethod<&TensorWrap::To>("to"),
-          InstanceMethod<&TensorWrap::Dispose>("dispose"),
+          GuardedStatic<&TensorWrap::FromBuffer>("fromBuffer"),
+          GuardedAccessor<&TensorWrap::Shape>("shape"),
+          GuardedAccessor<&TensorWrap::DType>("dtype"),
+          GuardedAccessor<&TensorWrap::Device>("device"),
+          GuardedAccessor<&TensorWrap::RequiresGrad, &TensorWrap::SetRequiresGrad>("requiresGrad"),
+          GuardedAccessor<&TensorWrap::Grad>("grad"),
+          GuardedAccessor<&TensorWrap::IsDisposed>("isDisposed"),
+          GuardedMethod<&TensorWrap::Data>("data"),
+          GuardedMethod<&TensorWrap::ToFloat32Array>("toFloat32Array"),
+          GuardedMethod<&TensorWrap::To>("to"),
+          GuardedMethod<&TensorWrap::Dispose>("dispose"),
       });
   GetAddonData(env).tensor = Napi::Persistent(ctor);
   exports.Set("NativeTensor", ctor);
@@ -145,7 +145,7 @@ at::Tensor TensorWrap::FromValue(const Napi::Value& value, const std::string& wh
   return wrap->tensor_;
 }
 
-TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : GuardedWrap<TensorWrap>(info) {}
 
 TensorWrap::~TensorWrap() {
   // Finalizer: the handle was collected without dispose(). Env is still valid here.

@@ -14,6 +14,8 @@
 // [sync]  t.dispose()         idempotent; native memory is freed when no in-flight call holds it
 #pragma once
 #include <napi.h>
+
+#include "binding.h"
 #include <torch/torch.h>
 
 #include <string>
@@ -25,8 +27,9 @@ std::string DTypeName(c10::ScalarType type);
 c10::Device ParseDevice(Napi::Env env, const std::string& name);  // checks CUDA presence
 std::string DeviceName(const c10::Device& device);
 
-class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
+class TensorWrap : public GuardedWrap<TensorWrap> {
  public:
+  static constexpr const char* kJsName = "NativeTensor";
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object New(Napi::Env env, at::Tensor tensor);
   // The tensor behind a JS Tensor; throws a TypeError naming `what` when it is

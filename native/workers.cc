@@ -39,6 +39,16 @@ void PromiseWorker::Execute() {
   }
 }
 
+void PromiseWorker::OnWorkComplete(Napi::Env env, napi_status status) {
+  try {
+    Napi::AsyncWorker::OnWorkComplete(env, status);  // OnOK/OnError, then Destroy()
+  } catch (const Napi::Error&) {
+    // Thrown only where JS can no longer run (napi_throw failed: the environment is going away);
+    // node-addon-api threw it before Destroy(), so the worker is freed here.
+    Destroy();
+  }
+}
+
 void PromiseWorker::OnOK() {
   Napi::Env env = Env();
   try {

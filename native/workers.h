@@ -29,6 +29,9 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   void Execute() final;
+  // Settles the Promise; when the environment is being torn down (worker.terminate(), process exit)
+  // with this work in flight, the Promise can no longer settle and the failure to do so is dropped.
+  void OnWorkComplete(Napi::Env env, napi_status status) final;
   void OnOK() final;
   void OnError(const Napi::Error& error) final;
   std::string operation_;

@@ -30,5 +30,5 @@ echo "setup: building the addon (log: build/setup-build.log)"
 mkdir -p build
 npx cmake-js compile --log-level warn > build/setup-build.log 2>&1 || { tail -60 build/setup-build.log; exit 1; }
 grep -E "embeddings-torch: libtorch" build/setup-build.log || true
-npx tsc -p tsconfig.build.json
+npm run build:ts --silent
 node -e "const i = require('./dist').runtimeInfo(); console.log('setup: libtorch ' + i.torchVersion + ' (' + i.torchSource + '), CUDA ' + (i.cudaAvailable ? 'yes' : 'no') + ', ' + i.numThreads + ' threads, addon ' + i.addon)"
