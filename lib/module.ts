@@ -1,7 +1,7 @@
 import { checkDevice, type Device } from "./device";
 import { describe, isDType, type DType } from "./dtypes";
 import { CheckpointError, nativeAsync, nativeSync } from "./errors";
-import { entryToTensor, readSafetensors, writeSafetensors } from "./hub/safetensors";
+import { readSafetensorsTensors, writeSafetensors } from "./hub/safetensors";
 import { native, type NativeModule, type NativeOutput, type NativeTensor } from "./native";
 import { Tensor } from "./tensor";
 
@@ -199,8 +199,7 @@ export class Module implements Disposable {
     let tensors: Map<string, Tensor>;
     let owned = false;
     if (typeof source === "string") {
-      const file = await readSafetensors(source);
-      tensors = new Map([...file.tensors].map(([name, entry]) => [name, entryToTensor(entry)]));
+      tensors = (await readSafetensorsTensors(source)).tensors;
       owned = true;
     } else if (source instanceof Map) {
       tensors = new Map(source);

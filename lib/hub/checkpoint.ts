@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { CheckpointError } from "../errors";
 import { isJsonObject, readJsonObject, type JsonObject } from "../tokenization";
 import type { Tensor } from "../tensor";
-import { entryToTensor, readSafetensors } from "./safetensors";
+import { readSafetensorsTensors } from "./safetensors";
 
 /** Reads `<dir>/config.json`. @throws CheckpointError naming the folder or file. */
 export async function readConfig(dir: string): Promise<JsonObject> {
@@ -73,9 +73,13 @@ async function weightFiles(dir: string): Promise<string[]> {
  */
 export async function readCheckpointWeights(dir: string, basePrefixes: readonly string[] = []): Promise<Map<string, Tensor>> {
   const weights = new Map<string, Tensor>();
-  for (const file of await weightFiles(dir)) {
-    const parsed = await readSafetensors(file);
-    for (const [name, entry] of parsed.tensors) weights.set(name, entryToTensor(entry));
+  try {
+    for (const file of await weightFiles(dir)) {
+      for (const [name, tensor] of (await readSafetensorsTensors(file)).tensors) weights.set(name, tensor);
+    }
+  } catch (error) {
+    for (const tensor of weights.values()) tensor.dispose();  // a later shard failed: free the earlier ones
+    throw error;
   }
   const prefix = basePrefixes.find((p) => [...weights.keys()].some((k) => k.startsWith(`${p}.`)));
   if (!prefix) return weights;

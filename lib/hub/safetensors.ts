@@ -1,8 +1,10 @@
 /**
  * safetensors files: 8-byte little-endian header length, a JSON header
  * (name -> {dtype, shape, data_offsets}, optional __metadata__), raw
- * little-endian data. Read whole, validated before any tensor is made; written
- * to a temporary file and renamed.
+ * little-endian data. Read by header and per-tensor byte ranges (any file
+ * size: fs.readFile stops at 2 GiB, and multilingual-e5-large ships 2.2 GB),
+ * every entry validated against the file's size before any tensor is made;
+ * written to a temporary file and renamed.
  */
 import * as fs from "node:fs";
 
@@ -48,32 +50,33 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** A validated header entry: where its bytes lie in the data section. */
+interface HeaderEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
 /**
- * Parses a safetensors buffer. Every offset, shape and dtype is checked
- * against the data before anything is returned.
- * @throws CheckpointError naming `file` and the tensor for a truncated file, a
- *   header that lies about offsets, or bad JSON; UnsupportedError for dtypes
- *   libtorch-side code here does not handle (I8, I16, F8...).
+ * Validates a safetensors header against the size of the data that follows
+ * it. @throws CheckpointError naming `file` and the tensor for bad JSON or a
+ * header that lies about offsets; UnsupportedError for dtypes not handled here
+ * (I8, I16, F8...).
  */
-export function parseSafetensors(buffer: Uint8Array, file: string): SafetensorsFile {
+function parseHeader(json: Buffer, dataLength: number, file: string): { entries: HeaderEntry[]; metadata: Record<string, string> } {
   const fail = (why: string): never => {
     throw new CheckpointError(`${file}: ${why}`);
   };
-  if (buffer.byteLength < 8) fail(`truncated: ${buffer.byteLength} bytes, a safetensors file starts with an 8-byte header length`);
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(buffer.byteLength - 8))
-    fail(`header length ${headerLength} exceeds the file (${buffer.byteLength} bytes): truncated or not a safetensors file`);
-  const headerEnd = 8 + Number(headerLength);
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(buffer.buffer, buffer.byteOffset + 8, Number(headerLength)).toString("utf8"));
+    header = JSON.parse(json.toString("utf8"));
   } catch (error) {
     fail(`header is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (!isRecord(header)) return fail("header is not a JSON object");
-  const dataLength = buffer.byteLength - headerEnd;
-  const tensors = new Map<string, SafetensorsEntry>();
+  const entries: HeaderEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
@@ -97,20 +100,95 @@ export function parseSafetensors(buffer: Uint8Array, file: string): SafetensorsF
       fail(`tensor "${name}": data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype} [${dims.join(", ")}] needs ${expected}`);
     if (end > dataLength)
       fail(`tensor "${name}": data_offsets end ${end} lies past the data (${dataLength} bytes): the file is truncated or its header lies`);
-    tensors.set(name, { dtype, shape: dims, bytes: buffer.subarray(headerEnd + begin, headerEnd + end) });
+    entries.push({ name, dtype, shape: dims, begin, end });
   }
+  return { entries, metadata };
+}
+
+/**
+ * Parses a safetensors file held in memory. Every offset, shape and dtype is
+ * checked against the data before anything is returned; entries are views of
+ * `buffer`.
+ * @throws CheckpointError naming `file` and the tensor for a truncated file, a
+ *   header that lies about offsets, or bad JSON; UnsupportedError for dtypes
+ *   not handled here (I8, I16, F8...).
+ */
+export function parseSafetensors(buffer: Uint8Array, file: string): SafetensorsFile {
+  if (buffer.byteLength < 8) throw new CheckpointError(`${file}: truncated: ${buffer.byteLength} bytes, a safetensors file starts with an 8-byte header length`);
+  const headerLength = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getBigUint64(0, true);
+  if (headerLength > BigInt(buffer.byteLength - 8))
+    throw new CheckpointError(`${file}: header length ${headerLength} exceeds the file (${buffer.byteLength} bytes): truncated or not a safetensors file`);
+  const headerEnd = 8 + Number(headerLength);
+  const { entries, metadata } = parseHeader(Buffer.from(buffer.buffer, buffer.byteOffset + 8, Number(headerLength)), buffer.byteLength - headerEnd, file);
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, bytes: buffer.subarray(headerEnd + e.begin, headerEnd + e.end) });
   return { tensors, metadata };
 }
 
-/** Reads and validates a safetensors file. @throws CheckpointError (missing, truncated, corrupt). */
-export async function readSafetensors(file: string): Promise<SafetensorsFile> {
-  let buffer: Buffer;
+/** Reads `length` bytes at `position` fully (reads of at most 1 GiB each: one read call stops near 2 GiB). */
+async function readRange(handle: fs.promises.FileHandle, position: number, length: number, file: string): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; ) {
+    const { bytesRead } = await handle.read(buffer, done, Math.min(length - done, 1 << 30), position + done);
+    if (bytesRead === 0) throw new CheckpointError(`${file}: truncated: ended at byte ${position + done}, expected ${length - done} more`);
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/**
+ * Opens a safetensors file and validates its header against the file's size;
+ * `each` receives every tensor's bytes in file order, read one range at a
+ * time, so a file of any size passes through with one tensor in JS memory.
+ * @throws CheckpointError (missing, truncated, corrupt), naming the file.
+ */
+async function streamSafetensors(
+  file: string,
+  each: (name: string, entry: SafetensorsEntry) => void,
+): Promise<Readonly<Record<string, string>>> {
+  let handle: fs.promises.FileHandle;
   try {
-    buffer = await fs.promises.readFile(file);
+    handle = await fs.promises.open(file, "r");
   } catch (error) {
     throw new CheckpointError(`${file}: cannot read (${error instanceof Error ? error.message : String(error)})`);
   }
-  return parseSafetensors(buffer, file);
+  try {
+    const size = (await handle.stat()).size;
+    if (size < 8) throw new CheckpointError(`${file}: truncated: ${size} bytes, a safetensors file starts with an 8-byte header length`);
+    const headerLength = (await readRange(handle, 0, 8, file)).readBigUInt64LE(0);
+    if (headerLength > BigInt(size - 8)) throw new CheckpointError(`${file}: header length ${headerLength} exceeds the file (${size} bytes): truncated or not a safetensors file`);
+    const headerEnd = 8 + Number(headerLength);
+    const { entries, metadata } = parseHeader(await readRange(handle, 8, Number(headerLength), file), size - headerEnd, file);
+    for (const e of [...entries].sort((a, b) => a.begin - b.begin))
+      each(e.name, { dtype: e.dtype, shape: e.shape, bytes: await readRange(handle, headerEnd + e.begin, e.end - e.begin, file) });
+    return metadata;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads and validates a safetensors file of any size, one tensor range at a time. @throws CheckpointError (missing, truncated, corrupt). */
+export async function readSafetensors(file: string): Promise<SafetensorsFile> {
+  const tensors = new Map<string, SafetensorsEntry>();
+  const metadata = await streamSafetensors(file, (name, entry) => tensors.set(name, entry));
+  return { tensors, metadata };
+}
+
+/**
+ * Reads a safetensors file of any size straight into CPU tensors: each
+ * tensor's bytes are read, copied into its tensor and dropped before the next,
+ * so JS memory holds one tensor at a time. The caller disposes the tensors.
+ * @throws CheckpointError (missing, truncated, corrupt), naming the file.
+ */
+export async function readSafetensorsTensors(file: string): Promise<{ tensors: Map<string, Tensor>; metadata: Readonly<Record<string, string>> }> {
+  const tensors = new Map<string, Tensor>();
+  try {
+    const metadata = await streamSafetensors(file, (name, entry) => tensors.set(name, entryToTensor(entry)));
+    return { tensors, metadata };
+  } catch (error) {
+    for (const tensor of tensors.values()) tensor.dispose();
+    throw error;
+  }
 }
 
 /** Makes a CPU tensor from an entry (one copy). */

@@ -14,7 +14,7 @@ export interface CaseOutcome {
   readonly status: number | null;
   readonly signal: NodeJS.Signals | null;
   /** The thrown error's class name, code and message, or { returned } when it did not throw. */
-  readonly error?: { readonly name: string; readonly code?: string; readonly message: string };
+  readonly error?: { readonly name: string; readonly code?: string; readonly message: string } | undefined;
   readonly returned?: unknown;
   readonly stderr: string;
 }

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { CheckpointError, Module, readSafetensors, Tensor, UnsupportedError, writeSafetensors } from "../../lib";
+import { readSafetensorsTensors } from "../../lib/hub/safetensors";
 import { fixturePath, readReferenceTensor } from "../helpers/fixtures";
 
 let dir: string;
@@ -130,5 +131,82 @@ describe("Module state dicts", () => {
     const ref = readReferenceTensor("bert-tiny", "fixed.cpu.pooler_output");
     using t = Tensor.from(ref.data, ref.shape);
     await expect(m.loadStateDict(new Map([["pooler", t]]))).rejects.toThrow(/missing 4: fc1\.weight, fc1\.bias, fc2\.weight, fc2\.bias; unexpected 1: pooler/);
+  });
+});
+
+describe("files larger than fs.readFile's 2 GiB", () => {
+  const ROWS = 262_144;  // float32 [ROWS, 1024]: 1 GiB a tensor
+  const BYTES_C = 1_000_000_000;
+
+  /** Writes a 3.15 GB file: a[i][*] = i, b[i][*] = -i (float32), c[j] = j % 251 (uint8). */
+  async function writeBigFile(file: string): Promise<void> {
+    const sizeA = ROWS * 1024 * 4;
+    const header = JSON.stringify({
+      a: { dtype: "F32", shape: [ROWS, 1024], data_offsets: [0, sizeA] },
+      b: { dtype: "F32", shape: [ROWS, 1024], data_offsets: [sizeA, 2 * sizeA] },
+      c: { dtype: "U8", shape: [BYTES_C], data_offsets: [2 * sizeA, 2 * sizeA + BYTES_C] },
+    });
+    const handle = await fs.promises.open(file, "w");
+    try {
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(Buffer.byteLength(header)));
+      await handle.write(length);
+      await handle.write(header);
+      const rowsPerChunk = 16_384;
+      const chunk = new Float32Array(rowsPerChunk * 1024);
+      for (const sign of [1, -1]) {
+        for (let first = 0; first < ROWS; first += rowsPerChunk) {
+          for (let r = 0; r < rowsPerChunk; r++) chunk.fill(sign * (first + r), r * 1024, (r + 1) * 1024);
+          await handle.write(new Uint8Array(chunk.buffer));
+        }
+      }
+      const pattern = new Uint8Array(251 * 400_000);  // a multiple of 251: the pattern continues across chunks
+      for (let j = 0; j < pattern.length; j++) pattern[j] = j % 251;
+      for (let done = 0; done < BYTES_C; done += pattern.length) await handle.write(pattern, 0, Math.min(pattern.length, BYTES_C - done));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  test("a 3 GB safetensors file loads, one tensor range at a time, with every sampled value in place", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-big-"));
+    const file = path.join(dir, "model.safetensors");
+    try {
+      await writeBigFile(file);
+      expect(fs.statSync(file).size).toBeGreaterThan(3e9);
+      const { tensors } = await readSafetensorsTensors(file);
+      try {
+        expect([...tensors.keys()]).toEqual(["a", "b", "c"]);
+        expect(tensors.get("a")?.shape).toEqual([ROWS, 1024]);
+        expect(tensors.get("c")?.shape).toEqual([BYTES_C]);
+        const a = tensors.get("a")?.toFloat32Array() ?? new Float32Array();
+        const b = tensors.get("b")?.toFloat32Array() ?? new Float32Array();
+        for (const row of [0, 1, 12_345, ROWS - 1]) {
+          expect([a[row * 1024], a[row * 1024 + 1023]]).toEqual([row, row]);
+          expect([b[row * 1024], b[row * 1024 + 1023]]).toEqual([-row, -row]);
+        }
+        const c = tensors.get("c")?.data() as Uint8Array;
+        for (const j of [0, 250, 251, 123_456_789, BYTES_C - 1]) expect(c[j]).toBe(j % 251);
+      } finally {
+        for (const t of tensors.values()) t.dispose();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  test("a file cut short on disk is a CheckpointError naming the file and where it ended", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-cut-"));
+    const file = path.join(dir, "cut.safetensors");
+    try {
+      const header = JSON.stringify({ w: { dtype: "F32", shape: [4], data_offsets: [0, 16] } });
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(header.length));
+      fs.writeFileSync(file, Buffer.concat([length, Buffer.from(header), Buffer.alloc(10)]));
+      await expect(readSafetensors(file)).rejects.toThrow(CheckpointError);
+      await expect(readSafetensors(file)).rejects.toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: tensor "w": data_offsets end 16 lies past the data \\(10 bytes\\)`));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
