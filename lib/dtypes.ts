@@ -34,14 +34,30 @@ export function isDType(value: unknown): value is DType {
   return typeof value === "string" && (DTYPES as readonly string[]).includes(value);
 }
 
-/** The dtype a TypedArray's elements convert from, when the caller names none. */
+/**
+ * A TypedArray's class name, read from its tag rather than `instanceof`: an
+ * array made in another realm (a vm context such as jest's, another worker's
+ * result) is no instance of this realm's classes, yet holds the same elements.
+ */
+export function typedArrayKind(data: ArrayBufferView): string {
+  return Object.prototype.toString.call(data).slice(8, -1);
+}
+
+const DTYPE_OF_ARRAY: Readonly<Record<string, DType>> = {
+  Float32Array: "float32",
+  Float64Array: "float64",
+  Int32Array: "int32",
+  BigInt64Array: "int64",
+  Uint8Array: "uint8",
+  Uint16Array: "float16",  // float16 (or, named, bfloat16) bits
+};
+
+/** The dtype a TypedArray's elements convert from, when the caller names none. @throws TypeError for other arrays. */
 export function dtypeOfData(data: TensorData): DType {
-  if (data instanceof Float32Array) return "float32";
-  if (data instanceof Float64Array) return "float64";
-  if (data instanceof Int32Array) return "int32";
-  if (data instanceof BigInt64Array) return "int64";
-  if (data instanceof Uint8Array) return "uint8";
-  return "float16";
+  const kind = typedArrayKind(data);
+  const dtype = DTYPE_OF_ARRAY[kind];
+  if (dtype === undefined) throw new TypeError(`Tensor.from: a ${kind} has no tensor dtype; use one of ${Object.keys(DTYPE_OF_ARRAY).join(", ")}`);
+  return dtype;
 }
 
 /** Describes a value for error messages: "Float32Array(3)", "string", "null". */

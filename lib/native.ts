@@ -107,6 +107,8 @@ export interface RuntimeInfo {
   interopThreads: number;
   parallelInfo: string;
   architectures: string[];
+  /** Bytes of native memory this thread's handles report to V8, once per storage (absent in addons built before 2026-12-02). */
+  externalMemory?: number;
 }
 
 export interface Addon {

@@ -1,5 +1,5 @@
 import { checkDevice, type Device } from "./device";
-import { describe, dtypeOfData, isDType, type DType, type TensorData, type TypedArrayOf } from "./dtypes";
+import { describe, dtypeOfData, isDType, typedArrayKind, type DType, type TensorData, type TypedArrayOf } from "./dtypes";
 import { nativeSync } from "./errors";
 import { native, type NativeTensor } from "./native";
 
@@ -39,7 +39,7 @@ export class Tensor implements Disposable {
       throw new TypeError(`Tensor.from: expected shape as an array of non-negative integers but received ${JSON.stringify(shape)}`);
     const dtype = options.dtype ?? dtypeOfData(data);
     if (!isDType(dtype)) throw new RangeError(`Tensor.from: unknown dtype "${String(dtype)}"`);
-    if (data instanceof Uint16Array && dtype !== "float16" && dtype !== "bfloat16")
+    if (typedArrayKind(data) === "Uint16Array" && dtype !== "float16" && dtype !== "bfloat16")
       throw new TypeError(`Tensor.from: a Uint16Array holds float16 or bfloat16 bits, not ${dtype}`);
     const device = checkDevice(options.device ?? "cpu", "Tensor.from");
     return new Tensor(nativeSync(() => native().NativeTensor.fromBuffer(data, shape, dtype, device, options.requiresGrad ?? false)));

@@ -2,11 +2,17 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
+#include "memory.h"
+
 namespace et {
 
 struct AddonData {
   Napi::FunctionReference tensor;
   Napi::FunctionReference module;
+  // Shared with every handle, so a finalizer that runs after this struct is gone still has it.
+  std::shared_ptr<MemoryAccount> memory = std::make_shared<MemoryAccount>();
 };
 
 inline AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

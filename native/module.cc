@@ -125,8 +125,17 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
 
 Napi::Object ModuleWrap::New(Napi::Env env, std::shared_ptr<ModuleHandle> handle) {
   Napi::Object object = GetAddonData(env).module.New({});
-  ObjectWrap<ModuleWrap>::Unwrap(object)->handle_ = std::move(handle);
+  auto* wrap = ObjectWrap<ModuleWrap>::Unwrap(object);
+  wrap->handle_ = std::move(handle);
+  wrap->Account(env);
   return object;
+}
+
+void ModuleWrap::Account(Napi::Env env) {
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : handle_->named_parameters()) tensors.push_back(p.second);
+  for (const auto& b : handle_->named_buffers()) tensors.push_back(b.second);
+  accounted_.Set(env, GetAddonData(env).memory, tensors);
 }
 
 std::shared_ptr<ModuleHandle> ModuleWrap::FromValue(const Napi::Value& value, const std::string& what) {
@@ -248,6 +257,7 @@ Napi::Value ModuleWrap::To(const Napi::CallbackInfo& info) {
   c10::optional<c10::ScalarType> dtype;
   if (info[1].IsString()) dtype = ParseDType(env, info[1].As<Napi::String>());
   Guard(env, "NativeModule.to", [&] { handle_->to(device, dtype); });
+  Account(env);
   return env.Undefined();
 }
 
@@ -308,6 +318,9 @@ Napi::Value ModuleWrap::LoadStateDict(const Napi::CallbackInfo& info) {
 Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Checked(env, "forward");
+  // A forward during a step would read weights half old, half new: refused, never interleaved.
+  if (handle_->stepping.load() > 0)
+    Throw(env, "NativeModule.forward: an optimizer step on this module is in flight; await it first", kErrBusy);
   const auto names = handle_->input_names();
   const bool grad = info[1].ToBoolean();
   std::vector<at::Tensor> inputs;
@@ -354,6 +367,7 @@ Napi::Value ModuleWrap::Dispose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!handle_) return env.Undefined();
   CheckIdle(env, "dispose");
+  accounted_.Clear();
   handle_.reset();
   return env.Undefined();
 }

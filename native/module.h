@@ -19,6 +19,7 @@
 #include <napi.h>
 
 #include "binding.h"
+#include "memory.h"
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -57,6 +58,7 @@ class ModuleHandle {
 
   c10::Device device() const;
   std::atomic<int> in_flight{0};  // forwards, steps, traces holding this module
+  std::atomic<int> stepping{0};   // optimizer steps and clips changing its parameters: forwards are refused meanwhile
 };
 
 class NativeModuleHandle final : public ModuleHandle {
@@ -125,8 +127,11 @@ class ModuleWrap : public GuardedWrap<ModuleWrap> {
 
   ModuleHandle& Checked(Napi::Env env, const char* method) const;
   void CheckIdle(Napi::Env env, const char* method) const;
+  // Reports the parameters' and buffers' storages (again after to(), which moves them).
+  void Account(Napi::Env env);
 
   std::shared_ptr<ModuleHandle> handle_;
+  AccountedStorages accounted_;
 };
 
 }  // namespace et

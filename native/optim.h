@@ -94,6 +94,8 @@ class OptimizerWrap : public GuardedWrap<OptimizerWrap> {
 
   OptimizerHandle& Checked(Napi::Env env, const char* method) const;
   void CheckIdle(Napi::Env env, const char* method) const;
+  // A step while forwards on its modules are in flight would change weights under them: refused.
+  void CheckModulesIdle(Napi::Env env, const char* method) const;
   size_t CheckedGroup(Napi::Env env, const Napi::Value& value, const char* method) const;
 
   std::shared_ptr<OptimizerHandle> handle_;

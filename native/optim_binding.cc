@@ -20,10 +20,16 @@ class OptimizerWorker : public PromiseWorker {
   OptimizerWorker(Napi::Env env, std::string operation, const std::shared_ptr<OptimizerHandle>& optimizer)
       : PromiseWorker(env, std::move(operation)), optimizer_(optimizer) {
     optimizer_->in_flight++;
-    for (const auto& m : optimizer_->modules()) m->in_flight++;
+    for (const auto& m : optimizer_->modules()) {
+      m->in_flight++;
+      m->stepping++;
+    }
   }
   ~OptimizerWorker() override {
-    for (const auto& m : optimizer_->modules()) m->in_flight--;
+    for (const auto& m : optimizer_->modules()) {
+      m->stepping--;
+      m->in_flight--;
+    }
     optimizer_->in_flight--;
   }
 
@@ -188,6 +194,16 @@ void OptimizerWrap::CheckIdle(Napi::Env env, const char* method) const {
           kErrBusy);
 }
 
+void OptimizerWrap::CheckModulesIdle(Napi::Env env, const char* method) const {
+  for (const auto& m : Checked(env, method).modules()) {
+    const int busy = m->in_flight.load();
+    if (busy > 0)
+      Throw(env, std::string("NativeOptimizer.") + method + ": " + std::to_string(busy) + " call(s) on a module it updates (" + m->kind() +
+                     ") are in flight; a step now would change the weights under them: await them first",
+            kErrBusy);
+  }
+}
+
 size_t OptimizerWrap::CheckedGroup(Napi::Env env, const Napi::Value& value, const char* method) const {
   const auto count = Checked(env, method).optimizer().param_groups().size();
   const double index = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
@@ -233,6 +249,7 @@ Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
 Napi::Value OptimizerWrap::Step(const Napi::CallbackInfo& info) {
   Checked(info.Env(), "step");
   CheckIdle(info.Env(), "step");
+  CheckModulesIdle(info.Env(), "step");
   auto options = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
   return (new StepWorker(info.Env(), handle_, NumberOr(options, "maxGradNorm", 0), NumberOr(options, "normType", 2)))
       ->Queue();
@@ -241,6 +258,7 @@ Napi::Value OptimizerWrap::Step(const Napi::CallbackInfo& info) {
 Napi::Value OptimizerWrap::ClipGradNorm(const Napi::CallbackInfo& info) {
   Checked(info.Env(), "clipGradNorm");
   CheckIdle(info.Env(), "clipGradNorm");
+  CheckModulesIdle(info.Env(), "clipGradNorm");
   return (new ClipWorker(info.Env(), handle_, info[0].As<Napi::Number>().DoubleValue(),
                          info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 2.0))
       ->Queue();

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "addon_data.h"
 #include "build_info.h"
 #include "errors.h"
 #include "models/registry.h"
@@ -31,6 +32,8 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   auto archs = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) archs.Set(static_cast<uint32_t>(i), names[i]);
   out.Set("architectures", archs);
+  // Bytes this environment's handles report to V8 (memory.h): what the garbage collector is told they hold.
+  out.Set("externalMemory", Napi::Number::New(env, static_cast<double>(GetAddonData(env).memory->reported())));
   return out;
 }
 

@@ -126,10 +126,7 @@ Napi::Object TensorWrap::New(Napi::Env env, at::Tensor tensor) {
   Napi::Object object = GetAddonData(env).tensor.New({});
   TensorWrap* wrap = Unwrap(object);
   wrap->tensor_ = std::move(tensor);
-  if (wrap->tensor_.defined() && wrap->tensor_.device().is_cpu()) {
-    wrap->accounted_bytes_ = static_cast<int64_t>(wrap->tensor_.nbytes());
-    Napi::MemoryManagement::AdjustExternalMemory(env, wrap->accounted_bytes_);
-  }
+  wrap->accounted_.Set(env, GetAddonData(env).memory, {wrap->tensor_});
   return object;
 }
 
@@ -147,10 +144,7 @@ at::Tensor TensorWrap::FromValue(const Napi::Value& value, const std::string& wh
 
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : GuardedWrap<TensorWrap>(info) {}
 
-TensorWrap::~TensorWrap() {
-  // Finalizer: the handle was collected without dispose(). Env is still valid here.
-  if (accounted_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_bytes_);
-}
+TensorWrap::~TensorWrap() = default;  // a finalizer: accounted_ releases what it reported
 
 const at::Tensor& TensorWrap::Checked(Napi::Env env, const char* method) const {
   if (disposed_) Throw(env, std::string("Tensor.") + method + ": the tensor was disposed", kErrDisposed);
@@ -158,8 +152,7 @@ const at::Tensor& TensorWrap::Checked(Napi::Env env, const char* method) const {
 }
 
 void TensorWrap::Release(Napi::Env env) {
-  if (accounted_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -accounted_bytes_);
-  accounted_bytes_ = 0;
+  accounted_.Clear();
   tensor_ = at::Tensor();  // drops our reference; in-flight workers hold their own
   disposed_ = true;
 }

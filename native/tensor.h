@@ -16,6 +16,7 @@
 #include <napi.h>
 
 #include "binding.h"
+#include "memory.h"
 #include <torch/torch.h>
 
 #include <string>
@@ -59,7 +60,7 @@ class TensorWrap : public GuardedWrap<TensorWrap> {
 
   at::Tensor tensor_;
   bool disposed_ = false;
-  int64_t accounted_bytes_ = 0;  // reported to V8 as external memory
+  AccountedStorages accounted_;  // its storage, reported to V8 as external memory (memory.h)
 };
 
 }  // namespace et

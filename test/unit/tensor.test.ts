@@ -96,3 +96,26 @@ describe("Tensor", () => {
     expect(t.grad).toBeNull();
   });
 });
+
+describe("typed arrays from another realm", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const vm = require("node:vm") as typeof import("node:vm");
+
+  test("a Float32Array made in another realm (a vm context, an addon result in jest) is float32, values exact", () => {
+    const foreign = vm.runInNewContext("new Float32Array([1.5, -2.25, 3.125])") as Float32Array;
+    expect(foreign instanceof Float32Array).toBe(false);  // the case instanceof misjudged (it fell back to float16)
+    using t = Tensor.from(foreign, [3]);
+    expect(t.dtype).toBe("float32");
+    expect([...t.toFloat32Array()]).toEqual([1.5, -2.25, 3.125]);
+  });
+
+  test.each([["Int32Array", "int32"], ["Float64Array", "float64"], ["BigInt64Array", "int64"], ["Uint8Array", "uint8"]])("a foreign %s is %s", (kind, dtype) => {
+    const foreign = vm.runInNewContext(`new ${kind}(2)`) as Int32Array;
+    using t = Tensor.from(foreign, [2]);
+    expect(t.dtype).toBe(dtype);
+  });
+
+  test("an array with no tensor dtype (Int16Array) is a TypeError naming it, not silently float16", () => {
+    expect(() => Tensor.from(new Int16Array(2) as unknown as Float32Array, [2])).toThrow(/Tensor\.from: a Int16Array has no tensor dtype/);
+  });
+});
