@@ -107,10 +107,13 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
 
 const DEMO_USAGE = `usage: embeddings-torch demo [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-length N] [--no-export]
 
-Fine-tunes <folder> (default models/default, a small synthetic BERT) on the
-clickstream in <dir> (default data/), prints held-out recall@k, MRR and nDCG
-before and after, saves the model as a Hugging Face folder in <out>/model and
-exports it to the Triton repository <out>/triton (default out: demo-output).`;
+Fine-tunes <folder> (default models/default, a small synthetic BERT, mean
+pooling) on the clickstream in <dir> (default data/), split so that the
+held-out sessions click items training never used (item-disjoint); prints
+held-out recall@k, MRR and nDCG before and after, beside BM25, for unseen
+items, seen items and unseen queries; writes <out>/report.json, saves the
+model as a Hugging Face folder in <out>/model and exports it to the Triton
+repository <out>/triton (default out: demo-output).`;
 
 async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({

@@ -1,10 +1,9 @@
 /** The Trainer's options, their defaults and their checks. */
 import { describe } from "../dtypes";
-import type { ClickstreamSession } from "./clickstream/format";
 import type { EarlyStoppingOptions } from "./early-stopping";
 import type { RankingLoss } from "./losses";
 import type { ProgressMode } from "./progress";
-import type { OptimizerSpec } from "./ranking-task";
+import type { OptimizerSpec, RankingEvaluation } from "./ranking-task";
 import { checkSchedule, type LearningRateSchedule } from "./schedule";
 
 export interface FreezeOptions {
@@ -40,7 +39,8 @@ export interface TrainerOptions {
   readonly loss?: RankingLoss;
   readonly optimizer?: OptimizerSpec;
   readonly itemsOptimizer?: OptimizerSpec;
-  readonly evaluation?: { readonly sessions: readonly ClickstreamSession[]; readonly catalogue: ReadonlyMap<string, string> };
+  /** Held-out sessions ranked over the catalogue at each validation, reported by slice (RankingTask.validationEnd). */
+  readonly evaluation?: RankingEvaluation;
   /** Learning-rate schedule over optimizer steps. Default constant. */
   readonly schedule?: LearningRateSchedule;
   readonly earlyStopping?: EarlyStoppingOptions;

@@ -19,6 +19,7 @@ import { MetricsLog, type MetricRecord } from "./metrics-log";
 import { Optimizer } from "./optimizer";
 import { Progress } from "./progress";
 import type { TrainingPair } from "./clickstream/pairs";
+import { seenInPairs } from "./clickstream/split";
 import { hash32, mulberry32, permutation } from "./random";
 import { RankingTask } from "./ranking-task";
 import { learningRateFactor } from "./schedule";
@@ -68,7 +69,7 @@ export class Trainer {
   fit<B, V = B>(model: TrainingModule<B, V>, data: FitData<B, V>, fitOptions?: FitOptions): Promise<FitResult>;
   async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
     const o = this.options;
-    const task = this.#task(model);
+    const task = this.#task(model, data?.train);
     if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
@@ -175,15 +176,17 @@ export class Trainer {
     }
   }
 
-  #task(model: TrainingModule<unknown, unknown> | EncodingModel): TrainingModule<unknown, unknown> {
+  /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[] | undefined): TrainingModule<unknown, unknown> {
     if (isTrainingModule(model)) return model;
     if (isEncodingModel(model)) {
       const o = this.options;
+      const evaluation = o.evaluation && o.evaluation.train === undefined && Array.isArray(train) ? { ...o.evaluation, train: seenInPairs(train as readonly TrainingPair[]) } : o.evaluation;
       return new RankingTask(model, {
         ...(o.loss ? { loss: o.loss } : {}),
         ...(o.optimizer ? { optimizer: o.optimizer } : {}),
         ...(o.itemsOptimizer ? { itemsOptimizer: o.itemsOptimizer } : {}),
-        ...(o.evaluation ? { evaluation: o.evaluation } : {}),
+        ...(evaluation ? { evaluation } : {}),
       });
     }
     throw new TypeError(`Trainer.fit: model must be a TrainingModule (trainingStep, configureOptimizers, modules) or a two-tower model (encodeQueries, encodeItems, getQueryModel...) but received ${describe(model)}`);
