@@ -50,7 +50,7 @@ export interface DemoOptions {
    * then those held-out sessions that happen to click no training positive.
    */
   readonly preventItemLeakage?: boolean;
-  /** Held-out metrics every this many steps as well as at each epoch's end (the plot's curves). Default 60. */
+  /** Held-out metrics before training, every this many steps and at each epoch's end (the plot's curves). Default 30. */
   readonly validateEveryNSteps?: number;
   readonly progress?: TrainerOptions["progress"];
   /** Loads the model; default TextToTextE5Model.fromPretrained(dir, {maxLength, queryPrefix: "", itemPrefix: ""}): mean pooling. */
@@ -198,7 +198,8 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
       schedule: { kind: "linear", warmupSteps: 10 },
       gradientClipVal: 1,
       evaluation: { sessions: split.validation, catalogue, train: split.train },
-      validateEveryNSteps: options.validateEveryNSteps ?? 60,
+      validateEveryNSteps: options.validateEveryNSteps ?? 30,
+      validateAtStart: true,
       checkpoint: { dir: path.join(outDir, "checkpoints"), keepLast: 1 },
       logDir: path.join(outDir, "logs"),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),

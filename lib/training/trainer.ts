@@ -118,7 +118,17 @@ export class Trainer {
         state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
         checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
       };
+      const validate = async (): Promise<Record<string, number>> => {
+        const measured = await this.#validate(task, modules, validation);
+        const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
+        validations.push(metrics);
+        await log?.append(metrics);
+        progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+        return measured;
+      };
       for (const m of modules.values()) m.train();
+      // The untrained model's numbers start the curves (not an early-stopping step: nothing was trained yet).
+      if (o.validateAtStart && validation.length > 0 && fitOptions.resumeFrom === undefined) await validate();
       while (!state.stopped && state.epoch < o.maxEpochs && state.globalStep < totalSteps) {
         const order = permutation(data.train.length, mulberry32(hash32(o.seed, state.epoch)));
         while (state.batchInEpoch < batchesPerEpoch && state.globalStep < totalSteps) {
@@ -154,11 +164,7 @@ export class Trainer {
           progress.update(record);
           const epochDone = state.batchInEpoch >= batchesPerEpoch;
           if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
-            const measured = await this.#validate(task, modules, validation);
-            const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
-            validations.push(metrics);
-            await log?.append(metrics);
-            progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+            const measured = await validate();  // not inside early?.update(...): without early stopping that would skip it
             if (early?.update(measured)) state.stopped = true;
           }
           if (epochDone) (state.epoch += 1), (state.batchInEpoch = 0);
