@@ -99,9 +99,9 @@ export interface DemoResult {
 
 /**
  * The default model with mean pooling (TextToTextE5Model without prefixes):
- * a random-weight BERT learns synonyms in minutes through its token embeddings,
- * and the mean of a text's tokens carries them to items it never trained on;
- * the pooler (dense + tanh of [CLS]) generalised far less (README, "The main job").
+ * from random weights a BERT learns the clickstream's synonyms in minutes, and
+ * the mean of a text's token states carries them to items it never trained on;
+ * the pooler (dense + tanh of [CLS]) barely moved in the same run (README, "The main job").
  */
 async function loadDefaultModel(dir: string, options: { maxLength: number }): Promise<DemoModel> {
   return TextToTextE5Model.fromPretrained(dir, { ...options, queryPrefix: "", itemPrefix: "" });

@@ -69,8 +69,8 @@ export class Trainer {
   fit<B, V = B>(model: TrainingModule<B, V>, data: FitData<B, V>, fitOptions?: FitOptions): Promise<FitResult>;
   async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
     const o = this.options;
-    const task = this.#task(model, data?.train);
     if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
+    const task = this.#task(model, data.train);
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
     if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
@@ -183,11 +183,11 @@ export class Trainer {
   }
 
   /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */
-  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[] | undefined): TrainingModule<unknown, unknown> {
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[]): TrainingModule<unknown, unknown> {
     if (isTrainingModule(model)) return model;
     if (isEncodingModel(model)) {
       const o = this.options;
-      const evaluation = o.evaluation && o.evaluation.train === undefined && Array.isArray(train) ? { ...o.evaluation, train: seenInPairs(train as readonly TrainingPair[]) } : o.evaluation;
+      const evaluation = o.evaluation && o.evaluation.train === undefined ? { ...o.evaluation, train: seenInPairs(train as readonly TrainingPair[]) } : o.evaluation;
       return new RankingTask(model, {
         ...(o.loss ? { loss: o.loss } : {}),
         ...(o.optimizer ? { optimizer: o.optimizer } : {}),

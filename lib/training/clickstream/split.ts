@@ -109,7 +109,11 @@ function growHeldOutItems(kept: readonly ClickstreamSession[], order: readonly n
     const s = kept[i] as ClickstreamSession;
     if (!hasClicks(s)) continue;
     missing.set(i, s.clicks.length);
-    for (const c of s.clicks) clickers.set(c, [...(clickers.get(c) ?? []), i]);
+    for (const c of s.clicks) {
+      const list = clickers.get(c);
+      if (list) list.push(i);
+      else clickers.set(c, [i]);
+    }
   }
   const items = new Set<string>();
   const held: number[] = [];
