@@ -113,11 +113,14 @@ const DEMO_USAGE = `usage: embeddings-torch demo [--model <folder>] [--data <dir
          [--max-steps N] [--max-length N] [--no-export]
 
 Fine-tunes <folder> (default: the package's models/default, a small synthetic
-BERT) on the clickstream in <dir> (default: the package's data/), prints
-held-out recall@k, MRR and nDCG before and after, saves the model as a Hugging
-Face folder in <out>/model and exports it to the Triton repository
-<out>/triton (default out: ./demo-output). --max-steps stops training early
-(a quick look; the README's numbers are for the full run).`;
+BERT, mean pooling) on the clickstream in <dir> (default: the package's data/),
+split so that the held-out sessions click items training never used
+(item-disjoint); prints held-out recall@k, MRR and nDCG before and after,
+beside BM25, for unseen items, seen items and unseen queries; writes
+<out>/report.json, saves the model as a Hugging Face folder in <out>/model and
+exports it to the Triton repository <out>/triton (default out: ./demo-output).
+--max-steps stops training early (a quick look; the README's numbers are for
+the full run).`;
 
 async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({

@@ -63,11 +63,18 @@ function main() {
   const random = mulberry32(o.seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
   const items = [];
+  const texts = new Set();
   for (const thing of Object.keys(THINGS))
     for (const color of Object.keys(COLORS))
       for (let k = 0; k < 12; k++) {
-        const brand = pick(BRANDS);
-        const text = `${brand} ${color} ${pick(MATERIALS)} ${thing} for ${pick(AUDIENCES)}`;
+        // Texts are unique: two items with one text would be one item to a model, and an
+        // item-disjoint split could not keep a held-out item's text out of training.
+        let brand, text;
+        do {
+          brand = pick(BRANDS);
+          text = `${brand} ${color} ${pick(MATERIALS)} ${thing} for ${pick(AUDIENCES)}`;
+        } while (texts.has(text));
+        texts.add(text);
         items.push({ item_id: `item-${String(items.length + 1).padStart(5, "0")}`, text, thing, color, brand });
       }
   const words = (s) => new Set(s.toLowerCase().split(/\s+/));

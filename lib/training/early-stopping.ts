@@ -1,7 +1,7 @@
 /** Early stopping on a validation metric (Lightning's EarlyStopping callback). */
 
 export interface EarlyStoppingOptions {
-  /** A metric the validation logs: "val_loss", or e.g. "val_recall@10" from RankingTask's evaluation. */
+  /** A metric the validation logs: "val_loss", or e.g. "val_item_disjoint_recall@10" from RankingTask's evaluation. */
   readonly monitor: string;
   /** "min" (default) when lower is better. */
   readonly mode?: "min" | "max";

@@ -1,7 +1,7 @@
 /** Fine-tuning: trainer, optimizers, losses, clickstream data, metrics, checkpoints. */
 export { Trainer, type FitData, type FitOptions, type FitResult, type StepRecord } from "./trainer";
 export type { TrainerOptions, FreezeOptions, CheckpointOptions } from "./trainer-options";
-export { RankingTask, type RankingTaskOptions, type OptimizerSpec } from "./ranking-task";
+export { RankingTask, type RankingTaskOptions, type RankingEvaluation, type OptimizerSpec } from "./ranking-task";
 export type { TrainingModule, EncodingModel } from "./training-module";
 export { Optimizer, type AdamWOptions, type SGDOptions, type ParamGroup, type StepOptions, type StepResult } from "./optimizer";
 export { rankingLoss, RANKING_LOSSES, type RankingLoss, type RankingLossKind, type LossInputs } from "./losses";
@@ -14,7 +14,8 @@ export { renderMetricsSvg } from "./plot";
 export { Progress, type ProgressMode } from "./progress";
 export { formatMetricTable } from "./report";
 export { recallAtK, reciprocalRank, ndcgAtK, rankByScore, retrievalMetrics, distanceShift, type Ranking } from "./metrics";
-export { evaluateRetrieval, type EvaluateOptions } from "./evaluate";
+export { evaluateRetrieval, evaluateHeldOut, evaluateBm25, type EvaluateOptions, type HeldOutMetrics } from "./evaluate";
+export { Bm25Index, bm25Tokens, type Bm25Options } from "./bm25";
 export { parseClickstream, readClickstream, parseCatalogue, readCatalogue, catalogueFromSessions, type ClickstreamSession, type SearchResult } from "./clickstream/format";
-export { splitSessions, type SplitOptions, type ClickstreamSplit } from "./clickstream/split";
+export { splitSessions, heldOutSlices, seenInSessions, seenInPairs, type SplitOptions, type ClickstreamSplit, type HeldOutSlices, type TrainingSeen } from "./clickstream/split";
 export { makePairs, type TrainingPair, type PairOptions, type PairsResult } from "./clickstream/pairs";

@@ -9,7 +9,8 @@ import type { Module } from "../module";
 import type { Tensor } from "../tensor";
 import type { ClickstreamSession } from "./clickstream/format";
 import type { TrainingPair } from "./clickstream/pairs";
-import { evaluateRetrieval } from "./evaluate";
+import type { TrainingSeen } from "./clickstream/split";
+import { evaluateHeldOut } from "./evaluate";
 import { rankingLoss, type RankingLoss } from "./losses";
 import type { EncodingModel, TrainingModule } from "./training-module";
 
@@ -23,8 +24,19 @@ export interface RankingTaskOptions {
   readonly optimizer?: OptimizerSpec;
   /** The items model's optimizer when it is not the query model; default: `optimizer`. */
   readonly itemsOptimizer?: OptimizerSpec;
-  /** Held-out sessions and the catalogue: validation also reports retrieval metrics over it. */
-  readonly evaluation?: { readonly sessions: readonly ClickstreamSession[]; readonly catalogue: ReadonlyMap<string, string> };
+  /** Held-out sessions and the catalogue: validation also reports retrieval metrics over it (see validationEnd). */
+  readonly evaluation?: RankingEvaluation;
+}
+
+export interface RankingEvaluation {
+  readonly sessions: readonly ClickstreamSession[];
+  readonly catalogue: ReadonlyMap<string, string>;
+  /**
+   * What training saw: the training sessions, or their positives and queries
+   * (seenInPairs). The Trainer fills it from the training pairs when absent;
+   * without it every held-out session counts as unseen.
+   */
+  readonly train?: readonly ClickstreamSession[] | TrainingSeen;
 }
 
 export const DEFAULT_OPTIMIZER: OptimizerSpec = { kind: "adamw", lr: 2e-5, weightDecay: 0.01 };
@@ -82,9 +94,25 @@ export class RankingTask implements TrainingModule<TrainingPair> {
     return { val_loss: loss.toFloat32Array()[0] as number };
   }
 
+  /**
+   * Retrieval over the whole catalogue for the held-out sessions, by slice:
+   * "val_item_disjoint_<metric>" (recall@1/5/10, mrr, ndcg@10) for sessions
+   * whose clicked items were no training positive, "val_seen_items_" and
+   * "val_unseen_queries_" recall@10 and mrr, and the distance shifts of all
+   * ("val_dist_shift"). A slice without sessions is left out.
+   */
   async validationEnd(): Promise<Record<string, number>> {
     if (!this.#evaluation) return {};
-    const metrics = await evaluateRetrieval(this.model, this.#evaluation.sessions, this.#evaluation.catalogue);
-    return Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== "sessions").map(([k, v]) => [`val_${k}`, v]));
+    const e = this.#evaluation;
+    const m = await evaluateHeldOut(this.model, { train: e.train ?? { positives: new Set(), queries: new Set() }, heldOut: e.sessions }, e.catalogue);
+    const out: Record<string, number> = {};
+    const put = (prefix: string, metrics: Record<string, number> | null, keys?: readonly string[]) => {
+      for (const [k, v] of Object.entries(metrics ?? {})) if (k !== "sessions" && (keys === undefined || keys.includes(k))) out[`val_${prefix}${k}`] = v;
+    };
+    put("item_disjoint_", m.itemDisjoint);
+    put("seen_items_", m.seenItems, ["recall@10", "mrr"]);
+    put("unseen_queries_", m.unseenQueries, ["recall@10", "mrr"]);
+    put("", m.all, ["dist_shift", "irrelevant_dist_shift"]);
+    return out;
   }
 }

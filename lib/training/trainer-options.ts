@@ -1,10 +1,9 @@
 /** The Trainer's options, their defaults and their checks. */
 import { describe } from "../dtypes";
-import type { ClickstreamSession } from "./clickstream/format";
 import type { EarlyStoppingOptions } from "./early-stopping";
 import type { RankingLoss } from "./losses";
 import type { ProgressMode } from "./progress";
-import type { OptimizerSpec } from "./ranking-task";
+import type { OptimizerSpec, RankingEvaluation } from "./ranking-task";
 import { checkSchedule, type LearningRateSchedule } from "./schedule";
 
 export interface FreezeOptions {
@@ -40,7 +39,8 @@ export interface TrainerOptions {
   readonly loss?: RankingLoss;
   readonly optimizer?: OptimizerSpec;
   readonly itemsOptimizer?: OptimizerSpec;
-  readonly evaluation?: { readonly sessions: readonly ClickstreamSession[]; readonly catalogue: ReadonlyMap<string, string> };
+  /** Held-out sessions ranked over the catalogue at each validation, reported by slice (RankingTask.validationEnd). */
+  readonly evaluation?: RankingEvaluation;
   /** Learning-rate schedule over optimizer steps. Default constant. */
   readonly schedule?: LearningRateSchedule;
   readonly earlyStopping?: EarlyStoppingOptions;
@@ -49,6 +49,8 @@ export interface TrainerOptions {
   readonly seed?: number;
   /** Validate every this many steps too (always at each epoch's end). */
   readonly validateEveryNSteps?: number;
+  /** Validate once before the first step too (logged as step 0; early stopping ignores it). Default false. */
+  readonly validateAtStart?: boolean;
   readonly checkpoint?: CheckpointOptions;
   /** Where metrics.jsonl, metrics.csv, metrics.svg and metrics.png go. */
   readonly logDir?: string;
@@ -91,6 +93,7 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     integer(options.checkpoint.everyNSteps, "checkpoint.everyNSteps", 1);
     integer(options.checkpoint.keepLast, "checkpoint.keepLast", 1);
   }
+  if (options.validateAtStart !== undefined && typeof options.validateAtStart !== "boolean") throw new TypeError(`Trainer: validateAtStart must be a boolean but received ${describe(options.validateAtStart)}`);
   const progress = options.progress;
   if (progress !== undefined && progress !== false && !["auto", "bar", "lines", "silent"].includes(progress))
     throw new RangeError(`Trainer: progress must be "auto", "bar", "lines", "silent" or false but received ${describe(progress)}`);

@@ -19,6 +19,7 @@ import { MetricsLog, type MetricRecord } from "./metrics-log";
 import { Optimizer } from "./optimizer";
 import { Progress } from "./progress";
 import type { TrainingPair } from "./clickstream/pairs";
+import { seenInPairs } from "./clickstream/split";
 import { hash32, mulberry32, permutation } from "./random";
 import { RankingTask } from "./ranking-task";
 import { learningRateFactor } from "./schedule";
@@ -68,8 +69,8 @@ export class Trainer {
   fit<B, V = B>(model: TrainingModule<B, V>, data: FitData<B, V>, fitOptions?: FitOptions): Promise<FitResult>;
   async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
     const o = this.options;
-    const task = this.#task(model);
     if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
+    const task = this.#task(model, data.train);
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
     if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
@@ -117,7 +118,17 @@ export class Trainer {
         state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
         checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
       };
+      const validate = async (): Promise<Record<string, number>> => {
+        const measured = await this.#validate(task, modules, validation);
+        const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
+        validations.push(metrics);
+        await log?.append(metrics);
+        progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+        return measured;
+      };
       for (const m of modules.values()) m.train();
+      // The untrained model's numbers start the curves (not an early-stopping step: nothing was trained yet).
+      if (o.validateAtStart && validation.length > 0 && fitOptions.resumeFrom === undefined) await validate();
       while (!state.stopped && state.epoch < o.maxEpochs && state.globalStep < totalSteps) {
         const order = permutation(data.train.length, mulberry32(hash32(o.seed, state.epoch)));
         while (state.batchInEpoch < batchesPerEpoch && state.globalStep < totalSteps) {
@@ -153,11 +164,7 @@ export class Trainer {
           progress.update(record);
           const epochDone = state.batchInEpoch >= batchesPerEpoch;
           if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
-            const measured = await this.#validate(task, modules, validation);
-            const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
-            validations.push(metrics);
-            await log?.append(metrics);
-            progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+            const measured = await validate();  // not inside early?.update(...): without early stopping that would skip it
             if (early?.update(measured)) state.stopped = true;
           }
           if (epochDone) (state.epoch += 1), (state.batchInEpoch = 0);
@@ -175,15 +182,17 @@ export class Trainer {
     }
   }
 
-  #task(model: TrainingModule<unknown, unknown> | EncodingModel): TrainingModule<unknown, unknown> {
+  /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[]): TrainingModule<unknown, unknown> {
     if (isTrainingModule(model)) return model;
     if (isEncodingModel(model)) {
       const o = this.options;
+      const evaluation = o.evaluation && o.evaluation.train === undefined ? { ...o.evaluation, train: seenInPairs(train as readonly TrainingPair[]) } : o.evaluation;
       return new RankingTask(model, {
         ...(o.loss ? { loss: o.loss } : {}),
         ...(o.optimizer ? { optimizer: o.optimizer } : {}),
         ...(o.itemsOptimizer ? { itemsOptimizer: o.itemsOptimizer } : {}),
-        ...(o.evaluation ? { evaluation: o.evaluation } : {}),
+        ...(evaluation ? { evaluation } : {}),
       });
     }
     throw new TypeError(`Trainer.fit: model must be a TrainingModule (trainingStep, configureOptimizers, modules) or a two-tower model (encodeQueries, encodeItems, getQueryModel...) but received ${describe(model)}`);

@@ -1,6 +1,6 @@
 import { catalogueFromSessions, parseClickstream, type ClickstreamSession } from "../../lib/training/clickstream/format";
 import { makePairs } from "../../lib/training/clickstream/pairs";
-import { splitSessions } from "../../lib/training/clickstream/split";
+import { heldOutSlices, splitSessions } from "../../lib/training/clickstream/split";
 
 const line = (o: unknown) => JSON.stringify(o);
 
@@ -35,29 +35,71 @@ function session(id: string, results: string[], clicks: string[]): ClickstreamSe
 describe("train/validation split", () => {
   const sessions = Array.from({ length: 10 }, (_, i) => session(`s${i}`, [`i${i}`, `i${(i + 1) % 10}`], [`i${i}`]));
 
-  test("no session is on both sides, every session is on one, and the same seed gives the same split", () => {
-    const a = splitSessions(sessions, { validationFraction: 0.3, seed: 1 });
+  test("a random split (preventItemLeakage false) puts every session on exactly one side, the same seed giving the same split", () => {
+    const a = splitSessions(sessions, { validationFraction: 0.3, seed: 1, preventItemLeakage: false });
     expect(a.validation).toHaveLength(3);
     expect(a.train).toHaveLength(7);
     const ids = [...a.train, ...a.validation].map((s) => s.sessionId).sort();
     expect(ids).toEqual(sessions.map((s) => s.sessionId).sort());
-    expect(splitSessions(sessions, { validationFraction: 0.3, seed: 1 }).validation.map((s) => s.sessionId)).toEqual(a.validation.map((s) => s.sessionId));
-    expect(splitSessions(sessions, { validationFraction: 0.3, seed: 2 }).validation.map((s) => s.sessionId)).not.toEqual(a.validation.map((s) => s.sessionId));
+    expect(splitSessions(sessions, { validationFraction: 0.3, seed: 1, preventItemLeakage: false }).validation.map((s) => s.sessionId)).toEqual(a.validation.map((s) => s.sessionId));
+    expect(splitSessions(sessions, { validationFraction: 0.3, seed: 2, preventItemLeakage: false }).validation.map((s) => s.sessionId)).not.toEqual(a.validation.map((s) => s.sessionId));
   });
 
-  test("preventItemLeakage keeps every item clicked in validation out of training; a training session whose clicks were all such items is dropped", () => {
-    // sessions 2k and 2k+1 both click p_k: when they land on different sides, the training one loses its only click
-    const paired = Array.from({ length: 8 }, (_, i) => session(`t${i}`, [`p${i >> 1}`, `n${i}`, `p${((i >> 1) + 1) % 4}`], [`p${i >> 1}`]));
-    const split = splitSessions(paired, { validationFraction: 0.5, seed: 3, preventItemLeakage: true });
-    const held = new Set(split.validation.flatMap((s) => s.clicks));
-    for (const s of split.train) {
-      expect(s.results.some((r) => held.has(r.itemId))).toBe(false);
-      expect(s.clicks.length).toBeGreaterThan(0);
-    }
-    const validationIds = new Set(split.validation.map((s) => s.sessionId));
-    const splitPairs = [0, 1, 2, 3].filter((k) => validationIds.has(`t${2 * k}`) !== validationIds.has(`t${2 * k + 1}`)).length;
-    expect(split.droppedForLeakage).toBe(splitPairs);
-    expect(split.train.length + split.droppedForLeakage).toBe(4);
+  // 300 sessions over 60 items: each shows 5 items and clicks 1-3 of them (a seeded LCG, independent of the library's PRNG).
+  let state = 12345;
+  const next = (n: number) => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const many = Array.from({ length: 300 }, (_, i) => {
+    const shown = [...new Set(Array.from({ length: 8 }, () => `item${next(60)}`))].slice(0, 5);
+    const clicks = i % 17 === 0 ? [] : shown.slice(0, 1 + next(Math.min(3, shown.length)));
+    return session(`m${i}`, shown, clicks);
+  });
+  const byId = new Map(many.map((s) => [s.sessionId, s]));
+
+  test("by default the split is item-disjoint: no held-out unseen-item session clicks an item that training clicks or shows", () => {
+    const split = splitSessions(many, { seed: 4 });
+    const trainClicks = new Set(split.train.flatMap((s) => s.clicks));
+    const trainShown = new Set(split.train.flatMap((s) => s.results.map((r) => r.itemId)));
+    const heldIds = new Set(split.validation.map((s) => s.sessionId));
+    // the held-out sessions are the logged ones (clicks as in the input), and none is also in training
+    for (const s of split.validation) expect(s.clicks).toEqual(byId.get(s.sessionId)!.clicks);
+    expect(split.train.some((s) => heldIds.has(s.sessionId))).toBe(false);
+    expect(split.train.length + split.validation.length + split.droppedForLeakage).toBe(many.length);
+    const { unseenItems, seenItems } = heldOutSlices(split.train, split.validation);
+    const unseenCount = split.validation.filter((s) => s.clicks.length > 0 && s.clicks.every((c) => !trainClicks.has(c))).length;
+    expect(unseenItems).toHaveLength(unseenCount);
+    const clicked = many.filter((s) => s.clicks.length > 0).length;
+    expect(unseenCount).toBeGreaterThanOrEqual(Math.round(0.2 * clicked));
+    for (const s of unseenItems) for (const c of s.clicks) expect(trainShown.has(c)).toBe(false);
+    // seen-item sessions: every click is a click of some training session
+    expect(seenItems.length).toBe(Math.round(0.05 * clicked));
+    for (const s of seenItems) for (const c of s.clicks) expect(trainClicks.has(c)).toBe(true);
+    // every held-out session with clicks is in one of the two slices: none mixes seen and unseen items
+    expect(unseenItems.length + seenItems.length).toBe(split.validation.filter((s) => s.clicks.length > 0).length);
+    expect(splitSessions(many, { seed: 4 }).validation.map((s) => s.sessionId)).toEqual(split.validation.map((s) => s.sessionId));
+  });
+
+  test("a random split of the same sessions leaks: most held-out sessions click items that training clicks", () => {
+    const split = splitSessions(many, { seed: 4, preventItemLeakage: false });
+    const trainClicks = new Set(split.train.flatMap((s) => s.clicks));
+    const leaky = split.validation.filter((s) => s.clicks.some((c) => trainClicks.has(c))).length;
+    expect(leaky / split.validation.filter((s) => s.clicks.length > 0).length).toBeGreaterThan(0.5);
+    expect(heldOutSlices(split.train, split.validation).unseenItems.length).toBe(split.validation.filter((s) => s.clicks.length > 0 && s.clicks.every((c) => !trainClicks.has(c))).length);
+  });
+
+  test("heldOutSlices sorts held-out sessions by what training clicked and asked", () => {
+    const train = [session("t1", ["a", "b"], ["a"]), { ...session("t2", ["c"], ["c"]), isIrrelevant: true }];
+    const held = [session("h1", ["a", "x"], ["a"]), session("h2", ["x"], ["x"]), session("h3", ["a", "x"], ["a", "x"]), session("h4", ["c"], ["c"]), { ...session("t1", ["x"], ["x"]), sessionId: "h5" }, session("h6", ["a"], [])];
+    const slices = heldOutSlices(train, held);
+    // c was clicked only in a session marked irrelevant: no pair, so not a training positive
+    expect(slices.unseenItems.map((s) => s.sessionId)).toEqual(["h2", "h4", "h5"]);
+    expect(slices.seenItems.map((s) => s.sessionId)).toEqual(["h1"]);
+    // h5 asks "query t1", as training did; t2's query counts although it gave no pair
+    expect(slices.unseenQueries.map((s) => s.sessionId)).toEqual(["h1", "h2", "h3", "h4"]);
+  });
+
+  test("bad fractions are RangeErrors naming the option", () => {
+    expect(() => splitSessions(many, { validationFraction: 1 })).toThrow(expect.objectContaining({ name: "RangeError", message: "splitSessions: validationFraction must be in (0, 1) but received number 1" }));
+    expect(() => splitSessions(many, { seenItemsFraction: -0.1 })).toThrow(expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/^splitSessions: seenItemsFraction must be in \[0, 1\)/) }));
   });
 
   test("dropIrrelevant removes sessions without clicks before splitting", () => {

@@ -158,6 +158,20 @@ describe("Trainer with a scripted TrainingModule", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test("validateAtStart validates once before the first step, logged as step 0, and early stopping does not count it", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-trainer-"));
+    using inner = new MlpTwoTower({ shared: true });
+    // patience 1 in "min" mode: had the start's 0.1 counted, the 0.5 at step 2 would stop the run
+    const module = new Scripted(inner, [0.1, 0.5, 0.4]);
+    const result = await new Trainer({ ...quiet, maxEpochs: 2, batchSize: 4, logDir: dir, validateAtStart: true, earlyStopping: { monitor: "score", mode: "min", patience: 1 } }).fit(module, { train: [1, 2, 3, 4, 5, 6, 7, 8], validation: [0] });
+    expect(module.modes.slice(0, 2)).toEqual(["val:false", "train:true"]);
+    expect(result.validations.map((v) => [v.step, v.score])).toEqual([[0, 0.1], [2, 0.5], [4, 0.4]]);
+    expect(result.stoppedEarly).toBe(false);
+    const lines = fs.readFileSync(path.join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    expect(lines[0]).toEqual({ step: 0, epoch: 0, score: 0.1 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test("modules are in train mode for training steps, eval mode for validation, eval after fit", async () => {
     using inner = new MlpTwoTower({ shared: true });
     const module = new Scripted(inner, [1]);
