@@ -27,11 +27,13 @@ export interface CliIO {
 /** A mistake in the command line: usage goes with it, exit code 2. */
 class UsageError extends Error {}
 
-const EXPORT_USAGE = `usage: embeddings-torch export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
-         [--version N] [--device cpu|cuda|cuda:N] [--max-length N] [--max-batch-size N]
-         [--instances N] [--fixed-length] [--overwrite]
+const EXPORT_USAGE = `usage: embeddings-torch export-triton --model <folder|hub id> --kind <kind> --repository <dir> --name <name>
+         [--revision <branch|tag|commit>] [--version N] [--device cpu|cuda|cuda:N] [--max-length N]
+         [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
 
-Traces the query and items models of <folder> and writes them with their
+A Hub id ("org/name") loads from the Hugging Face cache (HF_HOME, HF_HUB_CACHE),
+downloading what it lacks unless HF_HUB_OFFLINE=1.
+Traces the query and items models of the model and writes them with their
 config.pbtxt into the Triton repository <dir>: "<name>_query" and
 "<name>_items", or one model "<name>" when both towers are the same module.
 A deployed version is left untouched unless --overwrite.`;
@@ -47,6 +49,7 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
     args: [...args],
     options: {
       model: { type: "string" },
+      revision: { type: "string" },
       kind: { type: "string" },
       repository: { type: "string" },
       name: { type: "string" },
@@ -84,7 +87,11 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
     }
   }
 
-  const model = await modelKind(kind)(values.model as string, { device, ...(maxLength === undefined ? {} : { maxLength }) });
+  const model = await modelKind(kind)(values.model as string, {
+    device,
+    ...(maxLength === undefined ? {} : { maxLength }),
+    ...(values.revision === undefined ? {} : { revision: values.revision }),
+  });
   try {
     const result = await exportToTriton(model, {
       repository: values.repository as string,

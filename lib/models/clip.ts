@@ -8,6 +8,8 @@ import * as path from "node:path";
 import { checkDevice, type Device } from "../device";
 import { describe } from "../dtypes";
 import { CheckpointError, DisposedError } from "../errors";
+import type { HubOptions } from "../hub/hub-settings";
+import { CLIP_MODEL_FILES, resolvePretrained } from "../hub/resolve-pretrained";
 import { entryToTensor, readSafetensors } from "../hub/safetensors";
 import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
@@ -22,7 +24,8 @@ import { TextTokenizer } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
 import { freezeLayers } from "./clip/freeze";
 
-export interface ClipModelOptions {
+/** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
+export interface ClipModelOptions extends HubOptions {
   /** Where both towers run; default "cpu". */
   device?: Device;
   /** Images per vision forward in forwardItems; default 32. */
@@ -60,12 +63,15 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /**
    * Loads both towers from `dir/model.safetensors` (each takes the keys it
    * owns), the tokenizer and the image processor; the towers are in eval mode.
+   * A Hub id ("org/name") loads from the Hugging Face cache, downloading what it lacks.
    * @throws TypeError / RangeError for bad arguments; CheckpointError naming the
-   *   file for a missing or invalid file or keys that do not fit the config.
+   *   file for a missing or invalid file or keys that do not fit the config;
+   *   HubError for an id the cache lacks offline or a refused download.
    */
-  static async fromPretrained(dir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
-    const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(dir)})`;
-    if (typeof dir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(dir)}`);
+  static async fromPretrained(idOrDir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
+    const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(idOrDir)})`;
+    if (typeof idOrDir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(idOrDir)}`);
+    const dir = await resolvePretrained(idOrDir, CLIP_MODEL_FILES, options, context);
     const device = checkDevice(options.device ?? "cpu", context);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
@@ -241,4 +247,9 @@ async function loadTowers(file: string, context: string, towers: readonly (reado
   }
 }
 
-registerModelKind("clip", (dir, options) => TextToImageClipModel.fromPretrained(dir, options.device === undefined ? {} : { device: options.device }));
+registerModelKind("clip", (dir, options) =>
+  TextToImageClipModel.fromPretrained(dir, {
+    ...(options.device === undefined ? {} : { device: options.device }),
+    ...(options.revision === undefined ? {} : { revision: options.revision }),
+  }),
+);

@@ -10,6 +10,8 @@ import { checkDevice, type Device } from "../device";
 import { describe, type DType } from "../dtypes";
 import { UnsupportedError } from "../errors";
 import { configInteger, readCheckpointWeights, readConfig, scalarOptions } from "../hub/checkpoint";
+import type { HubOptions } from "../hub/hub-settings";
+import { resolvePretrained, TEXT_MODEL_FILES } from "../hub/resolve-pretrained";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { EmbeddingsModelInterface } from "../interface";
@@ -18,8 +20,8 @@ import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
 
-/** Options of `fromPretrained`. */
-export interface TextModelOptions {
+/** Options of `fromPretrained` (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
+export interface TextModelOptions extends HubOptions {
   /** Longest input in tokens (special tokens included); default: the tokenizer's model_max_length. */
   maxLength?: number;
   /** Where the model runs; default "cpu". */
@@ -65,12 +67,15 @@ export interface LoadedTextModel {
 }
 
 /**
- * Loads a BERT-family checkpoint folder into a native encoder with `pooling`.
- * @throws CheckpointError (missing files, key or shape mismatch), UnsupportedError (model_type).
+ * Loads a BERT-family checkpoint folder, or a Hub id through the Hugging Face
+ * cache, into a native encoder with `pooling`.
+ * @throws CheckpointError (missing files, key or shape mismatch), UnsupportedError (model_type),
+ *   HubError (an id the cache lacks offline, a refused download).
  */
-export async function loadTextModel(dir: string, spec: TextModelSpec, options: TextModelOptions): Promise<LoadedTextModel> {
-  const where = `${spec.className}.fromPretrained(${JSON.stringify(dir)})`;
+export async function loadTextModel(idOrDir: string, spec: TextModelSpec, options: TextModelOptions): Promise<LoadedTextModel> {
+  const where = `${spec.className}.fromPretrained(${JSON.stringify(idOrDir)})`;
   if (typeof options !== "object" || options === null) throw new TypeError(`${where}: options must be an object but received ${describe(options)}`);
+  const dir = await resolvePretrained(idOrDir, TEXT_MODEL_FILES, options, where);
   const device = checkDevice(options.device ?? "cpu", where);
   const batchSize = options.batchSize ?? 32;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);

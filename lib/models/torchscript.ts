@@ -11,6 +11,8 @@ import { describe } from "../dtypes";
 import { CheckpointError, DisposedError, ShapeError, UnsupportedError } from "../errors";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
+import type { HubOptions } from "../hub/hub-settings";
+import { resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
 import { EmbeddingsModelInterface } from "../interface";
 import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
@@ -48,7 +50,17 @@ interface ResolvedOptions {
   readonly maxLength: number | undefined;
 }
 
-export type TorchScriptPretrainedOptions = Omit<TorchScriptEmbeddingsModelOptions, "queryModel" | "itemsModel" | "tokenizer">;
+/** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
+export type TorchScriptPretrainedOptions = Omit<TorchScriptEmbeddingsModelOptions, "queryModel" | "itemsModel" | "tokenizer"> & HubOptions;
+
+/** query.pt and items.pt, else model.pt, and the tokenizer files. */
+const TORCHSCRIPT_FILES: FilePlan = async (get) => {
+  await get("tokenizer.json");
+  await get("tokenizer_config.json");
+  await get("special_tokens_map.json", { optional: true });
+  const pair = (await get("query.pt", { optional: true })) !== null && (await get("items.pt", { optional: true })) !== null;
+  if (!pair) await get("model.pt", { optional: true });
+};
 
 /**
  * EmbeddingsModelInterface over TorchScript modules whose forward takes
@@ -109,14 +121,18 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
 
   /**
    * Loads `<dir>/query.pt` and `<dir>/items.pt`, or `<dir>/model.pt` for both,
-   * with the tokenizer files in `dir`.
+   * with the tokenizer files in `dir`; a Hub id ("org/name") loads from the
+   * Hugging Face cache, downloading what it lacks.
    */
-  static async fromPretrained(dir: string, options: TorchScriptPretrainedOptions = {}): Promise<TorchScriptEmbeddingsModel> {
-    if (typeof dir !== "string") throw new TypeError(`TorchScriptEmbeddingsModel.fromPretrained: expected a folder but received ${describe(dir)}`);
+  static async fromPretrained(idOrDir: string, options: TorchScriptPretrainedOptions = {}): Promise<TorchScriptEmbeddingsModel> {
+    if (typeof idOrDir !== "string") throw new TypeError(`TorchScriptEmbeddingsModel.fromPretrained: expected a folder but received ${describe(idOrDir)}`);
+    const { revision, cacheDir, token, onProgress, ...loadOptions } = options;
+    const hub: HubOptions = { ...(revision === undefined ? {} : { revision }), ...(cacheDir === undefined ? {} : { cacheDir }), ...(token === undefined ? {} : { token }), ...(onProgress === undefined ? {} : { onProgress }) };
+    const dir = await resolvePretrained(idOrDir, TORCHSCRIPT_FILES, hub, `TorchScriptEmbeddingsModel.fromPretrained(${JSON.stringify(idOrDir)})`);
     const file = (name: string) => path.join(dir, name);
     if (fs.existsSync(file("query.pt")) && fs.existsSync(file("items.pt")))
-      return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("query.pt"), itemsModel: file("items.pt"), tokenizer: dir });
-    if (fs.existsSync(file("model.pt"))) return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("model.pt"), tokenizer: dir });
+      return TorchScriptEmbeddingsModel.load({ ...loadOptions, queryModel: file("query.pt"), itemsModel: file("items.pt"), tokenizer: dir });
+    if (fs.existsSync(file("model.pt"))) return TorchScriptEmbeddingsModel.load({ ...loadOptions, queryModel: file("model.pt"), tokenizer: dir });
     throw new CheckpointError(`TorchScriptEmbeddingsModel.fromPretrained: ${dir} has neither query.pt and items.pt nor model.pt`);
   }
 
