@@ -39,14 +39,17 @@ export async function getSafetensorsWeights(get: FileGetter, folder = ""): Promi
   for (const shard of new Set(Object.values(map).map(String))) await get(at(shard));
 }
 
-/** The files of a Hugging Face transformers checkpoint with a tokenizer (BERT, XLM-R). */
-export const TEXT_MODEL_FILES: FilePlan = async (get) => {
-  await get("config.json");
-  await get("tokenizer.json");
-  await get("tokenizer_config.json");
-  await get("special_tokens_map.json", { optional: true });
-  await getSafetensorsWeights(get);
-};
+/** The files of a Hugging Face transformers checkpoint with a tokenizer (BERT, XLM-R) in `folder` ("" for the root). */
+export async function getTextModelFiles(get: FileGetter, folder = ""): Promise<void> {
+  const at = (name: string) => (folder === "" ? name : `${folder}/${name}`);
+  await get(at("config.json"));
+  await get(at("tokenizer.json"));
+  await get(at("tokenizer_config.json"));
+  await get(at("special_tokens_map.json"), { optional: true });
+  await getSafetensorsWeights(get, folder);
+}
+
+export const TEXT_MODEL_FILES: FilePlan = (get) => getTextModelFiles(get);
 
 /** A CLIPModel checkpoint: the text model's files and the image processor's configuration. */
 export const CLIP_MODEL_FILES: FilePlan = async (get) => {

@@ -42,8 +42,11 @@ export interface TextModelOptions extends HubOptions {
 /** How a family pools token states into one vector, and which architectures it accepts. */
 export interface TextModelSpec {
   readonly className: string;
-  /** Native pooling: "pooler" (dense+tanh of the first token) or "mean_l2" (masked mean, L2-normalised). */
-  readonly pooling: "pooler" | "mean_l2";
+  /**
+   * Native pooling: "pooler" (dense+tanh of the first token), "mean" (masked
+   * mean), "mean_l2" (the same, L2-normalised) or "none" (token states [B, L, H]).
+   */
+  readonly pooling: "pooler" | "mean" | "mean_l2" | "none";
   readonly queryPrefix: string;
   readonly itemPrefix: string;
 }
@@ -266,7 +269,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
         const inputs = this.#tensors(encoding, this.device);
         try {
           const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };
-          parts.push(await this.#module.forwardTensor(inputs, forward));
+          parts.push(await this.finishBatch(await this.#module.forwardTensor(inputs, forward), encoding, options.kind));
         } finally {
           for (const t of Object.values(inputs)) t.dispose();
         }
@@ -276,6 +279,15 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     } finally {
       for (const t of parts) t.dispose();
     }
+  }
+
+  /**
+   * What the encoder's output becomes before batches are joined; takes
+   * ownership of `output`. The families with native pooling return it as it
+   * is; SentenceTransformerModel runs its head here.
+   */
+  protected finishBatch(output: Tensor, _encoding: BatchEncoding, _kind: "query" | "items"): Promise<Tensor> {
+    return Promise.resolve(output);
   }
 
   /** Query embeddings [n, dim] ("query" prefix); with `grad`, the tensor carries the autograd graph (training). */

@@ -9,10 +9,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { HubError, TextToTextBertModel, type DownloadProgress } from "../../lib";
+import { HubError, SentenceTransformerModel, TextToTextBertModel, type DownloadProgress } from "../../lib";
 import { FIXTURES, maxAbsDiff, readReferenceJson, readReferenceTensor } from "../helpers/fixtures";
 import { gitBlobSha1, sha256, startHubServer, type HubServer } from "../helpers/hub-server";
 import { folderFiles } from "../helpers/python-hf-cache";
+import { writeSentenceTransformersFolder } from "../helpers/sentence-transformers-folder";
 
 // fixtures/README.md: a correct float32 implementation stays below 1e-5 on CPU.
 const TOL = 1e-5;
@@ -137,5 +138,19 @@ describe("downloading into the Hugging Face cache", () => {
     await serve({ "org/bert-tiny": { commits: { [COMMIT_A]: BERT }, refs: { main: COMMIT_A } } });
     await expect(TextToTextBertModel.fromPretrained("org/nothing")).rejects.toMatchObject({ code: "ERR_HUB", message: expect.stringContaining("org/nothing@main: repository not found") });
     await expect(TextToTextBertModel.fromPretrained("org/bert-tiny", { revision: "v9" })).rejects.toMatchObject({ code: "ERR_HUB", message: expect.stringContaining('revision "v9" does not exist') });
+  });
+
+  test("a sentence-transformers repository: modules.json and each module's files (1_Pooling/config.json) are fetched; queries equal transformers' mean_pool_l2 within 1e-5", async () => {
+    const local = await writeSentenceTransformersFolder(path.join(root, "st"), { fixture: "bert-tiny", stages: [{ kind: "pooling", config: { pooling_mode: "mean" } }, { kind: "normalize" }] });
+    const files: Record<string, Buffer> = {};
+    for (const entry of fs.readdirSync(local, { recursive: true, encoding: "utf8" })) {
+      if (fs.statSync(path.join(local, entry)).isFile()) files[entry] = fs.readFileSync(path.join(local, entry));
+    }
+    const hub = await serve({ "sentence-transformers/bert-tiny": { commits: { [COMMIT_A]: files }, refs: { main: COMMIT_A } } });
+    using model = await SentenceTransformerModel.fromPretrained("sentence-transformers/bert-tiny");
+    using got = await model.encodeQueries(readReferenceJson("bert-tiny").texts, { grad: false });
+    expect(maxAbsDiff(got.toFloat32Array(), readReferenceTensor("bert-tiny", "dynamic.cpu.mean_pool_l2").data)).toBeLessThan(TOL);
+    expect(hub.requests.some((r) => r.url === `/sentence-transformers/bert-tiny/resolve/${COMMIT_A}/1_Pooling/config.json`)).toBe(true);
+    expect(fs.existsSync(path.join(cache, "models--sentence-transformers--bert-tiny", "snapshots", COMMIT_A, "1_Pooling", "config.json"))).toBe(true);
   });
 });
