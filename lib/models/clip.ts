@@ -22,7 +22,7 @@ import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
-import { freezeLayers } from "./clip/freeze";
+import { fixTower, unfixTower } from "./freeze";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -150,26 +150,26 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     return this.#vision;
   }
 
-  /** Freezes the token and position embeddings and text layers 0..n-1. */
+  /** Freezes the token and position embeddings and text layers 0..n-1 (lib/models/freeze.ts). */
   fixQueryModel(numFixedLayers: number): void {
     this.#check("fixQueryModel");
-    freezeLayers(this.#text, "text_model", numFixedLayers, this.#config.textLayers, "fixQueryModel");
+    fixTower(this.#text, numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
     this.#check("unfixQueryModel");
-    this.#text.setRequiresGrad("", true);
+    unfixTower(this.#text);
   }
 
-  /** Freezes the patch, class and position embeddings and vision layers 0..n-1. */
+  /** Freezes the patch, class and position embeddings and vision layers 0..n-1 (lib/models/freeze.ts). */
   fixItemModel(numFixedLayers: number): void {
     this.#check("fixItemModel");
-    freezeLayers(this.#vision, "vision_model", numFixedLayers, this.#config.visionLayers, "fixItemModel");
+    fixTower(this.#vision, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
     this.#check("unfixItemModel");
-    this.#vision.setRequiresGrad("", true);
+    unfixTower(this.#vision);
   }
 
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */

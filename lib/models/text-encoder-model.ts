@@ -19,6 +19,7 @@ import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
+import { fixTower, unfixTower } from "./freeze";
 
 /** Options of `fromPretrained` (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface TextModelOptions extends HubOptions {
@@ -208,37 +209,21 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     return Promise.resolve(this.#tensors(encoding, target));
   }
 
+  /** See lib/models/freeze.ts: the embeddings and layers 0..n-1 of the (shared) encoder. */
   fixQueryModel(numFixedLayers: number): void {
-    this.#fix(numFixedLayers, "fixQueryModel");
+    fixTower(this.#module, numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
-    this.#module.setRequiresGrad("", true);
+    unfixTower(this.#module);
   }
 
   fixItemModel(numFixedLayers: number): void {
-    this.#fix(numFixedLayers, "fixItemModel");
+    fixTower(this.#module, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
-    this.#module.setRequiresGrad("", true);
-  }
-
-  /** requires_grad = false on the embeddings and on layers 0..n-1, parameter by parameter. */
-  #fix(numFixedLayers: number, method: string): void {
-    if (!Number.isSafeInteger(numFixedLayers) || numFixedLayers < 0)
-      throw new RangeError(`${method}: expected a non-negative integer number of layers but received ${describe(numFixedLayers)}`);
-    if (numFixedLayers >= this.#numLayers)
-      throw new RangeError(`${method}: cannot fix ${numFixedLayers} layers of a model with ${this.#numLayers} (at most ${this.#numLayers - 1}, so one layer still trains)`);
-    const frozen = this.#module
-      .namedParameters()
-      .map((p) => p.name)
-      .filter((name) => {
-        if (name.startsWith("embeddings.")) return true;
-        const layer = /^encoder\.layer\.(\d+)\./.exec(name)?.[1];
-        return layer !== undefined && Number(layer) < numFixedLayers;
-      });
-    this.#module.setRequiresGrad(frozen, false);
+    unfixTower(this.#module);
   }
 
   async forwardQuery(query: string): Promise<Tensor> {

@@ -18,6 +18,7 @@ import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
+import { fixTower, unfixTower } from "./freeze";
 import { registerModelKind } from "./kinds";
 
 /** Inputs a tokenizer makes, by the argument names Hugging Face models use. */
@@ -184,23 +185,23 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return this.#items;
   }
 
-  /** Freezes embeddings and layers 0..n-1 (names `…embeddings.…`, `…layer.<i>.…`). @throws RangeError when n ≥ the layer count. */
+  /** Freezes embeddings and layers 0..n-1 (lib/models/freeze.ts: names `…embeddings.…`, `…layer.<i>.…`, `…layers.<i>.…`). */
   fixQueryModel(numFixedLayers: number): void {
-    freeze(this.#live(), numFixedLayers, "fixQueryModel");
+    fixTower(this.#live(), numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
-    this.#live().setRequiresGrad("", true);
+    unfixTower(this.#live());
   }
 
   fixItemModel(numFixedLayers: number): void {
     this.#live();
-    freeze(this.#items, numFixedLayers, "fixItemModel");
+    fixTower(this.#items, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
     this.#live();
-    this.#items.setRequiresGrad("", true);
+    unfixTower(this.#items);
   }
 
   /** Embeds one query: [1, dim] on the model's device. @throws TypeError for a non-string. */
@@ -272,17 +273,6 @@ function checkInputs(module: Module, file: string): void {
   const unknown = module.inputNames.filter((n) => !(TOKENIZER_INPUTS as readonly string[]).includes(n));
   if (unknown.length > 0 || module.inputNames.length === 0)
     throw new UnsupportedError(`${file}: forward takes ${module.inputNames.join(", ") || "no inputs"}; a text model takes ${TOKENIZER_INPUTS.join(", ")} (by these names)`);
-}
-
-function freeze(module: Module, numFixedLayers: number, what: string): void {
-  if (!Number.isInteger(numFixedLayers)) throw new TypeError(`${what}: expected an integer but received ${describe(numFixedLayers)}`);
-  const params = module.namedParameters().map((p) => p.name);
-  const layerOf = (name: string) => /(?:^|\.)(?:layer|layers)\.(\d+)\./.exec(name)?.[1];
-  const layers = new Set(params.map(layerOf).filter((l): l is string => l !== undefined)).size;
-  if (numFixedLayers < 0 || numFixedLayers >= layers) throw new RangeError(`${what}: numFixedLayers must be in 0..${layers - 1} (the model has ${layers} layers) but received ${numFixedLayers}`);
-  const frozen = params.filter((n) => /(?:^|\.)embeddings\./.test(n) || Number(layerOf(n) ?? Infinity) < numFixedLayers);
-  module.setRequiresGrad(params, true);
-  module.setRequiresGrad(frozen, false);
 }
 
 registerModelKind("torchscript", (dir, options) => TorchScriptEmbeddingsModel.fromPretrained(dir, options));
