@@ -49,7 +49,16 @@ export async function getTextModelFiles(get: FileGetter, folder = ""): Promise<v
   await getSafetensorsWeights(get, folder);
 }
 
-export const TEXT_MODEL_FILES: FilePlan = (get) => getTextModelFiles(get);
+/** A text checkpoint; when it has separate towers (towers.json), the items tower's folder too. */
+export const TEXT_MODEL_FILES: FilePlan = async (get) => {
+  await getTextModelFiles(get);
+  const towers = await get("towers.json", { optional: true });
+  if (towers === null) return;
+  const items = (await readJsonObject(towers, "towers.json")).items;
+  if (typeof items !== "string" || items === "" || items.split("/").includes("..")) throw new HubError(`towers.json: "items" must name a subfolder but is ${JSON.stringify(items)}`);
+  await get(`${items}/config.json`);
+  await getSafetensorsWeights(get, items);
+};
 
 /** A CLIPModel checkpoint: the text model's files and the image processor's configuration. */
 export const CLIP_MODEL_FILES: FilePlan = async (get) => {

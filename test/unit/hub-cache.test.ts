@@ -121,6 +121,23 @@ describe("a Hugging Face cache written by Python, offline", () => {
     await expect(TextToTextBertModel.fromPretrained("org/bert-tiny")).rejects.toMatchObject({ code: "ERR_HUB_OFFLINE", message: expect.stringMatching(/model\.safetensors/) });
   });
 
+  test("a two-tower folder (towers.json, items/) loads from the cache with both towers", async () => {
+    const cache = path.join(root, "hub");
+    process.env.HF_HUB_CACHE = cache;
+    const saved = path.join(root, "saved");
+    {
+      using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { towers: "separate" });
+      await model.savePretrained(saved);
+    }
+    const files: Record<string, Buffer> = {};
+    for (const entry of fs.readdirSync(saved, { recursive: true, encoding: "utf8" })) if (fs.statSync(path.join(saved, entry)).isFile()) files[entry] = fs.readFileSync(path.join(saved, entry));
+    writePythonCache(cache, "org/two-towers", COMMIT_A, files);
+    using model = await TextToTextBertModel.fromPretrained("org/two-towers", { maxLength: 32 });
+    expect(model.towers).toBe("separate");
+    using items = await model.forwardItems(readReferenceJson("bert-tiny").texts);
+    expect(maxAbsDiff(items.toFloat32Array(), readReferenceTensor("bert-tiny", "dynamic.cpu.pooler_output").data)).toBeLessThan(TOL);
+  });
+
   test("an absolute path that does not exist is still a folder error, never a Hub lookup", async () => {
     await expect(TextToTextBertModel.fromPretrained("/nonexistent/org-model")).rejects.toThrow(/\/nonexistent\/org-model: not a folder/);
   });
