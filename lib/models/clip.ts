@@ -175,8 +175,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    using ids = this.#encode(query, this.device);
-    return this.#text.forwardTensor([ids]);
+    return this.encodeQueries([query], { grad: false });
   }
 
   /**
@@ -186,16 +185,46 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   async forwardItems(items: readonly ImageInput[]): Promise<Tensor> {
     if (!Array.isArray(items)) throw new TypeError(`forwardItems: items must be an array of image paths or Buffers but received ${describe(items)}`);
     if (items.length === 0) throw new RangeError("forwardItems: items is empty; pass at least one image");
+    return this.#encodeImages(items, false, "forwardItems");
+  }
+
+  /**
+   * Text embeddings [n, projection_dim] through the text tower (the Trainer's
+   * queries); with `grad`, the tensor carries the autograd graph.
+   */
+  async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    this.#check("encodeQueries");
+    const parts: Tensor[] = [];
+    try {
+      for (let start = 0; start < texts.length; start += this.#batchSize) {
+        using ids = this.#encode(texts.slice(start, start + this.#batchSize), this.device);
+        parts.push(await this.#text.forwardTensor([ids], { grad: options.grad }));
+      }
+      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
+    } finally {
+      for (const part of parts) part.dispose();
+    }
+  }
+
+  /**
+   * Image embeddings [n, projection_dim] through the vision tower (the
+   * Trainer's items: image paths, or Buffers); with `grad`, for training.
+   */
+  async encodeItems(items: readonly ImageInput[], options: { grad: boolean }): Promise<Tensor> {
+    this.#check("encodeItems");
+    return this.#encodeImages(items, options.grad, "encodeItems");
+  }
+
+  async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
     const device = this.device;
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < items.length; start += this.#batchSize) {
-        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), "forwardItems", start);
+        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), method, start);
         using pixels = Tensor.from(data, shape, { device });
-        parts.push(await this.#vision.forwardTensor([pixels]));
+        parts.push(await this.#vision.forwardTensor([pixels], { grad }));
       }
-      if (parts.length === 1) return parts.pop() as Tensor;
-      return await cat(parts, 0);
+      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
     } finally {
       for (const part of parts) part.dispose();
     }
@@ -209,10 +238,10 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     this.#disposed = true;
   }
 
-  /** input_ids [1, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
-  #encode(query: string, device: Device): Tensor {
+  /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
+  #encode(texts: string | readonly string[], device: Device): Tensor {
     const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch([query], { maxLength, padding: "max_length" });
+    const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
   }
 

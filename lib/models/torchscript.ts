@@ -218,12 +218,26 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
       if (typeof item !== "string") throw new TypeError(`forwardItems: items[${i}] must be a string but received ${describe(item)}`);
     });
     this.#live();
-    const texts = items as readonly string[];
-    const { batchSize, itemsPrefix } = this.#options;
-    if (texts.length <= batchSize) return this.#embed(this.#items, texts, itemsPrefix, "forwardItems");
+    return this.#embedBatches(this.#items, items as readonly string[], this.#options.itemsPrefix, false, "forwardItems");
+  }
+
+  /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */
+  async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    return this.#embedBatches(this.#live(), texts, this.#options.queryPrefix, options.grad, "encodeQueries");
+  }
+
+  /** Item embeddings [n, dim] through the items file; with `grad`, for training. */
+  async encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    this.#live();
+    return this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems");
+  }
+
+  async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
+    const { batchSize } = this.#options;
+    if (texts.length <= batchSize) return this.#embed(module, texts, prefix, what, grad);
     const parts: Tensor[] = [];
     try {
-      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(this.#items, texts.slice(i, i + batchSize), itemsPrefix, "forwardItems"));
+      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(module, texts.slice(i, i + batchSize), prefix, what, grad));
       return await cat(parts, 0);
     } finally {
       for (const p of parts) p.dispose();
@@ -251,10 +265,10 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return out;
   }
 
-  async #embed(module: Module, texts: readonly string[], prefix: string, what: string): Promise<Tensor> {
+  async #embed(module: Module, texts: readonly string[], prefix: string, what: string, grad = false): Promise<Tensor> {
     const inputs = this.#encode(module, texts, prefix, undefined);
     try {
-      const output = await module.forward(inputs);
+      const output = await module.forward(inputs, { grad });
       if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
       if (output.shape.length !== 2 || output.shape[0] !== texts.length) {
         const shape = output.shape;
