@@ -9,6 +9,8 @@ import type { EmbeddingsModelInterface } from "../interface";
 export interface ModelKindOptions {
   /** Branch, tag or commit when the model is a Hub id. */
   revision?: string;
+  /** Text models: one encoder for queries and items, or one each. */
+  towers?: "shared" | "separate";
   /** Longest tokenised text, special tokens included. Default: the tokenizer's. */
   maxLength?: number;
   device?: Device;
