@@ -120,17 +120,23 @@ async function fromCache(target: Target, plan: FilePlan, why: string): Promise<s
   if (!fs.existsSync(repoDir)) throw offline(`the cache has no ${repoDir.slice(settings.cacheDir.length + 1)} folder`);
   const commit = cachedCommit(repoDir, settings.revision);
   if (commit === undefined || !fs.existsSync(snapshotDir(repoDir, commit))) throw offline(`revision ${JSON.stringify(settings.revision)} was never resolved into the cache`);
+  // Optional files neither cached nor recorded missing: offline, nobody knows whether they exist.
+  const unknown: string[] = [];
   try {
     await plan(async (file, options = {}) => {
       const local = snapshotFile(repoDir, commit, file);
       if (fs.existsSync(local)) return local;
-      if (options.optional === true) return null;
-      if (knownMissing(repoDir, commit, file)) throw new HubError(`${where}: ${repoId}@${commit} has no ${file} (recorded in the cache's .no_exist)`);
+      const missing = knownMissing(repoDir, commit, file);
+      if (options.optional === true) {
+        if (!missing) unknown.push(file);
+        return null;
+      }
+      if (missing) throw new HubError(`${where}: ${repoId}@${commit} has no ${file} (recorded in the cache's .no_exist)`);
       throw offline(`snapshot ${commit} lacks ${file}`);
     });
   } catch (error) {
-    // A plan's own refusal (no weights file among the alternatives) means the same here: not cached.
-    if (error instanceof HubError && error.code === "ERR_HUB" && !error.message.startsWith(where)) throw offline(`snapshot ${commit}: ${error.message}`);
+    // The plan refused what it found (no weights among the alternatives): offline, that means "not cached".
+    if (error instanceof HubError && error.code === "ERR_HUB" && unknown.length > 0) throw offline(`snapshot ${commit}: ${error.message}`);
     throw error;
   }
   return snapshotDir(repoDir, commit);
