@@ -1,7 +1,7 @@
 /**
  * `--model <id|dir> [--kind <kind>]` for the commands: the kind is the one
  * given, else read from the folder (or the Hub id's snapshot): modules.json
- * -> sentence-transformers, model_type "clip" -> clip, query.pt / model.pt ->
+ * -> sentence-transformers (clip when its module is CLIP), model_type "clip" -> clip, query.pt / model.pt ->
  * torchscript, otherwise e5 (mean pooling, L2-normalised: the usual
  * embedding of a BERT-family checkpoint; pass --kind bert for pooler_output).
  */
@@ -12,12 +12,13 @@ import type { Device } from "../device";
 import { resolvePretrained } from "../hub/resolve-pretrained";
 import type { EmbeddingsModelInterface } from "../interface";
 import { modelKind, modelKinds } from "../models";
+import { localClipModuleFolder } from "../models/sentence-transformers/clip-module";
 import { UsageError } from "./usage";
 
 /** The kind of the model at `dir`. */
 export function detectKind(dir: string): string {
   const has = (file: string) => fs.existsSync(path.join(dir, file));
-  if (has("modules.json")) return "sentence-transformers";
+  if (has("modules.json")) return localClipModuleFolder(dir) === undefined ? "sentence-transformers" : "clip";
   if (has("query.pt") || has("model.pt")) return "torchscript";
   if (has("config.json")) {
     const config: unknown = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));

@@ -60,11 +60,11 @@ export const TEXT_MODEL_FILES: FilePlan = async (get) => {
   await getSafetensorsWeights(get, items);
 };
 
-/** A CLIPModel checkpoint: the text model's files and the image processor's configuration. */
-export const CLIP_MODEL_FILES: FilePlan = async (get) => {
-  await TEXT_MODEL_FILES(get);
-  await get("preprocessor_config.json");
-};
+/** A CLIPModel checkpoint in `folder`: the text model's files and the image processor's configuration. */
+export async function getClipModelFiles(get: FileGetter, folder = ""): Promise<void> {
+  await getTextModelFiles(get, folder);
+  await get(folder === "" ? "preprocessor_config.json" : `${folder}/preprocessor_config.json`);
+}
 
 /** Error context for a Hub id. */
 interface Target {

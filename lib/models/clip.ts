@@ -3,13 +3,14 @@
  * texts through the text tower ("clip-text"), items are images through the
  * vision tower ("clip-vision"); both end in the shared projection space.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
 import { describe } from "../dtypes";
-import { CheckpointError, DisposedError } from "../errors";
+import { CheckpointError, DisposedError, UnsupportedError } from "../errors";
 import type { HubOptions } from "../hub/hub-settings";
-import { CLIP_MODEL_FILES, resolvePretrained } from "../hub/resolve-pretrained";
+import { getClipModelFiles, resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
 import { entryToTensor, readSafetensors } from "../hub/safetensors";
 import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
@@ -22,6 +23,7 @@ import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
+import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
@@ -31,6 +33,20 @@ export interface ClipModelOptions extends HubOptions {
   /** Images per vision forward in forwardItems; default 32. */
   batchSize?: number;
 }
+
+/** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */
+const CLIP_FILES: FilePlan = async (get) => {
+  const modulesFile = await get("modules.json", { optional: true });
+  if (modulesFile === null) return getClipModelFiles(get);
+  const modules: unknown = JSON.parse(await fs.promises.readFile(modulesFile, "utf8"));
+  const first = Array.isArray(modules) ? (modules[0] as { path?: unknown } | undefined) : undefined;
+  const folder = typeof first?.path === "string" ? first.path : "";
+  const config = await get(folder === "" ? "config.json" : `${folder}/config.json`);
+  const modelType = (JSON.parse(await fs.promises.readFile(config as string, "utf8")) as { model_type?: unknown }).model_type;
+  const clipFolder = clipModuleFolder(modules, () => modelType, modulesFile);
+  if (clipFolder === undefined) throw new UnsupportedError(`${modulesFile}: a sentence-transformers folder whose first module is not CLIP; load it with SentenceTransformerModel`);
+  await getClipModelFiles(get, clipFolder);
+};
 
 /** Traced into the query model's example inputs (any text works: the shape is fixed at 77). */
 const EXAMPLE_QUERY = "a photo of red running shoes";
@@ -63,7 +79,8 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /**
    * Loads both towers from `dir/model.safetensors` (each takes the keys it
    * owns), the tokenizer and the image processor; the towers are in eval mode.
-   * A Hub id ("org/name") loads from the Hugging Face cache, downloading what it lacks.
+   * A Hub id ("org/name") loads from the Hugging Face cache, downloading what it lacks;
+   * a sentence-transformers CLIP folder (modules.json: CLIPModel) loads from its module's folder.
    * @throws TypeError / RangeError for bad arguments; CheckpointError naming the
    *   file for a missing or invalid file or keys that do not fit the config;
    *   HubError for an id the cache lacks offline or a refused download.
@@ -71,7 +88,8 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   static async fromPretrained(idOrDir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
     const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(idOrDir)})`;
     if (typeof idOrDir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(idOrDir)}`);
-    const dir = await resolvePretrained(idOrDir, CLIP_MODEL_FILES, options, context);
+    const root = await resolvePretrained(idOrDir, CLIP_FILES, options, context);
+    const dir = path.join(root, localClipModuleFolder(root) ?? "");
     const device = checkDevice(options.device ?? "cpu", context);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);

@@ -108,7 +108,11 @@ function poolingModes(config: JsonObject, file: string): PoolingMode[] {
 async function readStage(root: string, type: string, modulePath: string): Promise<HeadStage | "transformer"> {
   const folder = path.join(root, modulePath);
   const kind = moduleClass(type);
-  if (kind === "Transformer") return "transformer";
+  if (kind === "Transformer") {
+    const config = await optionalJson(path.join(folder, "config.json"));
+    if (config?.model_type === "clip") throw new UnsupportedError(`${path.join(root, "modules.json")}: a CLIP sentence-transformers model: load it with TextToImageClipModel.fromPretrained (text queries, image items), which reads this folder`);
+    return "transformer";
+  }
   if (kind === "Normalize") return { kind: "normalize", path: modulePath };
   const file = path.join(folder, "config.json");
   if (kind === "Pooling") {
@@ -124,6 +128,7 @@ async function readStage(root: string, type: string, modulePath: string): Promis
     if (config.use_residual === true) throw new UnsupportedError(`${file}: use_residual is not supported`);
     return { kind: "dense", path: modulePath, inFeatures: integerField(config, "in_features", file), outFeatures: integerField(config, "out_features", file), bias: config.bias !== false, activation, config };
   }
+  if (kind === "CLIPModel") throw new UnsupportedError(`${path.join(root, "modules.json")}: a CLIP sentence-transformers model: load it with TextToImageClipModel.fromPretrained (text queries, image items), which reads this folder`);
   throw new UnsupportedError(`${path.join(root, "modules.json")}: module type ${type} is not supported; supported: Transformer (BERT, XLM-RoBERTa), Pooling, Dense, Normalize`);
 }
 
