@@ -7,6 +7,9 @@
  *                 [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
  *   demo          [--model <folder>] [--data <dir>] [--out <dir>] [--epochs N] [--max-steps N]
  *                 [--max-length N] [--no-export]
+ *   finetune      --model <id|dir> --data <clickstream.jsonl> --out <dir> [...]   (lib/commands/finetune.ts)
+ *   embed         --model <id|dir> --input <.txt|.jsonl> --output <.jsonl|.npy> [...]   (lib/commands/embed.ts)
+ *   evaluate      --model <id|dir> --data <clickstream.jsonl> [...]   (lib/commands/evaluate.ts)
  *   help [command], --help, -h: usage on stdout; --version, -v: the package version
  */
 import * as fs from "node:fs";
@@ -18,35 +21,35 @@ import { exportToTriton } from "./inference/triton/export";
 import { ModelStorageInfo } from "./inference/triton/storage-manager";
 import { modelKind, modelKinds } from "./models";
 import { demo } from "./training/demo";
+import { EMBED_USAGE, embedCommand } from "./commands/embed";
+import { EVALUATE_USAGE, evaluateCommand } from "./commands/evaluate";
+import { FINETUNE_USAGE, finetuneCommand } from "./commands/finetune";
+import { integer, UsageError } from "./commands/usage";
 
 export interface CliIO {
   readonly stdout: (line: string) => void;
   readonly stderr: (line: string) => void;
 }
 
-/** A mistake in the command line: usage goes with it, exit code 2. */
-class UsageError extends Error {}
 
-const EXPORT_USAGE = `usage: embeddings-torch export-triton --model <folder> --kind <kind> --repository <dir> --name <name>
-         [--version N] [--device cpu|cuda|cuda:N] [--max-length N] [--max-batch-size N]
-         [--instances N] [--fixed-length] [--overwrite]
+const EXPORT_USAGE = `usage: embeddings-torch export-triton --model <folder|hub id> --kind <kind> --repository <dir> --name <name>
+         [--revision <branch|tag|commit>] [--version N] [--device cpu|cuda|cuda:N] [--max-length N]
+         [--max-batch-size N] [--instances N] [--fixed-length] [--overwrite]
 
-Traces the query and items models of <folder> and writes them with their
+A Hub id ("org/name") loads from the Hugging Face cache (HF_HOME, HF_HUB_CACHE),
+downloading what it lacks unless HF_HUB_OFFLINE=1.
+Traces the query and items models of the model and writes them with their
 config.pbtxt into the Triton repository <dir>: "<name>_query" and
 "<name>_items", or one model "<name>" when both towers are the same module.
 A deployed version is left untouched unless --overwrite.`;
 
-function integer(value: string | undefined, flag: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`${flag} expects an integer ≥ ${min} but received ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 async function exportTriton(args: readonly string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args: [...args],
     options: {
       model: { type: "string" },
+      revision: { type: "string" },
       kind: { type: "string" },
       repository: { type: "string" },
       name: { type: "string" },
@@ -84,7 +87,11 @@ async function exportTriton(args: readonly string[], io: CliIO): Promise<number>
     }
   }
 
-  const model = await modelKind(kind)(values.model as string, { device, ...(maxLength === undefined ? {} : { maxLength }) });
+  const model = await modelKind(kind)(values.model as string, {
+    device,
+    ...(maxLength === undefined ? {} : { maxLength }),
+    ...(values.revision === undefined ? {} : { revision: values.revision }),
+  });
   try {
     const result = await exportToTriton(model, {
       repository: values.repository as string,
@@ -163,14 +170,26 @@ async function runDemo(args: readonly string[], io: CliIO): Promise<number> {
 const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIO) => Promise<number>>> = {
   "export-triton": exportTriton,
   demo: runDemo,
+  finetune: finetuneCommand,
+  embed: embedCommand,
+  evaluate: evaluateCommand,
 };
 
-const COMMAND_USAGE: Readonly<Record<string, string>> = { "export-triton": EXPORT_USAGE, demo: DEMO_USAGE };
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  "export-triton": EXPORT_USAGE,
+  demo: DEMO_USAGE,
+  finetune: FINETUNE_USAGE,
+  embed: EMBED_USAGE,
+  evaluate: EVALUATE_USAGE,
+};
 
 const USAGE = `usage: embeddings-torch <command> [options]
 
 commands:
   demo            fine-tune the shipped default model on the sample clickstream
+  finetune        fine-tune a model (folder or Hub id) on your clickstream, save and export it
+  embed           embed the texts of a .txt/.jsonl file into .jsonl or .npy
+  evaluate        retrieval metrics (recall@k, MRR, nDCG@10) of a model on a clickstream
   export-triton   trace a model and write it with its config.pbtxt into a Triton repository
   help [command]  this text, or a command's options (also: <command> --help)
 

@@ -15,7 +15,9 @@ export type ErrorCode =
   | "ERR_ADDON_LOAD"
   | "ERR_UNSUPPORTED"
   | "ERR_TRACE"
-  | "ERR_DEPLOYED";
+  | "ERR_DEPLOYED"
+  | "ERR_HUB"
+  | "ERR_HUB_OFFLINE";
 
 /** A failure inside libtorch or the addon. */
 export class TorchError extends Error {
@@ -91,6 +93,17 @@ export class TraceError extends TorchError {
 export class DeployedVersionError extends TorchError {
   constructor(message: string) {
     super(message, "ERR_DEPLOYED");
+  }
+}
+
+/**
+ * A model id could not be resolved through the Hugging Face Hub or its cache:
+ * `ERR_HUB_OFFLINE` when the cache lacks it and the network may not be used
+ * (HF_HUB_OFFLINE), `ERR_HUB` for a refused or failed download.
+ */
+export class HubError extends TorchError {
+  constructor(message: string, code: "ERR_HUB" | "ERR_HUB_OFFLINE" = "ERR_HUB") {
+    super(message, code);
   }
 }
 

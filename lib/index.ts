@@ -17,6 +17,7 @@ export {
   UnsupportedError,
   TraceError,
   DeployedVersionError,
+  HubError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
@@ -25,6 +26,7 @@ export type { LoadEnvironment } from "./native";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
 export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
 export { cat } from "./ops";
+export { hubCacheDir, type HubOptions, type DownloadProgress } from "./hub/hub-settings";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";
 export { backward, namedGradients } from "./autograd";
 export { ImageProcessor, ImageError, type ImageInput, type PixelValues, type PreprocessOptions } from "./images";

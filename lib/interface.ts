@@ -73,16 +73,19 @@ export abstract class EmbeddingsModelInterface extends LightningModule implement
   abstract getItemsModel(): Module;
 
   /**
-   * Freezes the query model's embeddings and its first `numFixedLayers`
-   * layers: requires_grad = false on each of their parameters.
-   * @throws RangeError when numFixedLayers >= the number of layers.
+   * The one freezing rule (lib/models/freeze.ts, every model): requires_grad
+   * false on each parameter of the query tower's embeddings and layers
+   * 0..numFixedLayers-1, true on every other parameter of that tower (a
+   * second call replaces the first). When query and items share one module,
+   * that module is the tower.
+   * @throws RangeError unless numFixedLayers is an integer in [0, layers - 1].
    */
   abstract fixQueryModel(numFixedLayers: number): void;
 
   /** Makes every query model parameter trainable again. */
   abstract unfixQueryModel(): void;
 
-  /** Freezes the items model's embeddings and first `numFixedLayers` layers. */
+  /** fixQueryModel's rule on the items tower. */
   abstract fixItemModel(numFixedLayers: number): void;
 
   /** Makes every items model parameter trainable again. */

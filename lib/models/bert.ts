@@ -11,12 +11,14 @@ const SPEC: TextModelSpec = { className: "TextToTextBertModel", pooling: "pooler
 export class TextToTextBertModel extends TextEncoderModel {
   /**
    * Loads a Hugging Face checkpoint folder (config.json, model.safetensors,
-   * tokenizer.json, tokenizer_config.json).
+   * tokenizer.json, tokenizer_config.json), or a Hub id ("org/name",
+   * `revision` in options) from the Hugging Face cache, downloading what it lacks.
    * @throws CheckpointError for missing/corrupt files or weights that do not fit,
-   *   UnsupportedError for another model_type, RangeError for bad options.
+   *   UnsupportedError for another model_type, RangeError for bad options,
+   *   HubError for an id the cache lacks offline (ERR_HUB_OFFLINE) or a refused download.
    */
-  static async fromPretrained(dir: string, options: TextModelOptions = {}): Promise<TextToTextBertModel> {
-    return new TextToTextBertModel(await loadTextModel(dir, SPEC, options), SPEC);
+  static async fromPretrained(idOrDir: string, options: TextModelOptions = {}): Promise<TextToTextBertModel> {
+    return new TextToTextBertModel(await loadTextModel(idOrDir, SPEC, options), SPEC);
   }
 }
 

@@ -3,11 +3,14 @@
  * texts through the text tower ("clip-text"), items are images through the
  * vision tower ("clip-vision"); both end in the shared projection space.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
 import { describe } from "../dtypes";
-import { CheckpointError, DisposedError } from "../errors";
+import { CheckpointError, DisposedError, UnsupportedError } from "../errors";
+import type { HubOptions } from "../hub/hub-settings";
+import { getClipModelFiles, resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
 import { entryToTensor, readSafetensors } from "../hub/safetensors";
 import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
@@ -20,14 +23,30 @@ import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
-import { freezeLayers } from "./clip/freeze";
+import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
+import { fixTower, unfixTower } from "./freeze";
 
-export interface ClipModelOptions {
+/** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
+export interface ClipModelOptions extends HubOptions {
   /** Where both towers run; default "cpu". */
   device?: Device;
   /** Images per vision forward in forwardItems; default 32. */
   batchSize?: number;
 }
+
+/** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */
+const CLIP_FILES: FilePlan = async (get) => {
+  const modulesFile = await get("modules.json", { optional: true });
+  if (modulesFile === null) return getClipModelFiles(get);
+  const modules: unknown = JSON.parse(await fs.promises.readFile(modulesFile, "utf8"));
+  const first = Array.isArray(modules) ? (modules[0] as { path?: unknown } | undefined) : undefined;
+  const folder = typeof first?.path === "string" ? first.path : "";
+  const config = await get(folder === "" ? "config.json" : `${folder}/config.json`);
+  const modelType = (JSON.parse(await fs.promises.readFile(config as string, "utf8")) as { model_type?: unknown }).model_type;
+  const clipFolder = clipModuleFolder(modules, () => modelType, modulesFile);
+  if (clipFolder === undefined) throw new UnsupportedError(`${modulesFile}: a sentence-transformers folder whose first module is not CLIP; load it with SentenceTransformerModel`);
+  await getClipModelFiles(get, clipFolder);
+};
 
 /** Traced into the query model's example inputs (any text works: the shape is fixed at 77). */
 const EXAMPLE_QUERY = "a photo of red running shoes";
@@ -60,12 +79,17 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /**
    * Loads both towers from `dir/model.safetensors` (each takes the keys it
    * owns), the tokenizer and the image processor; the towers are in eval mode.
+   * A Hub id ("org/name") loads from the Hugging Face cache, downloading what it lacks;
+   * a sentence-transformers CLIP folder (modules.json: CLIPModel) loads from its module's folder.
    * @throws TypeError / RangeError for bad arguments; CheckpointError naming the
-   *   file for a missing or invalid file or keys that do not fit the config.
+   *   file for a missing or invalid file or keys that do not fit the config;
+   *   HubError for an id the cache lacks offline or a refused download.
    */
-  static async fromPretrained(dir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
-    const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(dir)})`;
-    if (typeof dir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(dir)}`);
+  static async fromPretrained(idOrDir: string, options: ClipModelOptions = {}): Promise<TextToImageClipModel> {
+    const context = `TextToImageClipModel.fromPretrained(${JSON.stringify(idOrDir)})`;
+    if (typeof idOrDir !== "string") throw new TypeError(`TextToImageClipModel.fromPretrained: dir must be a path string but received ${describe(idOrDir)}`);
+    const root = await resolvePretrained(idOrDir, CLIP_FILES, options, context);
+    const dir = path.join(root, localClipModuleFolder(root) ?? "");
     const device = checkDevice(options.device ?? "cpu", context);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
@@ -144,33 +168,32 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     return this.#vision;
   }
 
-  /** Freezes the token and position embeddings and text layers 0..n-1. */
+  /** Freezes the token and position embeddings and text layers 0..n-1 (lib/models/freeze.ts). */
   fixQueryModel(numFixedLayers: number): void {
     this.#check("fixQueryModel");
-    freezeLayers(this.#text, "text_model", numFixedLayers, this.#config.textLayers, "fixQueryModel");
+    fixTower(this.#text, numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
     this.#check("unfixQueryModel");
-    this.#text.setRequiresGrad("", true);
+    unfixTower(this.#text);
   }
 
-  /** Freezes the patch, class and position embeddings and vision layers 0..n-1. */
+  /** Freezes the patch, class and position embeddings and vision layers 0..n-1 (lib/models/freeze.ts). */
   fixItemModel(numFixedLayers: number): void {
     this.#check("fixItemModel");
-    freezeLayers(this.#vision, "vision_model", numFixedLayers, this.#config.visionLayers, "fixItemModel");
+    fixTower(this.#vision, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
     this.#check("unfixItemModel");
-    this.#vision.setRequiresGrad("", true);
+    unfixTower(this.#vision);
   }
 
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    using ids = this.#encode(query, this.device);
-    return this.#text.forwardTensor([ids]);
+    return this.encodeQueries([query], { grad: false });
   }
 
   /**
@@ -180,16 +203,46 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   async forwardItems(items: readonly ImageInput[]): Promise<Tensor> {
     if (!Array.isArray(items)) throw new TypeError(`forwardItems: items must be an array of image paths or Buffers but received ${describe(items)}`);
     if (items.length === 0) throw new RangeError("forwardItems: items is empty; pass at least one image");
+    return this.#encodeImages(items, false, "forwardItems");
+  }
+
+  /**
+   * Text embeddings [n, projection_dim] through the text tower (the Trainer's
+   * queries); with `grad`, the tensor carries the autograd graph.
+   */
+  async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    this.#check("encodeQueries");
+    const parts: Tensor[] = [];
+    try {
+      for (let start = 0; start < texts.length; start += this.#batchSize) {
+        using ids = this.#encode(texts.slice(start, start + this.#batchSize), this.device);
+        parts.push(await this.#text.forwardTensor([ids], { grad: options.grad }));
+      }
+      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
+    } finally {
+      for (const part of parts) part.dispose();
+    }
+  }
+
+  /**
+   * Image embeddings [n, projection_dim] through the vision tower (the
+   * Trainer's items: image paths, or Buffers); with `grad`, for training.
+   */
+  async encodeItems(items: readonly ImageInput[], options: { grad: boolean }): Promise<Tensor> {
+    this.#check("encodeItems");
+    return this.#encodeImages(items, options.grad, "encodeItems");
+  }
+
+  async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
     const device = this.device;
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < items.length; start += this.#batchSize) {
-        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), "forwardItems", start);
+        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), method, start);
         using pixels = Tensor.from(data, shape, { device });
-        parts.push(await this.#vision.forwardTensor([pixels]));
+        parts.push(await this.#vision.forwardTensor([pixels], { grad }));
       }
-      if (parts.length === 1) return parts.pop() as Tensor;
-      return await cat(parts, 0);
+      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
     } finally {
       for (const part of parts) part.dispose();
     }
@@ -203,10 +256,10 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     this.#disposed = true;
   }
 
-  /** input_ids [1, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
-  #encode(query: string, device: Device): Tensor {
+  /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
+  #encode(texts: string | readonly string[], device: Device): Tensor {
     const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch([query], { maxLength, padding: "max_length" });
+    const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
   }
 
@@ -241,4 +294,9 @@ async function loadTowers(file: string, context: string, towers: readonly (reado
   }
 }
 
-registerModelKind("clip", (dir, options) => TextToImageClipModel.fromPretrained(dir, options.device === undefined ? {} : { device: options.device }));
+registerModelKind("clip", (dir, options) =>
+  TextToImageClipModel.fromPretrained(dir, {
+    ...(options.device === undefined ? {} : { device: options.device }),
+    ...(options.revision === undefined ? {} : { revision: options.revision }),
+  }),
+);

@@ -17,10 +17,10 @@ export interface E5ModelOptions extends TextModelOptions {
  */
 export class TextToTextE5Model extends TextEncoderModel {
   /**
-   * Loads a Hugging Face checkpoint folder.
+   * Loads a Hugging Face checkpoint folder or a Hub id, as TextToTextBertModel.fromPretrained.
    * @throws CheckpointError, UnsupportedError, RangeError as TextToTextBertModel.fromPretrained.
    */
-  static async fromPretrained(dir: string, options: E5ModelOptions = {}): Promise<TextToTextE5Model> {
+  static async fromPretrained(idOrDir: string, options: E5ModelOptions = {}): Promise<TextToTextE5Model> {
     for (const key of ["queryPrefix", "itemPrefix"] as const) {
       const value = options[key];
       if (value !== undefined && typeof value !== "string") throw new TypeError(`TextToTextE5Model.fromPretrained: ${key} must be a string but received ${typeof value}`);
@@ -28,7 +28,7 @@ export class TextToTextE5Model extends TextEncoderModel {
     const prefixes: { queryPrefix?: string; itemPrefix?: string } = {};
     if (options.queryPrefix !== undefined) prefixes.queryPrefix = options.queryPrefix;
     if (options.itemPrefix !== undefined) prefixes.itemPrefix = options.itemPrefix;
-    return new TextToTextE5Model(await loadTextModel(dir, SPEC, options), SPEC, prefixes);
+    return new TextToTextE5Model(await loadTextModel(idOrDir, SPEC, options), SPEC, prefixes);
   }
 }
 

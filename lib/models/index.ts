@@ -10,5 +10,7 @@ export {
 } from "./torchscript";
 export { TextToTextBertModel } from "./bert";
 export { TextToTextE5Model, type E5ModelOptions } from "./e5";
-export { TextEncoderModel, type TextModelOptions } from "./text-encoder-model";
+export { TextEncoderModel, type TextModelOptions, type Towers } from "./text-encoder-model";
 export { TextToImageClipModel, type ClipModelOptions } from "./clip";
+export { SentenceTransformerModel, type SentenceTransformerOptions } from "./sentence-transformer";
+export { POOLING_MODES, type PoolingMode } from "./sentence-transformers/config";

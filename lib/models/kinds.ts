@@ -7,13 +7,17 @@ import type { Device } from "../device";
 import type { EmbeddingsModelInterface } from "../interface";
 
 export interface ModelKindOptions {
+  /** Branch, tag or commit when the model is a Hub id. */
+  revision?: string;
+  /** Text models: one encoder for queries and items, or one each. */
+  towers?: "shared" | "separate";
   /** Longest tokenised text, special tokens included. Default: the tokenizer's. */
   maxLength?: number;
   device?: Device;
 }
 
-/** Loads a model of this kind from a folder. */
-export type ModelKindLoader = (dir: string, options: ModelKindOptions) => Promise<EmbeddingsModelInterface>;
+/** Loads a model of this kind from a folder or a Hub id. */
+export type ModelKindLoader = (idOrDir: string, options: ModelKindOptions) => Promise<EmbeddingsModelInterface>;
 
 const kinds = new Map<string, ModelKindLoader>();
 

@@ -1,15 +1,15 @@
 /**
- * The shared body of TextToTextBertModel and TextToTextE5Model: one BERT-family
- * encoder (native/models/bert.*) serves queries and items, a tokenizer feeds
- * it, and only the pooling and the text prefixes differ.
+ * The shared body of TextToTextBertModel, TextToTextE5Model and
+ * SentenceTransformerModel: BERT-family encoders (native/models/bert.*) for
+ * queries and items (one shared, or two separate towers), a tokenizer feeding
+ * them; the families differ in pooling and text prefixes.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
-import { describe, type DType } from "../dtypes";
-import { UnsupportedError } from "../errors";
-import { configInteger, readCheckpointWeights, readConfig, scalarOptions } from "../hub/checkpoint";
+import { describe } from "../dtypes";
+import { writeFileAtomic } from "../hub/atomic";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { EmbeddingsModelInterface } from "../interface";
@@ -17,96 +17,20 @@ import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
+import { fixTower, unfixTower } from "./freeze";
+import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
-/** Options of `fromPretrained`. */
-export interface TextModelOptions {
-  /** Longest input in tokens (special tokens included); default: the tokenizer's model_max_length. */
-  maxLength?: number;
-  /** Where the model runs; default "cpu". */
-  device?: Device;
-  /** Parameter dtype; default "float32" (parity). float16/bfloat16 halve memory, mostly for CUDA. */
-  dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
-  /** Items per forward in forwardItems; default 32. */
-  batchSize?: number;
-  /**
-   * "longest" (default): pad each batch to its longest text (faster).
-   * "max_length": pad to maxLength, as the original did (fixed shapes for Triton).
-   */
-  padding?: "longest" | "max_length";
-  /** Mixed precision for forwards (autocast on the model's device); default none (strict float32). */
-  autocast?: "float16" | "bfloat16";
-}
+export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions, type TextModelSpec, type Towers } from "./text-model-loader";
 
-/** How a family pools token states into one vector, and which architectures it accepts. */
-export interface TextModelSpec {
-  readonly className: string;
-  /** Native pooling: "pooler" (dense+tanh of the first token) or "mean_l2" (masked mean, L2-normalised). */
-  readonly pooling: "pooler" | "mean_l2";
-  readonly queryPrefix: string;
-  readonly itemPrefix: string;
-}
+/** Tokenizer and config files a checkpoint folder may hold, copied by savePretrained. */
+const CHECKPOINT_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model"];
 
-const ARCHITECTURES: Readonly<Record<string, { native: string; prefixes: readonly string[] }>> = {
-  bert: { native: "bert", prefixes: ["bert"] },
-  "xlm-roberta": { native: "xlm-roberta", prefixes: ["roberta", "xlm_roberta"] },
-  roberta: { native: "xlm-roberta", prefixes: ["roberta"] },
-};
-
-/** What fromPretrained read, handed to the subclass constructor. */
-export interface LoadedTextModel {
-  readonly module: Module;
-  readonly tokenizer: TextTokenizer;
-  readonly numLayers: number;
-  readonly maxLength: number;
-  readonly batchSize: number;
-  readonly padding: "longest" | "max_length";
-  readonly autocast: "float16" | "bfloat16" | undefined;
-  readonly dir: string;
-}
-
-/**
- * Loads a BERT-family checkpoint folder into a native encoder with `pooling`.
- * @throws CheckpointError (missing files, key or shape mismatch), UnsupportedError (model_type).
- */
-export async function loadTextModel(dir: string, spec: TextModelSpec, options: TextModelOptions): Promise<LoadedTextModel> {
-  const where = `${spec.className}.fromPretrained(${JSON.stringify(dir)})`;
-  if (typeof options !== "object" || options === null) throw new TypeError(`${where}: options must be an object but received ${describe(options)}`);
-  const device = checkDevice(options.device ?? "cpu", where);
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);
-  if (options.autocast !== undefined && options.autocast !== "float16" && options.autocast !== "bfloat16")
-    throw new RangeError(`${where}: autocast must be "float16" or "bfloat16" but received ${describe(options.autocast)}`);
-  const padding = options.padding ?? "longest";
-  if (padding !== "longest" && padding !== "max_length") throw new RangeError(`${where}: padding must be "longest" or "max_length" but received ${String(padding)}`);
-  const config = await readConfig(dir);
-  const modelType = String(config.model_type);
-  const arch = ARCHITECTURES[modelType];
-  if (!arch) throw new UnsupportedError(`${where}: config.json model_type "${modelType}" is not supported by ${spec.className}; supported: ${Object.keys(ARCHITECTURES).join(", ")}`);
-  const numLayers = configInteger(config, "num_hidden_layers", dir);
-  const tokenizer = await TextTokenizer.fromPretrained(dir);
-  const positions = configInteger(config, "max_position_embeddings", dir, 512) - (arch.native === "xlm-roberta" ? configInteger(config, "pad_token_id", dir, 1) + 1 : 0);
-  const maxLength = options.maxLength ?? Math.min(tokenizer.modelMaxLength, positions);
-  if (!Number.isSafeInteger(maxLength) || maxLength < 2 || maxLength > positions)
-    throw new RangeError(`${where}: maxLength must be an integer in [2, ${positions}] (the model's positions) but received ${String(options.maxLength)}`);
-
-  const weights = await readCheckpointWeights(dir, arch.prefixes);
-  const module = Module.create(arch.native, { ...scalarOptions(config), pooling: spec.pooling, add_pooling_layer: weights.has("pooler.dense.weight") });
-  try {
-    await module.loadStateDict(weights);
-    if (options.dtype !== undefined && options.dtype !== "float32") module.to(options.dtype);
-    if (device !== "cpu") module.to(device);
-  } catch (error) {
-    module.dispose();
-    throw error;
-  } finally {
-    for (const t of weights.values()) t.dispose();
-  }
-  return { module, tokenizer, numLayers, maxLength, batchSize, padding, autocast: options.autocast, dir: path.resolve(dir) };
-}
-
-/** BERT-family text embeddings behind EmbeddingsModelInterface; query and items share one encoder. */
+/** BERT-family text embeddings behind EmbeddingsModelInterface; query and items share one encoder, or have one each. */
 export abstract class TextEncoderModel extends EmbeddingsModelInterface {
-  readonly #module: Module;
+  readonly #query: Module;
+  /** #query itself when the towers are shared. */
+  readonly #items: Module;
+  readonly #itemsDir: string;
   readonly #tokenizer: TextTokenizer;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
@@ -117,7 +41,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly padding: "longest" | "max_length";
   /** Mixed precision of forwards, or undefined for strict float32. */
   readonly autocast: "float16" | "bfloat16" | undefined;
-  /** The checkpoint folder this was loaded from. */
+  /** The checkpoint folder this was loaded from (the query tower's, when separate). */
   readonly dir: string;
   /** Prepended to queries (E5: "query: "). */
   queryPrefix: string;
@@ -126,7 +50,9 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
 
   protected constructor(loaded: LoadedTextModel, spec: TextModelSpec, prefixes: { queryPrefix?: string; itemPrefix?: string } = {}) {
     super();
-    this.#module = loaded.module;
+    this.#query = loaded.query;
+    this.#items = loaded.items;
+    this.#itemsDir = loaded.itemsDir;
     this.#tokenizer = loaded.tokenizer;
     this.#spec = spec;
     this.#numLayers = loaded.numLayers;
@@ -140,11 +66,16 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   }
 
   get device(): Device {
-    return this.#module.device;
+    return this.#query.device;
   }
 
   get sameQueryAndItems(): boolean {
-    return true;
+    return this.#query === this.#items;
+  }
+
+  /** "shared" (one encoder) or "separate" (query and items towers of their own). */
+  get towers(): "shared" | "separate" {
+    return this.sameQueryAndItems ? "shared" : "separate";
   }
 
   get isNamedInputs(): boolean {
@@ -161,28 +92,31 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   }
 
   getQueryModel(): Module {
-    return this.#module;
+    return this.#query;
   }
 
   getItemsModel(): Module {
-    return this.#module;
+    return this.#items;
   }
 
   getQueryModelParams(): Iterable<ParameterInfo> {
-    return this.#module.namedParameters();
+    return this.#query.namedParameters();
   }
 
   getItemsModelParams(): Iterable<ParameterInfo> {
-    return this.#module.namedParameters();
+    return this.#items.namedParameters();
   }
 
-  /** Query and items share one module: exported once, as the "shared" role (queries sent at priority 1). */
+  /**
+   * Shared towers are exported once, as the "shared" role (queries sent at
+   * priority 1); separate ones as "<name>_query" and "<name>_items".
+   */
   getQueryModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager.forRole("shared");
+    return JitTraceTritonModelStorageManager.forRole(this.sameQueryAndItems ? "shared" : "query");
   }
 
   getItemsModelInferenceManagerClass(): TritonModelStorageManagerClass {
-    return JitTraceTritonModelStorageManager.forRole("shared");
+    return JitTraceTritonModelStorageManager.forRole(this.sameQueryAndItems ? "shared" : "items");
   }
 
   async getQueryModelInputs(device?: Device): Promise<Record<string, Tensor>> {
@@ -200,37 +134,22 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     return Promise.resolve(this.#tensors(encoding, target));
   }
 
+  /** See lib/models/freeze.ts: the query tower's (or the shared encoder's) embeddings and layers 0..n-1. */
   fixQueryModel(numFixedLayers: number): void {
-    this.#fix(numFixedLayers, "fixQueryModel");
+    fixTower(this.#query, numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
-    this.#module.setRequiresGrad("", true);
+    unfixTower(this.#query);
   }
 
+  /** The items tower's, which is the query tower when shared. */
   fixItemModel(numFixedLayers: number): void {
-    this.#fix(numFixedLayers, "fixItemModel");
+    fixTower(this.#items, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
-    this.#module.setRequiresGrad("", true);
-  }
-
-  /** requires_grad = false on the embeddings and on layers 0..n-1, parameter by parameter. */
-  #fix(numFixedLayers: number, method: string): void {
-    if (!Number.isSafeInteger(numFixedLayers) || numFixedLayers < 0)
-      throw new RangeError(`${method}: expected a non-negative integer number of layers but received ${describe(numFixedLayers)}`);
-    if (numFixedLayers >= this.#numLayers)
-      throw new RangeError(`${method}: cannot fix ${numFixedLayers} layers of a model with ${this.#numLayers} (at most ${this.#numLayers - 1}, so one layer still trains)`);
-    const frozen = this.#module
-      .namedParameters()
-      .map((p) => p.name)
-      .filter((name) => {
-        if (name.startsWith("embeddings.")) return true;
-        const layer = /^encoder\.layer\.(\d+)\./.exec(name)?.[1];
-        return layer !== undefined && Number(layer) < numFixedLayers;
-      });
-    this.#module.setRequiresGrad(frozen, false);
+    unfixTower(this.#items);
   }
 
   async forwardQuery(query: string): Promise<Tensor> {
@@ -261,7 +180,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
         const inputs = this.#tensors(encoding, this.device);
         try {
           const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };
-          parts.push(await this.#module.forwardTensor(inputs, forward));
+          const module = options.kind === "query" ? this.#query : this.#items;
+          parts.push(await this.finishBatch(await module.forwardTensor(inputs, forward), encoding, options.kind));
         } finally {
           for (const t of Object.values(inputs)) t.dispose();
         }
@@ -271,6 +191,15 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     } finally {
       for (const t of parts) t.dispose();
     }
+  }
+
+  /**
+   * What the encoder's output becomes before batches are joined; takes
+   * ownership of `output`. The families with native pooling return it as it
+   * is; SentenceTransformerModel runs its head here.
+   */
+  protected finishBatch(output: Tensor, _encoding: BatchEncoding, _kind: "query" | "items"): Promise<Tensor> {
+    return Promise.resolve(output);
   }
 
   /** Query embeddings [n, dim] ("query" prefix); with `grad`, the tensor carries the autograd graph (training). */
@@ -286,16 +215,20 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   /**
    * Writes a Hugging Face folder that `fromPretrained` and transformers load:
    * config.json and the tokenizer files copied from the source folder,
-   * model.safetensors from the current weights (atomically).
+   * model.safetensors from the current weights (atomically). Separate towers:
+   * the query tower at `dir`, the items tower (the same files) in
+   * `dir/items`, and towers.json naming it, so fromPretrained(dir) loads both.
    */
   async savePretrained(dir: string): Promise<void> {
     if (typeof dir !== "string") throw new TypeError(`savePretrained: expected a folder path but received ${describe(dir)}`);
-    await fs.promises.mkdir(dir, { recursive: true });
-    for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model"]) {
-      const source = path.join(this.dir, file);
-      if (fs.existsSync(source) && path.resolve(source) !== path.resolve(dir, file)) await fs.promises.copyFile(source, path.join(dir, file));
+    await saveTower(this.#query, this.dir, this.dir, dir);
+    const marker = path.join(dir, TOWERS_FILE);
+    if (this.sameQueryAndItems) {
+      await fs.promises.rm(marker, { force: true });  // a folder of separate towers saved over: now one encoder
+      return;
     }
-    await this.#module.saveStateDict(path.join(dir, "model.safetensors"), { format: "pt" });
+    await saveTower(this.#items, this.#itemsDir, this.dir, path.join(dir, "items"));
+    await writeFileAtomic(marker, `${JSON.stringify({ query: "", items: "items" }, null, 2)}\n`);
   }
 
   #tensors(encoding: BatchEncoding, device: Device): Record<string, Tensor> {
@@ -307,6 +240,17 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   }
 
   dispose(): void {
-    this.#module.dispose();
+    this.#query.dispose();
+    if (this.#items !== this.#query) this.#items.dispose();
   }
+}
+
+/** One tower's folder: its config, the tokenizer files (from `tokenizerDir` where its own folder lacks them), its weights. */
+async function saveTower(module: Module, sourceDir: string, tokenizerDir: string, dir: string): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  for (const file of CHECKPOINT_FILES) {
+    const source = [path.join(sourceDir, file), path.join(tokenizerDir, file)].find((f) => fs.existsSync(f));
+    if (source !== undefined && path.resolve(source) !== path.resolve(dir, file)) await fs.promises.copyFile(source, path.join(dir, file));
+  }
+  await module.saveStateDict(path.join(dir, "model.safetensors"), { format: "pt" });
 }

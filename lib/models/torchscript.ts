@@ -11,11 +11,14 @@ import { describe } from "../dtypes";
 import { CheckpointError, DisposedError, ShapeError, UnsupportedError } from "../errors";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
+import type { HubOptions } from "../hub/hub-settings";
+import { resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
 import { EmbeddingsModelInterface } from "../interface";
 import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
+import { fixTower, unfixTower } from "./freeze";
 import { registerModelKind } from "./kinds";
 
 /** Inputs a tokenizer makes, by the argument names Hugging Face models use. */
@@ -48,7 +51,17 @@ interface ResolvedOptions {
   readonly maxLength: number | undefined;
 }
 
-export type TorchScriptPretrainedOptions = Omit<TorchScriptEmbeddingsModelOptions, "queryModel" | "itemsModel" | "tokenizer">;
+/** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
+export type TorchScriptPretrainedOptions = Omit<TorchScriptEmbeddingsModelOptions, "queryModel" | "itemsModel" | "tokenizer"> & HubOptions;
+
+/** query.pt and items.pt, else model.pt, and the tokenizer files. */
+const TORCHSCRIPT_FILES: FilePlan = async (get) => {
+  await get("tokenizer.json");
+  await get("tokenizer_config.json");
+  await get("special_tokens_map.json", { optional: true });
+  const pair = (await get("query.pt", { optional: true })) !== null && (await get("items.pt", { optional: true })) !== null;
+  if (!pair) await get("model.pt", { optional: true });
+};
 
 /**
  * EmbeddingsModelInterface over TorchScript modules whose forward takes
@@ -109,14 +122,18 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
 
   /**
    * Loads `<dir>/query.pt` and `<dir>/items.pt`, or `<dir>/model.pt` for both,
-   * with the tokenizer files in `dir`.
+   * with the tokenizer files in `dir`; a Hub id ("org/name") loads from the
+   * Hugging Face cache, downloading what it lacks.
    */
-  static async fromPretrained(dir: string, options: TorchScriptPretrainedOptions = {}): Promise<TorchScriptEmbeddingsModel> {
-    if (typeof dir !== "string") throw new TypeError(`TorchScriptEmbeddingsModel.fromPretrained: expected a folder but received ${describe(dir)}`);
+  static async fromPretrained(idOrDir: string, options: TorchScriptPretrainedOptions = {}): Promise<TorchScriptEmbeddingsModel> {
+    if (typeof idOrDir !== "string") throw new TypeError(`TorchScriptEmbeddingsModel.fromPretrained: expected a folder but received ${describe(idOrDir)}`);
+    const { revision, cacheDir, token, onProgress, ...loadOptions } = options;
+    const hub: HubOptions = { ...(revision === undefined ? {} : { revision }), ...(cacheDir === undefined ? {} : { cacheDir }), ...(token === undefined ? {} : { token }), ...(onProgress === undefined ? {} : { onProgress }) };
+    const dir = await resolvePretrained(idOrDir, TORCHSCRIPT_FILES, hub, `TorchScriptEmbeddingsModel.fromPretrained(${JSON.stringify(idOrDir)})`);
     const file = (name: string) => path.join(dir, name);
     if (fs.existsSync(file("query.pt")) && fs.existsSync(file("items.pt")))
-      return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("query.pt"), itemsModel: file("items.pt"), tokenizer: dir });
-    if (fs.existsSync(file("model.pt"))) return TorchScriptEmbeddingsModel.load({ ...options, queryModel: file("model.pt"), tokenizer: dir });
+      return TorchScriptEmbeddingsModel.load({ ...loadOptions, queryModel: file("query.pt"), itemsModel: file("items.pt"), tokenizer: dir });
+    if (fs.existsSync(file("model.pt"))) return TorchScriptEmbeddingsModel.load({ ...loadOptions, queryModel: file("model.pt"), tokenizer: dir });
     throw new CheckpointError(`TorchScriptEmbeddingsModel.fromPretrained: ${dir} has neither query.pt and items.pt nor model.pt`);
   }
 
@@ -168,23 +185,23 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return this.#items;
   }
 
-  /** Freezes embeddings and layers 0..n-1 (names `…embeddings.…`, `…layer.<i>.…`). @throws RangeError when n ≥ the layer count. */
+  /** Freezes embeddings and layers 0..n-1 (lib/models/freeze.ts: names `…embeddings.…`, `…layer.<i>.…`, `…layers.<i>.…`). */
   fixQueryModel(numFixedLayers: number): void {
-    freeze(this.#live(), numFixedLayers, "fixQueryModel");
+    fixTower(this.#live(), numFixedLayers, "fixQueryModel");
   }
 
   unfixQueryModel(): void {
-    this.#live().setRequiresGrad("", true);
+    unfixTower(this.#live());
   }
 
   fixItemModel(numFixedLayers: number): void {
     this.#live();
-    freeze(this.#items, numFixedLayers, "fixItemModel");
+    fixTower(this.#items, numFixedLayers, "fixItemModel");
   }
 
   unfixItemModel(): void {
     this.#live();
-    this.#items.setRequiresGrad("", true);
+    unfixTower(this.#items);
   }
 
   /** Embeds one query: [1, dim] on the model's device. @throws TypeError for a non-string. */
@@ -201,12 +218,26 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
       if (typeof item !== "string") throw new TypeError(`forwardItems: items[${i}] must be a string but received ${describe(item)}`);
     });
     this.#live();
-    const texts = items as readonly string[];
-    const { batchSize, itemsPrefix } = this.#options;
-    if (texts.length <= batchSize) return this.#embed(this.#items, texts, itemsPrefix, "forwardItems");
+    return this.#embedBatches(this.#items, items as readonly string[], this.#options.itemsPrefix, false, "forwardItems");
+  }
+
+  /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */
+  async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    return this.#embedBatches(this.#live(), texts, this.#options.queryPrefix, options.grad, "encodeQueries");
+  }
+
+  /** Item embeddings [n, dim] through the items file; with `grad`, for training. */
+  async encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    this.#live();
+    return this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems");
+  }
+
+  async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
+    const { batchSize } = this.#options;
+    if (texts.length <= batchSize) return this.#embed(module, texts, prefix, what, grad);
     const parts: Tensor[] = [];
     try {
-      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(this.#items, texts.slice(i, i + batchSize), itemsPrefix, "forwardItems"));
+      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(module, texts.slice(i, i + batchSize), prefix, what, grad));
       return await cat(parts, 0);
     } finally {
       for (const p of parts) p.dispose();
@@ -234,10 +265,10 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return out;
   }
 
-  async #embed(module: Module, texts: readonly string[], prefix: string, what: string): Promise<Tensor> {
+  async #embed(module: Module, texts: readonly string[], prefix: string, what: string, grad = false): Promise<Tensor> {
     const inputs = this.#encode(module, texts, prefix, undefined);
     try {
-      const output = await module.forward(inputs);
+      const output = await module.forward(inputs, { grad });
       if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
       if (output.shape.length !== 2 || output.shape[0] !== texts.length) {
         const shape = output.shape;
@@ -256,17 +287,6 @@ function checkInputs(module: Module, file: string): void {
   const unknown = module.inputNames.filter((n) => !(TOKENIZER_INPUTS as readonly string[]).includes(n));
   if (unknown.length > 0 || module.inputNames.length === 0)
     throw new UnsupportedError(`${file}: forward takes ${module.inputNames.join(", ") || "no inputs"}; a text model takes ${TOKENIZER_INPUTS.join(", ")} (by these names)`);
-}
-
-function freeze(module: Module, numFixedLayers: number, what: string): void {
-  if (!Number.isInteger(numFixedLayers)) throw new TypeError(`${what}: expected an integer but received ${describe(numFixedLayers)}`);
-  const params = module.namedParameters().map((p) => p.name);
-  const layerOf = (name: string) => /(?:^|\.)(?:layer|layers)\.(\d+)\./.exec(name)?.[1];
-  const layers = new Set(params.map(layerOf).filter((l): l is string => l !== undefined)).size;
-  if (numFixedLayers < 0 || numFixedLayers >= layers) throw new RangeError(`${what}: numFixedLayers must be in 0..${layers - 1} (the model has ${layers} layers) but received ${numFixedLayers}`);
-  const frozen = params.filter((n) => /(?:^|\.)embeddings\./.test(n) || Number(layerOf(n) ?? Infinity) < numFixedLayers);
-  module.setRequiresGrad(params, true);
-  module.setRequiresGrad(frozen, false);
 }
 
 registerModelKind("torchscript", (dir, options) => TorchScriptEmbeddingsModel.fromPretrained(dir, options));

@@ -90,7 +90,7 @@ describe("TorchScriptEmbeddingsModel (traced_pooler_eager.pt + the bert-tiny tok
     const trainable = [...model.getQueryModelParams()].filter((p) => p.requiresGrad).map((p) => p.name);
     expect(trainable).toContain("m.encoder.layer.2.output.dense.weight");
     expect(trainable).toContain("m.pooler.dense.weight");
-    expect(() => model.fixQueryModel(3)).toThrow(expect.objectContaining({ name: "RangeError", message: "fixQueryModel: numFixedLayers must be in 0..2 (the model has 3 layers) but received 3" }));
+    expect(() => model.fixQueryModel(3)).toThrow(expect.objectContaining({ name: "RangeError", message: "fixQueryModel: numFixedLayers must be an integer in [0, 2] (the tower has 3 layers and one must stay trainable) but received number 3" }));
     model.unfixQueryModel();
     expect([...model.getQueryModelParams()].every((p) => p.requiresGrad)).toBe(true);
   });

@@ -18,6 +18,11 @@ Jobs:
       -> {"loss", "grads": {name: flat}, "params": {name: flat}}: one step of
       bench/python/bert.py's BertModel (transformers' eager math in plain
       torch.nn, eval mode) on pooler outputs, like reference.json -> step
+  {"mode": "clip_step", "dir": CLIPModel folder, "dtype", "inputIds", "idsShape",
+   "pixelValues", "pixelShape", "positive": [image index per text], "negative": [...],
+   "loss": {...}, "optimizer": {...}}
+      -> {"loss", "grads", "params"}: one step of test/helpers/torch_clip.py's
+      CLIP towers (eval mode): text embeddings as queries, image embeddings as items
 """
 import json
 import os
@@ -135,10 +140,31 @@ def run_bert_step(job):
     return {"loss": value.item(), "grads": grads, "params": {k: p.detach().flatten().tolist() for k, p in named.items()}}
 
 
+def run_clip_step(job):
+    sys.path.insert(0, os.path.dirname(__file__))
+    from torch_clip import CLIPTowers  # CLIPModel's towers in plain torch.nn
+
+    with open(os.path.join(job["dir"], "config.json")) as f:
+        config = json.load(f)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[job["dtype"]]
+    model = CLIPTowers.from_safetensors(config, os.path.join(job["dir"], "model.safetensors")).to(dtype)
+    named = dict(model.named_parameters())
+    optimizer = make_optimizer(job["optimizer"], model.parameters())
+    optimizer.zero_grad(set_to_none=True)
+    ids = torch.tensor(job["inputIds"], dtype=torch.long).reshape(job["idsShape"])
+    pixels = torch.tensor(job["pixelValues"], dtype=torch.float32).reshape(job["pixelShape"])
+    images = model.image(pixels)
+    value = loss_value(job["loss"], model.text(ids), images[job["positive"]], images[job["negative"]])
+    value.backward()
+    grads = {k: p.grad.flatten().tolist() for k, p in named.items() if p.grad is not None}
+    optimizer.step()
+    return {"loss": value.item(), "grads": grads, "params": {k: p.detach().flatten().tolist() for k, p in named.items()}}
+
+
 def main():
     torch.set_num_threads(1)
     job = json.load(sys.stdin)
-    run = {"loss": run_loss, "train": run_train, "bert_step": run_bert_step}[job["mode"]]
+    run = {"loss": run_loss, "train": run_train, "bert_step": run_bert_step, "clip_step": run_clip_step}[job["mode"]]
     result = run(job)
     json.dump(result, sys.stdout)
 

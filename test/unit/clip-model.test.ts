@@ -69,11 +69,11 @@ describe("freezing", () => {
     await expect(backward(noGraph, noGraph)).rejects.toMatchObject({ code: "ERR_TORCH", message: expect.stringMatching(/outputs\[0\] has no autograd graph/) });
   });
 
-  test("freezing every layer or a negative count is a RangeError; a fraction a TypeError", async () => {
+  test("freezing every layer, a negative count or a fraction is a RangeError (the one rule of lib/models/freeze.ts)", async () => {
     using model = await TextToImageClipModel.fromPretrained(DIR);
-    expect(() => model.fixQueryModel(2)).toThrow(expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/fixQueryModel: numFixedLayers must lie in \[0, 1\] \(the tower has 2 layers\) but received 2/) }));
+    expect(() => model.fixQueryModel(2)).toThrow(expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/fixQueryModel: numFixedLayers must be an integer in \[0, 1\] \(the tower has 2 layers and one must stay trainable\) but received number 2/) }));
     expect(() => model.fixItemModel(-1)).toThrow(RangeError);
-    expect(() => model.fixItemModel(1.5)).toThrow(expect.objectContaining({ name: "TypeError" }));
+    expect(() => model.fixItemModel(1.5)).toThrow(expect.objectContaining({ name: "RangeError" }));
   });
 });
 
