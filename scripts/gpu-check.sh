@@ -57,6 +57,15 @@ log "committed CUDA prebuild: rc=$? $(head -1 "$OUT/prebuild-cuda-tests.log") ($
 if [ "$MODE" = full ]; then
   node scripts/prebuild.js --cuda "$CUDA_VERSION" > "$OUT/prebuild.log" 2>&1
   log "CUDA prebuild rc=$? $(tail -1 "$OUT/prebuild.log")"
+  # The CUDA prebuild must need at most glibc 2.28 (README "Prebuilds"; test/e2e/loader.test.ts checks it).
+  need=$(node scripts/elf-needs.js prebuilds/cuda/*/embeddings-torch.napi.node 2>/dev/null)
+  log "CUDA prebuild needs $need (the baseline is glibc 2.28: a higher need fails the loader test)"
+  objdump -T prebuilds/cuda/*/embeddings-torch.napi.node | grep -E "GLIBC_2\.(29|3[0-9])" > "$OUT/glibc-over-2.28.txt" || true
+  # torch's headers (for building the CUDA prebuild on a Debian 12 CPU machine against stub libraries), if small enough to carry back.
+  tdir=$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+  tar cf - -C "$tdir" include | xz -T16 -9 > "$OUT/torch-include.tar.xz"
+  [ "$(stat -c %s "$OUT/torch-include.tar.xz")" -lt 16000000 ] || rm -f "$OUT/torch-include.tar.xz"
+  ls "$tdir/lib" > "$OUT/torch-libs.txt"
   cp prebuilds/manifest.json "$OUT/manifest.json" 2>/dev/null
   cp prebuilds/cuda/*/embeddings-torch.napi.node "$OUT/embeddings-torch.cuda.node" 2>/dev/null
 fi
