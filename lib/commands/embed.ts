@@ -14,7 +14,7 @@ import { writeFileAtomic } from "../hub/atomic";
 import type { EmbeddingsModelInterface } from "../interface";
 import { formatDuration } from "../training/progress";
 import { isEncodingModel } from "../training/training-module";
-import { loadCommandModel } from "./load-model";
+import { loadCommandModel, MODEL_FLAGS } from "./load-model";
 import { writeNpy } from "./npy";
 import { integer, requireFlags, UsageError } from "./usage";
 import type { CommandIO } from "./io";
@@ -100,16 +100,10 @@ export async function embedCommand(args: readonly string[], io: CommandIO): Prom
   const { values } = parseArgs({
     args: [...args],
     options: {
-      model: { type: "string" },
-      kind: { type: "string" },
-      revision: { type: "string" },
+      ...MODEL_FLAGS,
       input: { type: "string" },
       output: { type: "string" },
       as: { type: "string" },
-      "batch-size": { type: "string" },
-      "max-length": { type: "string" },
-      device: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,

@@ -10,7 +10,7 @@ import { evaluateRetrieval } from "../training/evaluate";
 import { isEncodingModel } from "../training/training-module";
 import { readCommandData } from "./data";
 import type { CommandIO } from "./io";
-import { loadCommandModel } from "./load-model";
+import { loadCommandModel, MODEL_FLAGS } from "./load-model";
 import { integer, requireFlags, UsageError } from "./usage";
 
 export const EVALUATE_USAGE = `usage: embeddings-torch evaluate --model <folder|hub id> --data <clickstream.jsonl> [--catalogue <catalogue.jsonl>]
@@ -32,15 +32,9 @@ export async function evaluateCommand(args: readonly string[], io: CommandIO): P
   const { values } = parseArgs({
     args: [...args],
     options: {
-      model: { type: "string" },
-      kind: { type: "string" },
-      revision: { type: "string" },
+      ...MODEL_FLAGS,
       data: { type: "string" },
       catalogue: { type: "string" },
-      "batch-size": { type: "string" },
-      "max-length": { type: "string" },
-      device: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,

@@ -21,7 +21,7 @@ import { Trainer } from "../training/trainer";
 import { isEncodingModel } from "../training/training-module";
 import { readCommandData } from "./data";
 import type { CommandIO } from "./io";
-import { loadCommandModel } from "./load-model";
+import { loadCommandModel, MODEL_FLAGS } from "./load-model";
 import { integer, positiveNumber, requireFlags, UsageError } from "./usage";
 
 export const FINETUNE_USAGE = `usage: embeddings-torch finetune --model <folder|hub id> --data <clickstream.jsonl> --out <dir>
@@ -61,26 +61,20 @@ export async function finetuneCommand(args: readonly string[], io: CommandIO): P
   const { values } = parseArgs({
     args: [...args],
     options: {
-      model: { type: "string" },
-      kind: { type: "string" },
-      revision: { type: "string" },
+      ...MODEL_FLAGS,
       towers: { type: "string" },
       data: { type: "string" },
       catalogue: { type: "string" },
       out: { type: "string" },
       epochs: { type: "string" },
       "max-steps": { type: "string" },
-      "batch-size": { type: "string" },
       lr: { type: "string" },
       loss: { type: "string" },
       "validation-fraction": { type: "string" },
       seed: { type: "string" },
-      "max-length": { type: "string" },
-      device: { type: "string" },
       resume: { type: "boolean" },
       "export-triton": { type: "string" },
       name: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
     allowPositionals: false,

@@ -27,6 +27,17 @@ export function detectKind(dir: string): string {
   return "e5";
 }
 
+/** The parseArgs options of every command that loads a model: --model, --kind, --revision, --batch-size, --max-length, --device, --help. */
+export const MODEL_FLAGS = {
+  model: { type: "string" },
+  kind: { type: "string" },
+  revision: { type: "string" },
+  "batch-size": { type: "string" },
+  "max-length": { type: "string" },
+  device: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export interface CommandModelOptions {
   readonly kind?: string | undefined;
   readonly revision?: string | undefined;

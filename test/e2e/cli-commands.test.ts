@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { main } from "../../lib/cli";
+import { runCli } from "../helpers/cli";
+
 import { FIXTURES, maxAbsDiff, readReferenceJson, readReferenceTensor } from "../helpers/fixtures";
 
 const DATA = path.resolve(__dirname, "..", "..", "data");
@@ -22,12 +23,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = runCli;
 
 /** A float32 .npy file, parsed here from NumPy's format description (magic, version, header dict, data). */
 function readNpy(file: string): { shape: number[]; data: Float32Array } {

@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { main } from "../../lib/cli";
 import { modelKinds } from "../../lib";
 import { fixturePath } from "../helpers/fixtures";
 import { parseTritonConfig, tritonParserMissing } from "../helpers/triton-config";
+import { runCli } from "../helpers/cli";
 import { reportSkip } from "../helpers/skip";
 
 let dir: string;
@@ -24,12 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = runCli;
 
 describe("embeddings-torch export-triton", () => {
   const tools = tritonParserMissing();
