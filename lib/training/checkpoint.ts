@@ -21,6 +21,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { CheckpointError } from "../errors";
+import { wrapFsError } from "../hub/fs-errors";
 import { countedWrite, fsyncPath, makeDir, removeDeadLeftovers, removePath, renamePath, writeFileAtomic } from "../hub/atomic";
 import type { Module } from "../module";
 import type { Optimizer } from "./optimizer";
@@ -88,9 +89,15 @@ export async function latestCheckpoint(root: string): Promise<string | null> {
  * @returns the checkpoint's folder.
  */
 export async function writeCheckpoint(root: string, contents: CheckpointContents, keepLast = 2): Promise<string> {
-  await makeDir(root).catch((error: Error) => {
-    throw new CheckpointError(`writeCheckpoint(${root}): cannot create the checkpoint folder (${error.message})`);
-  });
+  try {
+    return await writeCheckpointFiles(root, contents, keepLast);
+  } catch (error) {
+    throw wrapFsError(error, `writeCheckpoint(${root})`, CheckpointError);
+  }
+}
+
+async function writeCheckpointFiles(root: string, contents: CheckpointContents, keepLast: number): Promise<string> {
+  await makeDir(root);
   await removeLeftovers(root);
   const name = checkpointName(contents.state.globalStep);
   const final = path.join(root, name);
@@ -146,6 +153,14 @@ async function fileSha256(file: string): Promise<string> {
  * @throws CheckpointError when there is none, or a listed file is missing or has another size.
  */
 export async function readCheckpoint(location: string): Promise<{ dir: string; state: TrainerState }> {
+  try {
+    return await readCheckpointState(location);
+  } catch (error) {
+    throw wrapFsError(error, `readCheckpoint(${location})`, CheckpointError);
+  }
+}
+
+async function readCheckpointState(location: string): Promise<{ dir: string; state: TrainerState }> {
   const latest = fs.existsSync(path.join(location, LATEST)) ? await latestCheckpoint(location) : null;
   const dir = latest ? path.join(location, latest) : location;
   let stored: StoredState;

@@ -15,7 +15,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 
-import { DeployedVersionError } from "../../errors";
+import { DeployedVersionError, RepositoryError } from "../../errors";
+import { wrapFsError } from "../../hub/fs-errors";
 import { fsyncPath, makeDir, makeTempDir, removeDeadLeftovers, removePath, renamePath, writeFileDurable as writeDurable, writerIsDead } from "../../hub/atomic";
 import type { ModelStorageInfo } from "./storage-manager";
 
@@ -61,14 +62,19 @@ function isDeployed(info: ModelStorageInfo): boolean {
  * Runs `build(tempDir)`, which writes the version's files into `tempDir` and
  * returns config.pbtxt's text, then moves the version and the config into place.
  * @throws DeployedVersionError when the version exists, or when config.pbtxt
- *   would change under other deployed versions (unless overwrite); whatever
+ *   would change under other deployed versions (unless overwrite);
+ *   RepositoryError naming the path for a file-system failure; whatever
  *   `build` or the writes throw (the repository is then as it was).
  */
 export async function installVersion(info: ModelStorageInfo, build: (tempDir: string) => Promise<string>, options: InstallVersionOptions): Promise<void> {
-  checkNotDeployed(info, options);
-  await removeExportLeftovers(info);
-  if (!fs.existsSync(info.configPath)) await installFirstVersion(info, build, options);
-  else await installNextVersion(info, build, options);
+  try {
+    checkNotDeployed(info, options);
+    await removeExportLeftovers(info);
+    if (!fs.existsSync(info.configPath)) await installFirstVersion(info, build, options);
+    else await installNextVersion(info, build, options);
+  } catch (error) {
+    throw wrapFsError(error, options.what, RepositoryError);
+  }
 }
 
 /** The model folder has no config.pbtxt: build all of it aside, then one rename. */
