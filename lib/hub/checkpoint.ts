@@ -51,7 +51,9 @@ async function weightFiles(dir: string): Promise<string[]> {
   if (fs.existsSync(single)) return [single];
   const index = path.join(dir, "model.safetensors.index.json");
   if (fs.existsSync(index)) {
-    const parsed = await readJsonObject(index, "model.safetensors.index.json");
+    const parsed = await readJsonObject(index, "model.safetensors.index.json").catch((error: unknown) => {
+      throw new CheckpointError(error instanceof Error ? error.message : String(error));  // a weights file, not a tokenizer file
+    });
     const map = parsed.weight_map;
     if (!isJsonObject(map)) throw new CheckpointError(`${index}: no "weight_map" object`);
     const shards = [...new Set(Object.values(map))];

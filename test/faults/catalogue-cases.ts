@@ -35,8 +35,9 @@ add("Tensor.from on device cuda:-1 is refused", "RangeError|TypeError|DeviceErro
 add("Tensor.from of a zero-size tensor works", "ok", `const t = et.Tensor.from(new Float32Array(0), [0, 4]); const s = t.shape; t.dispose(); return s;`);
 
 // Disposed tensors
-for (const [what, use] of [["toFloat32Array", "t.toFloat32Array()"], ["data", "t.data()"], ["shape", "t.shape"], ["dtype", "t.dtype"], ["to(float64)", 't.to("float64")'], ["numel", "t.numel"], ["toString", "t.toString()"], ["requiresGrad = true", "(t.requiresGrad = true)"]])
+for (const [what, use] of [["toFloat32Array", "t.toFloat32Array()"], ["data", "t.data()"], ["shape", "t.shape"], ["dtype", "t.dtype"], ["to(float64)", 't.to("float64")'], ["numel", "t.numel"], ["requiresGrad = true", "(t.requiresGrad = true)"]])
   add(`a disposed tensor's ${what} is a DisposedError`, "DisposedError:ERR_DISPOSED", `const t = ${T()}; t.dispose(); ${use};`);
+add("a disposed tensor's toString says so instead of throwing", "ok", `const t = ${T()}; t.dispose(); if (!/disposed/i.test(t.toString())) throw new Error(t.toString());`);
 add("dispose() twice is a no-op", "ok", `const t = ${T()}; t.dispose(); t.dispose();`);
 add("Tensor.to an unknown dtype is a RangeError", "RangeError|TypeError", `const t = ${T()}; try { t.to("float128"); } finally { t.dispose(); }`);
 add("Tensor.to an absent CUDA device is a DeviceError", "DeviceError", `const t = ${T()}; try { t.to("cuda:5"); } finally { t.dispose(); }`);
@@ -60,7 +61,7 @@ add("Module.create with options null is refused", "TypeError", `et.Module.create
 add("Module.create mlp with in_features -1 is refused", "RangeError|TorchError|TypeError", `et.Module.create("mlp", { in_features: -1, hidden_features: 6, out_features: 3 });`);
 add("Module.create mlp with an object option is refused", "TypeError", `et.Module.create("mlp", { in_features: {}, hidden_features: 6, out_features: 3 });`);
 add("Module.forward(null) is a TypeError", "TypeError", `const m = ${MLP}; try { await m.forward(null); } finally { m.dispose(); }`);
-add("Module.forward({}) is refused", "TypeError|RangeError|TorchError", `const m = ${MLP}; try { await m.forward({}); } finally { m.dispose(); }`);
+add("Module.forward({}) is refused", "TypeError|RangeError|ShapeError", `const m = ${MLP}; try { await m.forward({}); } finally { m.dispose(); }`);
 add("Module.forward with a wrong-width input is a ShapeError or TorchError", "ShapeError|TorchError", `const m = ${MLP}, x = ${T("[2, 3]", 6)}; try { await m.forward([x]); } finally { m.dispose(); x.dispose(); }`);
 add("Module.forward with a number input is a TypeError", "TypeError", `const m = ${MLP}; try { await m.forward([5]); } finally { m.dispose(); }`);
 add("Module.forward with a disposed input is a DisposedError", "DisposedError", `const m = ${MLP}, x = ${T()}; x.dispose(); try { await m.forward([x]); } finally { m.dispose(); }`);
@@ -75,8 +76,8 @@ add("loadStateDict of a missing file is a CheckpointError", "CheckpointError", `
 add("loadStateDict of a file that is not safetensors is a CheckpointError", "CheckpointError", `const m = ${MLP}; fs.writeFileSync(path.join(tmp, "x.safetensors"), "not safetensors at all"); try { await m.loadStateDict(path.join(tmp, "x.safetensors")); } finally { m.dispose(); }`);
 add("loadStateDict of a tensor of another shape is a CheckpointError", "CheckpointError|ShapeError", `const m = ${MLP}, w = ${T("[2, 4]")}; try { await m.loadStateDict(new Map([["fc1.weight", w]])); } finally { m.dispose(); w.dispose(); }`);
 add("loadStateDict(123) is a TypeError", "TypeError", `const m = ${MLP}; try { await m.loadStateDict(123); } finally { m.dispose(); }`);
-add("saveStateDict into a path through a file is refused with the path", "CheckpointError|TorchError|RepositoryError", `const m = ${MLP}; fs.writeFileSync(path.join(tmp, "f"), ""); try { await m.saveStateDict(path.join(tmp, "f", "w.safetensors")); } finally { m.dispose(); }`);
-add("loadTorchScript of a missing file is a CheckpointError", "CheckpointError", `await et.Module.loadTorchScript(path.join(tmp, "none.pt"));`);
+add("saveStateDict into a path through a file is a CheckpointError naming the path", "CheckpointError:ERR_CHECKPOINT", `const m = ${MLP}; fs.writeFileSync(path.join(tmp, "f"), ""); try { await m.saveStateDict(path.join(tmp, "f", "w.safetensors")); } finally { m.dispose(); }`);
+add("loadTorchScript of a missing file is a CheckpointError", "CheckpointError:ERR_CHECKPOINT", `await et.Module.loadTorchScript(path.join(tmp, "none.pt"));`);
 add("loadTorchScript of config.json is a CheckpointError or TorchError", "CheckpointError|TorchError|UnsupportedError", `await et.Module.loadTorchScript(path.join(fx, "bert-tiny", "config.json"));`);
 add("loadTorchScript of a truncated TorchScript file is a CheckpointError or TorchError", "CheckpointError|TorchError", `const f = path.join(tmp, "t.pt"); fs.writeFileSync(f, fs.readFileSync(path.join(fx, "bert-tiny", "traced_pooler.pt")).subarray(0, 2000)); await et.Module.loadTorchScript(f);`);
 add("loadTorchScript(null) is a TypeError", "TypeError", `await et.Module.loadTorchScript(null);`);
@@ -92,7 +93,7 @@ add("setLearningRate for group 5 of 1 is a RangeError", "RangeError", `const m =
 add("clipGradNorm(-1) is a RangeError", "RangeError|TypeError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); try { await o.clipGradNorm(-1); } finally { o.dispose(); m.dispose(); }`);
 add("clipGradNorm(NaN) is a RangeError", "RangeError|TypeError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); try { await o.clipGradNorm(NaN); } finally { o.dispose(); m.dispose(); }`);
 add("step of a disposed optimizer is a DisposedError", "DisposedError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); o.dispose(); try { await o.step(); } finally { m.dispose(); }`);
-add("step after its module was disposed is refused", "DisposedError|BusyError|TorchError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); m.dispose(); try { await o.step(); } finally { o.dispose(); }`);
+add("step after its module was disposed works on the parameters the optimizer holds", "ok", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); m.dispose(); try { await o.step(); } finally { o.dispose(); }`);
 add("Optimizer.load of a missing file is a CheckpointError", "CheckpointError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); try { await o.load(path.join(tmp, "none.safetensors")); } finally { o.dispose(); m.dispose(); }`);
 add("Optimizer.load of a corrupt file is a CheckpointError", "CheckpointError", `const m = ${MLP}, o = et.Optimizer.adamw(m, { lr: 0.1 }); fs.writeFileSync(path.join(tmp, "o.safetensors"), Buffer.alloc(64, 7)); try { await o.load(path.join(tmp, "o.safetensors")); } finally { o.dispose(); m.dispose(); }`);
 
@@ -126,7 +127,7 @@ for (const [model, Class] of [["bert-tiny", "TextToTextBertModel"], ["xlmr-tiny"
   corrupt("pickled weights only are refused (CheckpointError)", "CheckpointError", `fs.renameSync(path.join(d, "model.safetensors"), path.join(d, "pytorch_model.bin"))`, model, Class);
 }
 corrupt('hidden_size "64" is a CheckpointError', "CheckpointError", `put("config.json", { ...cfg(), hidden_size: "64" })`);
-corrupt("num_attention_heads 5 (not dividing hidden_size) is refused", "CheckpointError|RangeError|TorchError", `put("config.json", { ...cfg(), num_attention_heads: 5 })`);
+corrupt("num_attention_heads 5 (not dividing hidden_size) is a ShapeError naming both", "ShapeError:ERR_SHAPE", `put("config.json", { ...cfg(), num_attention_heads: 5 })`);
 corrupt("num_hidden_layers -1 is a CheckpointError", "CheckpointError", `put("config.json", { ...cfg(), num_hidden_layers: -1 })`);
 corrupt("num_hidden_layers 1.5 is a CheckpointError", "CheckpointError", `put("config.json", { ...cfg(), num_hidden_layers: 1.5 })`);
 corrupt("layer_norm_eps 'small' is a CheckpointError", "CheckpointError", `put("config.json", { ...cfg(), layer_norm_eps: "small" })`);
@@ -196,7 +197,8 @@ add("checkpoint: writeCheckpoint under a file is a CheckpointError", "Checkpoint
 
 // Triton export
 const info = (o: string) => `new et.ModelStorageInfo(${o})`;
-for (const [what, o] of [["a missing repository", '{ modelName: "m", version: 1 }'], ["an empty repository", '{ repository: "", modelName: "m", version: 1 }'], ["a numeric model name", "{ repository: tmp, modelName: 5, version: 1 }"]] as const)
+add("ModelStorageInfo without a repository defaults to ./models", "ok", `${info('{ modelName: "m", version: 1 }')};`);
+for (const [what, o] of [["an empty repository", '{ repository: "", modelName: "m", version: 1 }'], ["a numeric model name", "{ repository: tmp, modelName: 5, version: 1 }"]] as const)
   add(`ModelStorageInfo with ${what} is a TypeError`, "TypeError", `${info(o)};`);
 for (const [what, o] of [["model name a/b", '{ repository: tmp, modelName: "a/b", version: 1 }'], ["model name ..", '{ repository: tmp, modelName: "..", version: 1 }'], ["model name .hidden", '{ repository: tmp, modelName: ".hidden", version: 1 }'], ["version 0", '{ repository: tmp, modelName: "m", version: 0 }'], ["version -1", '{ repository: tmp, modelName: "m", version: -1 }'], ["version NaN", '{ repository: tmp, modelName: "m", version: NaN }'], ["version 1.5", '{ repository: tmp, modelName: "m", version: 1.5 }'], ["version '1'", '{ repository: tmp, modelName: "m", version: "1" }'], ["version 2**60", '{ repository: tmp, modelName: "m", version: 2 ** 60 }']] as const)
   add(`ModelStorageInfo with ${what} is an argument error`, "RangeError|TypeError", `${info(o)};`);
