@@ -6,7 +6,8 @@
  * and renames it into place: one step, so no version is ever visible without
  * its config. A later export builds the version in `.<version>.tmp-<pid>-XXXXXX`
  * inside the model folder (Triton skips names that are not numbers) and
- * renames it in; a changed config.pbtxt (overwrite) follows by rename. A
+ * renames it in; config.pbtxt (the same text unless overwrite changed it)
+ * follows by rename. A
  * failure undoes what was done; a killed process leaves only hidden entries,
  * which the next export removes (a replaced version displaced to
  * `.<version>.old-<pid>-…` is moved back when the new one never arrived).
@@ -116,9 +117,8 @@ async function installNextVersion(info: ModelStorageInfo, build: (tempDir: strin
   try {
     const config = await build(tempDir);
     checkConfigChange(info, config, options);
-    const configChanges = fs.readFileSync(info.configPath, "utf8") !== config;
     await fsyncTree(tempDir);
-    if (configChanges) await options.writeConfig(tempConfig, config);
+    await options.writeConfig(tempConfig, config);
     checkNotDeployed(info, options);  // again: another exporter may have finished meanwhile
     if (fs.existsSync(info.versionDir)) {
       displaced = path.join(modelDir, `.${info.version}.old-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -126,7 +126,7 @@ async function installNextVersion(info: ModelStorageInfo, build: (tempDir: strin
     }
     await renamePath(tempDir, info.versionDir);
     installed = true;
-    if (configChanges) await renamePath(tempConfig, info.configPath);
+    await renamePath(tempConfig, info.configPath);  // the same text unless overwrite changed it
   } catch (error) {
     // Undo in reverse order; the config rename is the last step, so it never needs undoing.
     if (installed) await fs.promises.rename(info.versionDir, tempDir);
