@@ -26,11 +26,11 @@ const SETUP = `
 const writeCheckpoints = (root: string, steps: readonly number[]) =>
   `${SETUP} for (const s of ${JSON.stringify(steps)}) await et.writeCheckpoint(${JSON.stringify(root)}, { modules: new Map([["query", m]]), optimizers: [opt], state: state(s) }, 2); return ops();`;
 
-const exportVersion = (repository: string, version: number) =>
+const exportVersion = (repository: string, version: number, overwrite = false) =>
   `${SETUP}
   const info = new et.ModelStorageInfo({ repository: ${JSON.stringify(repository)}, modelName: "mlp", version: ${version} });
   const x = et.Tensor.from(new Float32Array(8).fill(0.5), [2, 4]);
-  await new et.JitTraceTritonModelStorageManager(info).saveModel(m, { input: x }, false);
+  await new et.JitTraceTritonModelStorageManager(info).saveModel(m, { input: x }, false, { overwrite: ${overwrite} });
   return ops();`;
 
 function expectClean(outcome: CaseOutcome): number {
@@ -114,6 +114,25 @@ describe("a kill between any two file operations leaves only complete versions, 
       for (const v of versions.filter((e) => e !== "config.pbtxt")) expect(visible(path.join(model, v))).toEqual(["model.pt"]);
       expectClean(runCase(exportVersion(repository, 3)));
       expect({ n, hidden: hidden(model) }).toEqual({ n, hidden: [] });
+    }
+  });
+
+  test("overwriting version 1: it is the old or the new one, complete, or set aside and moved back by the next run", () => {
+    const seed = path.join(dir, "seed");
+    expectClean(runCase(exportVersion(seed, 1)));
+    const probe = path.join(dir, "probe");
+    fs.cpSync(seed, probe, { recursive: true });
+    const total = expectClean(runCase(exportVersion(probe, 1, true)));
+    expect(total).toBeGreaterThanOrEqual(5);  // temporary version, model.pt, config, set aside, rename in, config rename, removal
+    for (let n = 1; n <= total; n++) {
+      const repository = path.join(dir, `kill-${n}`);
+      fs.cpSync(seed, repository, { recursive: true });
+      killedAfter(exportVersion(repository, 1, true), n);
+      const model = path.join(repository, "mlp");
+      expect([["config.pbtxt"], ["1", "config.pbtxt"]]).toContainEqual(visible(model));
+      if (visible(model).includes("1")) expect(visible(path.join(model, "1"))).toEqual(["model.pt"]);
+      expectClean(runCase(exportVersion(repository, 2)));
+      expect({ n, hidden: hidden(model), versions: visible(model), v1: visible(path.join(model, "1")) }).toEqual({ n, hidden: [], versions: ["1", "2", "config.pbtxt"], v1: ["model.pt"] });
     }
   });
 });
