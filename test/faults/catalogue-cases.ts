@@ -126,6 +126,7 @@ for (const [model, Class] of [["bert-tiny", "TextToTextBertModel"], ["xlmr-tiny"
   corrupt("an unreadable tokenizer_config.json is a CheckpointError", "CheckpointError|TokenizerFileError", `put("tokenizer_config.json", "{]")`, model, Class);
   corrupt("pickled weights only are refused (CheckpointError)", "CheckpointError", `fs.renameSync(path.join(d, "model.safetensors"), path.join(d, "pytorch_model.bin"))`, model, Class);
 }
+corrupt("text_config.vocab_size below the tokenizer's ids is a CheckpointError", "CheckpointError:ERR_CHECKPOINT", `const c = cfg(); put("config.json", { ...c, text_config: { ...c.text_config, vocab_size: 50 } })`, "clip-tiny", "TextToImageClipModel");
 corrupt('hidden_size "64" is a CheckpointError', "CheckpointError", `put("config.json", { ...cfg(), hidden_size: "64" })`);
 corrupt("num_attention_heads 5 (not dividing hidden_size) is a ShapeError naming both", "ShapeError:ERR_SHAPE", `put("config.json", { ...cfg(), num_attention_heads: 5 })`);
 corrupt("num_hidden_layers -1 is a CheckpointError", "CheckpointError", `put("config.json", { ...cfg(), num_hidden_layers: -1 })`);
