@@ -135,4 +135,13 @@ describe("a kill between any two file operations leaves only complete versions, 
       expect({ n, hidden: hidden(model), versions: visible(model), v1: visible(path.join(model, "1")) }).toEqual({ n, hidden: [], versions: ["1", "2", "config.pbtxt"], v1: ["model.pt"] });
     }
   });
+
+  test("a version folder without config.pbtxt (left by the old non-atomic export) is not deployed: re-export replaces it", () => {
+    const model = path.join(dir, "legacy", "mlp");
+    fs.mkdirSync(path.join(model, "1"), { recursive: true });
+    fs.writeFileSync(path.join(model, "1", "model.pt"), "half");
+    expectClean(runCase(exportVersion(path.join(dir, "legacy"), 1)));
+    expect({ model: visible(model), hidden: hidden(model), repository: hidden(path.join(dir, "legacy")) }).toEqual({ model: ["1", "config.pbtxt"], hidden: [], repository: [] });
+    expect(fs.statSync(path.join(model, "1", "model.pt")).size).toBeGreaterThan(100);  // the traced file, not the leftover
+  });
 });
