@@ -17,7 +17,8 @@ export type ErrorCode =
   | "ERR_TRACE"
   | "ERR_DEPLOYED"
   | "ERR_HUB"
-  | "ERR_HUB_OFFLINE";
+  | "ERR_HUB_OFFLINE"
+  | "ERR_REPOSITORY";
 
 /** A failure inside libtorch or the addon. */
 export class TorchError extends Error {
@@ -93,6 +94,13 @@ export class TraceError extends TorchError {
 export class DeployedVersionError extends TorchError {
   constructor(message: string) {
     super(message, "ERR_DEPLOYED");
+  }
+}
+
+/** A Triton model repository path cannot be created, read or written (not a folder, name too long, no permission); names the path. */
+export class RepositoryError extends TorchError {
+  constructor(message: string) {
+    super(message, "ERR_REPOSITORY");
   }
 }
 

@@ -18,13 +18,14 @@ export {
   TraceError,
   DeployedVersionError,
   HubError,
+  RepositoryError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";
 import { checkAddon } from "./native";
 export type { LoadEnvironment } from "./native";
 export { EmbeddingsModelInterface, LightningModule, type OptimizerConfig } from "./interface";
-export { TextTokenizer, type BatchEncoding, type TokenizerOptions } from "./tokenization";
+export { TextTokenizer, TokenizerFileError, type BatchEncoding, type TokenizerOptions } from "./tokenization";
 export { cat } from "./ops";
 export { hubCacheDir, type HubOptions, type DownloadProgress } from "./hub/hub-settings";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./hub/safetensors";

@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+
 import { checkDevice, type Device } from "./device";
 import { describe, isDType, type DType } from "./dtypes";
 import { CheckpointError, nativeAsync, nativeSync } from "./errors";
@@ -61,6 +63,10 @@ export class Module implements Disposable {
    */
   static create(architecture: string, options: Readonly<Record<string, number | string | boolean>> = {}): Module {
     if (typeof architecture !== "string") throw new TypeError(`Module.create: expected an architecture name but received ${describe(architecture)}`);
+    if (typeof options !== "object" || options === null || Array.isArray(options)) throw new TypeError(`Module.create("${architecture}"): expected options as an object but received ${describe(options)}`);
+    for (const [key, value] of Object.entries(options))
+      if (typeof value !== "number" && typeof value !== "string" && typeof value !== "boolean")
+        throw new TypeError(`Module.create("${architecture}"): option ${key} must be a number, string or boolean but received ${describe(value)}`);
     return new Module(nativeSync(() => native().NativeModule.create(architecture, { ...options })));
   }
 
@@ -70,6 +76,7 @@ export class Module implements Disposable {
    */
   static async loadTorchScript(file: string, options: { device?: Device } = {}): Promise<Module> {
     if (typeof file !== "string") throw new TypeError(`Module.loadTorchScript: expected a file path but received ${describe(file)}`);
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new CheckpointError(`Module.loadTorchScript: ${file} is not a file (expected a TorchScript file saved by torch.jit.save)`);
     const device = checkDevice(options.device ?? "cpu", "Module.loadTorchScript");
     return new Module(await nativeAsync(() => native().NativeModule.loadTorchScript(file, device)));
   }
@@ -117,6 +124,7 @@ export class Module implements Disposable {
    * changed. @throws RangeError for a name or prefix that matches nothing.
    */
   setRequiresGrad(selection: string | readonly string[], requiresGrad: boolean): number {
+    if (typeof requiresGrad !== "boolean") throw new TypeError(`setRequiresGrad: requiresGrad must be a boolean but received ${describe(requiresGrad)}`);
     const all = this.namedParameters().map((p) => p.name);
     let names: string[];
     if (typeof selection === "string") {

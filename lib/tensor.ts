@@ -29,7 +29,8 @@ export class Tensor implements Disposable {
    * Copies `data` into a new tensor of `shape` (one copy; converting when
    * `dtype` differs from the array's element type). A Uint8Array with a
    * non-byte dtype is read as that dtype's raw little-endian bytes.
-   * @throws TypeError for a non-TypedArray or bad shape, RangeError when the
+   * @throws TypeError for a non-TypedArray, an unsupported TypedArray kind
+   *   (Int8Array, Uint32Array, …), a SharedArrayBuffer's view or a bad shape, RangeError when the
    *   element count does not match `shape`, DeviceError for an absent device.
    */
   static from(data: TensorData, shape: readonly number[], options: TensorOptions = {}): Tensor {
@@ -37,7 +38,10 @@ export class Tensor implements Disposable {
       throw new TypeError(`Tensor.from: expected a TypedArray for data but received ${describe(data)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw new TypeError(`Tensor.from: expected shape as an array of non-negative integers but received ${JSON.stringify(shape)}`);
-    const dtype = options.dtype ?? dtypeOfData(data);
+    const natural = dtypeOfData(data);  // throws a TypeError naming an unsupported TypedArray, whatever dtype is asked for
+    if (Object.prototype.toString.call(data.buffer) === "[object SharedArrayBuffer]")
+      throw new TypeError(`Tensor.from: data is a ${typedArrayKind(data)} over a SharedArrayBuffer, which another thread may change while it is copied; copy it into an ordinary ArrayBuffer first (e.g. ${typedArrayKind(data)}.from(data))`);
+    const dtype = options.dtype ?? natural;
     if (!isDType(dtype)) throw new RangeError(`Tensor.from: unknown dtype "${String(dtype)}"`);
     if (typedArrayKind(data) === "Uint16Array" && dtype !== "float16" && dtype !== "bfloat16")
       throw new TypeError(`Tensor.from: a Uint16Array holds float16 or bfloat16 bits, not ${dtype}`);

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { CheckpointError } from "../errors";
 import { isJsonObject, readJsonObject, type JsonObject } from "../tokenization";
 import type { Tensor } from "../tensor";
+import { checkConfigFields } from "./config-fields";
 import { readSafetensorsTensors } from "./safetensors";
 
 /** Reads `<dir>/config.json`. @throws CheckpointError naming the folder or file. */
@@ -17,11 +18,14 @@ export async function readConfig(dir: string): Promise<JsonObject> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: not a folder (expected a Hugging Face checkpoint folder with config.json)`);
   const file = path.join(dir, "config.json");
   if (!fs.existsSync(file)) throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face checkpoint folder)`);
+  let config: JsonObject;
   try {
-    return await readJsonObject(file, "config.json");
+    config = await readJsonObject(file, "config.json");
   } catch (error) {
     throw new CheckpointError(error instanceof Error ? error.message : String(error));
   }
+  checkConfigFields(config, dir);
+  return config;
 }
 
 /** config.json's scalar fields (numbers, strings, booleans), as model options for the addon. */
@@ -47,12 +51,21 @@ async function weightFiles(dir: string): Promise<string[]> {
   if (fs.existsSync(single)) return [single];
   const index = path.join(dir, "model.safetensors.index.json");
   if (fs.existsSync(index)) {
-    const parsed = await readJsonObject(index, "model.safetensors.index.json");
+    const parsed = await readJsonObject(index, "model.safetensors.index.json").catch((error: unknown) => {
+      throw new CheckpointError(error instanceof Error ? error.message : String(error));  // a weights file, not a tokenizer file
+    });
     const map = parsed.weight_map;
     if (!isJsonObject(map)) throw new CheckpointError(`${index}: no "weight_map" object`);
-    const shards = [...new Set(Object.values(map).map(String))];
-    for (const shard of shards) if (!fs.existsSync(path.join(dir, shard))) throw new CheckpointError(`${index}: shard ${shard} is missing from ${dir}`);
-    return shards.map((s) => path.join(dir, s));
+    const shards = [...new Set(Object.values(map))];
+    for (const shard of shards) {
+      if (typeof shard !== "string") throw new CheckpointError(`${index}: weight_map values must be shard file names but one is ${JSON.stringify(shard)}`);
+      // A shard name is a file of this folder: "../x" or "/etc/x" would read outside the model.
+      const relative = path.relative(dir, path.resolve(dir, shard));
+      if (relative === "" || relative.startsWith("..") || path.isAbsolute(relative) || relative.includes(path.sep))
+        throw new CheckpointError(`${index}: shard ${JSON.stringify(shard)} is not a file name inside ${dir}; a shard index may only name files of the model folder`);
+      if (!fs.existsSync(path.join(dir, shard))) throw new CheckpointError(`${index}: shard ${shard} is missing from ${dir}`);
+    }
+    return shards.map((s) => path.join(dir, String(s)));
   }
   const present = fs.readdirSync(dir);
   const pickles = present.filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));

@@ -8,10 +8,11 @@
  */
 import * as fs from "node:fs";
 
-import { DTYPE_SIZE, type DType } from "../dtypes";
+import { DTYPE_SIZE, describe, type DType } from "../dtypes";
 import { CheckpointError, UnsupportedError } from "../errors";
 import { Tensor } from "../tensor";
 import { writeFileAtomic } from "./atomic";
+import { wrapFsError } from "./fs-errors";
 
 const FROM_SAFETENSORS: Readonly<Record<string, DType>> = {
   F32: "float32",
@@ -169,9 +170,18 @@ async function streamSafetensors(
 
 /** Reads and validates a safetensors file of any size, one tensor range at a time. @throws CheckpointError (missing, truncated, corrupt). */
 export async function readSafetensors(file: string): Promise<SafetensorsFile> {
+  checkFileArgument(file, "readSafetensors");
   const tensors = new Map<string, SafetensorsEntry>();
-  const metadata = await streamSafetensors(file, (name, entry) => tensors.set(name, entry));
-  return { tensors, metadata };
+  try {
+    const metadata = await streamSafetensors(file, (name, entry) => tensors.set(name, entry));
+    return { tensors, metadata };
+  } catch (error) {
+    throw wrapFsError(error, `readSafetensors(${file})`, CheckpointError);
+  }
+}
+
+function checkFileArgument(file: unknown, what: string): asserts file is string {
+  if (typeof file !== "string" || file === "") throw new TypeError(`${what}: expected a file path but received ${describe(file)}`);
 }
 
 /**
@@ -187,7 +197,7 @@ export async function readSafetensorsTensors(file: string): Promise<{ tensors: M
     return { tensors, metadata };
   } catch (error) {
     for (const tensor of tensors.values()) tensor.dispose();
-    throw error;
+    throw wrapFsError(error, `readSafetensorsTensors(${file})`, CheckpointError);
   }
 }
 
@@ -205,6 +215,8 @@ export async function writeSafetensors(
   tensors: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
   metadata: Readonly<Record<string, string>> = {},
 ): Promise<void> {
+  checkFileArgument(file, "writeSafetensors");
+  if (typeof tensors !== "object" || tensors === null || Array.isArray(tensors)) throw new TypeError(`writeSafetensors(${file}): expected a Map or record of Tensors but received ${describe(tensors)}`);
   const list: [string, Tensor][] = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Readonly<Record<string, Tensor>>);
   const entries = list.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
@@ -212,6 +224,7 @@ export async function writeSafetensors(
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, tensor] of entries) {
+    if (!(tensor instanceof Tensor)) throw new TypeError(`writeSafetensors(${file}): tensor "${name}" must be a Tensor but is ${describe(tensor)}`);
     const data = tensor.data();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     header[name] = { dtype: TO_SAFETENSORS[tensor.dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.byteLength] };
@@ -223,5 +236,7 @@ export async function writeSafetensors(
   if (padding) json = Buffer.concat([json, Buffer.alloc(padding, 0x20)]);
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.byteLength));
-  await writeFileAtomic(file, [length, json, ...chunks]);
+  await writeFileAtomic(file, [length, json, ...chunks]).catch((error: unknown) => {
+    throw wrapFsError(error, `writeSafetensors(${file})`, CheckpointError);
+  });
 }

@@ -23,6 +23,7 @@ import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
+import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
 
@@ -95,6 +96,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
     const config = await readClipConfig(dir, context); // first: a folder of another model fails on model_type
     const [tokenizer, images] = await Promise.all([TextTokenizer.fromPretrained(dir), ImageProcessor.fromPretrained(dir)]);
+    await checkTokenizerFitsModel(dir, config.vocabSize);
     const text = Module.create("clip-text", config.text);
     const vision = Module.create("clip-vision", config.vision);
     try {
@@ -260,6 +262,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   #encode(texts: string | readonly string[], device: Device): Tensor {
     const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
     const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
+    checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
   }
 

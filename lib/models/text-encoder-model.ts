@@ -17,6 +17,7 @@ import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
+import { checkTokenIds } from "./vocabulary";
 import { fixTower, unfixTower } from "./freeze";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
@@ -32,6 +33,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly #items: Module;
   readonly #itemsDir: string;
   readonly #tokenizer: TextTokenizer;
+  readonly #vocabSize: number;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
   /** Longest input in tokens. */
@@ -54,6 +56,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     this.#items = loaded.items;
     this.#itemsDir = loaded.itemsDir;
     this.#tokenizer = loaded.tokenizer;
+    this.#vocabSize = loaded.vocabSize;
     this.#spec = spec;
     this.#numLayers = loaded.numLayers;
     this.maxLength = loaded.maxLength;
@@ -233,6 +236,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
 
   #tensors(encoding: BatchEncoding, device: Device): Record<string, Tensor> {
     const shape = [encoding.batchSize, encoding.length];
+    checkTokenIds(encoding.inputIds, encoding.length, this.#vocabSize, `${this.constructor.name} forward (${this.dir})`);
     return {
       input_ids: Tensor.from(encoding.inputIds, shape, { device }),
       attention_mask: Tensor.from(encoding.attentionMask, shape, { device }),

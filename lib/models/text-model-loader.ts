@@ -16,6 +16,7 @@ import type { HubOptions } from "../hub/hub-settings";
 import { resolvePretrained, TEXT_MODEL_FILES } from "../hub/resolve-pretrained";
 import { Module } from "../module";
 import { readJsonObject, TextTokenizer } from "../tokenization";
+import { checkTokenizerFitsModel } from "./vocabulary";
 
 /** "shared": one encoder serves queries and items. "separate": each has its own (parameters, optimizer, checkpoint, Triton model). */
 export type Towers = "shared" | "separate";
@@ -74,6 +75,8 @@ export interface LoadedTextModel {
   readonly batchSize: number;
   readonly padding: "longest" | "max_length";
   readonly autocast: "float16" | "bfloat16" | undefined;
+  /** config.json's vocab_size: token ids must be below it. */
+  readonly vocabSize: number;
   /** The query tower's (or the shared) checkpoint folder. */
   readonly dir: string;
   /** The items tower's checkpoint folder (dir when it was copied from the same checkpoint). */
@@ -152,6 +155,8 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
   const isXlmr = ARCHITECTURES[String(config.model_type)]?.native === "xlm-roberta";
   const numLayers = configInteger(config, "num_hidden_layers", dir);
   const tokenizer = await TextTokenizer.fromPretrained(dir);
+  const vocabSize = configInteger(config, "vocab_size", dir);
+  await checkTokenizerFitsModel(dir, vocabSize);
   const positions = configInteger(config, "max_position_embeddings", dir, 512) - (isXlmr ? configInteger(config, "pad_token_id", dir, 1) + 1 : 0);
   const maxLength = options.maxLength ?? Math.min(tokenizer.modelMaxLength, positions);
   if (!Number.isSafeInteger(maxLength) || maxLength < 2 || maxLength > positions)
@@ -168,6 +173,6 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
       throw error;
     }
   }
-  const loaded = { query: query as Module, items, tokenizer, numLayers, maxLength, batchSize, padding, autocast: options.autocast };
+  const loaded = { query: query as Module, items, tokenizer, vocabSize, numLayers, maxLength, batchSize, padding, autocast: options.autocast };
   return { ...loaded, dir: path.resolve(dir), itemsDir: path.resolve(separateDir ?? dir) };
 }

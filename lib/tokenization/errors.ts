@@ -4,15 +4,21 @@
  * and `RangeError`s instead.
  */
 
+import { CheckpointError } from "../errors";
+
 /** Stable codes: a bad or missing file, or a valid file using an unsupported feature. */
 export type TokenizerErrorCode = "ERR_CHECKPOINT" | "ERR_UNSUPPORTED";
 
-/** A tokenizer file (tokenizer.json, tokenizer_config.json) is missing, corrupt or unsupported. */
-export class TokenizerFileError extends Error {
-  readonly code: TokenizerErrorCode;
+/**
+ * A tokenizer file (tokenizer.json, tokenizer_config.json) is missing, corrupt
+ * or unsupported. It is a `CheckpointError`: tokenizer files are part of the
+ * checkpoint folder (`catch (e) { if (e instanceof CheckpointError) … }` sees them).
+ */
+export class TokenizerFileError extends CheckpointError {
+  override readonly code: TokenizerErrorCode;
   constructor(message: string, code: TokenizerErrorCode = "ERR_CHECKPOINT", options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
+    super(message);
+    if (options !== undefined && "cause" in options) this.cause = options.cause;
     this.code = code;
   }
 }

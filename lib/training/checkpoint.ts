@@ -8,15 +8,21 @@
  *
  * written so that a process killed at any instant leaves the previous
  * checkpoint loadable: every file goes into a temporary folder, trainer.json
- * (which lists every file and its size) last, each fsynced; the folder is
- * renamed into place; only then does latest.json (itself written atomically)
- * point at it. Readers follow latest.json and check the listed sizes.
+ * (which lists every file, its size and its sha256) last, each fsynced; the
+ * folder is renamed into place; only then does latest.json (itself written
+ * atomically) point at it. Old step folders are renamed to hidden names
+ * before they are deleted, so a kill while pruning never leaves a visible,
+ * partial `step-…/`. The next write removes what killed writers left
+ * (`.tmp-step-…`, `.trash-…`, `.latest.json.….tmp`). Readers follow
+ * latest.json and check each listed file's size and sha256.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { CheckpointError } from "../errors";
-import { fsyncPath, writeFileAtomic } from "../hub/atomic";
+import { wrapFsError } from "../hub/fs-errors";
+import { countedWrite, fsyncPath, makeDir, removeDeadLeftovers, removePath, renamePath, writeFileAtomic } from "../hub/atomic";
 import type { Module } from "../module";
 import type { Optimizer } from "./optimizer";
 
@@ -38,7 +44,10 @@ export interface TrainerState {
 }
 
 interface StoredState extends TrainerState {
+  /** Size in bytes of each file of the folder. */
   readonly files: Readonly<Record<string, number>>;
+  /** Hex sha256 of each file (absent in checkpoints written before checksums). */
+  readonly sha256?: Readonly<Record<string, string>>;
 }
 
 export interface CheckpointContents {
@@ -61,9 +70,14 @@ export async function latestCheckpoint(root: string): Promise<string | null> {
     text = await fs.promises.readFile(path.join(root, LATEST), "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
+    throw new CheckpointError(`latestCheckpoint(${root}): cannot read ${path.join(root, LATEST)} (${(error as Error).message})`);
   }
-  const parsed: unknown = JSON.parse(text);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new CheckpointError(`latestCheckpoint(${root}): ${path.join(root, LATEST)} is not JSON (${(error as Error).message}): expected {"checkpoint": "step-…"} but received ${JSON.stringify(text.slice(0, 200))}`);
+  }
   const name = typeof parsed === "object" && parsed !== null ? (parsed as { checkpoint?: unknown }).checkpoint : undefined;
   if (typeof name !== "string" || !/^step-\d+$/.test(name)) throw new CheckpointError(`${path.join(root, LATEST)}: no "checkpoint" folder name in ${text.slice(0, 200)}`);
   return name;
@@ -75,39 +89,62 @@ export async function latestCheckpoint(root: string): Promise<string | null> {
  * @returns the checkpoint's folder.
  */
 export async function writeCheckpoint(root: string, contents: CheckpointContents, keepLast = 2): Promise<string> {
-  await fs.promises.mkdir(root, { recursive: true });
+  try {
+    return await writeCheckpointFiles(root, contents, keepLast);
+  } catch (error) {
+    throw wrapFsError(error, `writeCheckpoint(${root})`, CheckpointError);
+  }
+}
+
+async function writeCheckpointFiles(root: string, contents: CheckpointContents, keepLast: number): Promise<string> {
+  await makeDir(root);
+  await removeLeftovers(root);
   const name = checkpointName(contents.state.globalStep);
   const final = path.join(root, name);
   if ((await latestCheckpoint(root)) === name && fs.existsSync(final))
     throw new CheckpointError(`writeCheckpoint(${root}): ${name} is the latest checkpoint; it is never rewritten in place`);
   const temp = path.join(root, `.tmp-${name}-${process.pid}-${Date.now()}`);
-  await fs.promises.mkdir(temp);
-  const files: Record<string, number> = {};
+  await makeDir(temp);
   for (const [moduleName, module] of contents.modules) {
-    await module.saveStateDict(path.join(temp, `${moduleName}.safetensors`));
+    await countedWrite(() => module.saveStateDict(path.join(temp, `${moduleName}.safetensors`)));
   }
-  for (const [i, optimizer] of contents.optimizers.entries()) await optimizer.save(path.join(temp, `optimizer-${i}.safetensors`));
-  for (const file of await fs.promises.readdir(temp)) files[file] = (await fs.promises.stat(path.join(temp, file))).size;
-  const stored: StoredState = { ...contents.state, files };
+  for (const [i, optimizer] of contents.optimizers.entries()) await countedWrite(() => optimizer.save(path.join(temp, `optimizer-${i}.safetensors`)));
+  const files: Record<string, number> = {};
+  const sha256: Record<string, string> = {};
+  for (const file of (await fs.promises.readdir(temp)).sort()) {
+    files[file] = (await fs.promises.stat(path.join(temp, file))).size;
+    sha256[file] = await fileSha256(path.join(temp, file));
+  }
+  const stored: StoredState = { ...contents.state, files, sha256 };
   await writeFileAtomic(path.join(temp, STATE), JSON.stringify(stored, null, 1));
   await fsyncPath(temp);
   // A folder of this name not referenced by latest.json is a leftover of a run that died between rename and latest.json.
-  await fs.promises.rm(final, { recursive: true, force: true });
-  await fs.promises.rename(temp, final);
+  await removePath(final);
+  await renamePath(temp, final);
   await fsyncPath(root);
   await writeFileAtomic(path.join(root, LATEST), JSON.stringify({ checkpoint: name, step: contents.state.globalStep }));
   await prune(root, name, keepLast);
   return final;
 }
 
-/** Removes older step folders (keeping `keepLast`, always `latest`) and temporary folders of dead writers. */
+/** Hidden entries of dead writers: temporary checkpoint folders, latest.json's temporary files, folders being deleted. */
+async function removeLeftovers(root: string): Promise<void> {
+  await removeDeadLeftovers(root, /^\.(?:tmp-step-\d+-|latest\.json\.)(\d+)[.-]\d+(?:\.tmp)?$/);
+}
+
+/** Removes older step folders (keeping `keepLast`, always `latest`); each is renamed to a hidden name first. */
 async function prune(root: string, latest: string, keepLast: number): Promise<void> {
   const entries = await fs.promises.readdir(root);
   const steps = entries.filter((e) => /^step-\d+$/.test(e)).sort();
   const keep = new Set([...steps.slice(Math.max(0, steps.length - keepLast)), latest]);
-  for (const e of entries) {
-    if ((/^step-\d+$/.test(e) && !keep.has(e)) || e.startsWith(".tmp-step-")) await fs.promises.rm(path.join(root, e), { recursive: true, force: true });
-  }
+  for (const e of steps) if (!keep.has(e)) await removePath(path.join(root, e));
+}
+
+/** Hex sha256 of a file, read in chunks (checkpoint files may be large). */
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 /**
@@ -116,6 +153,14 @@ async function prune(root: string, latest: string, keepLast: number): Promise<vo
  * @throws CheckpointError when there is none, or a listed file is missing or has another size.
  */
 export async function readCheckpoint(location: string): Promise<{ dir: string; state: TrainerState }> {
+  try {
+    return await readCheckpointState(location);
+  } catch (error) {
+    throw wrapFsError(error, `readCheckpoint(${location})`, CheckpointError);
+  }
+}
+
+async function readCheckpointState(location: string): Promise<{ dir: string; state: TrainerState }> {
   const latest = fs.existsSync(path.join(location, LATEST)) ? await latestCheckpoint(location) : null;
   const dir = latest ? path.join(location, latest) : location;
   let stored: StoredState;
@@ -130,7 +175,12 @@ export async function readCheckpoint(location: string): Promise<{ dir: string; s
     const actual = fs.statSync(path.join(dir, file), { throwIfNoEntry: false })?.size;
     if (actual !== size) throw new CheckpointError(`readCheckpoint(${location}): ${path.join(dir, file)} is ${actual === undefined ? "missing" : `${actual} bytes`}, trainer.json says ${size}: the checkpoint is incomplete`);
   }
-  const { files: _files, ...state } = stored;
+  for (const [file, expected] of Object.entries(stored.sha256 ?? {})) {
+    const actual = await fileSha256(path.join(dir, file));
+    if (actual !== expected)
+      throw new CheckpointError(`readCheckpoint(${location}): ${path.join(dir, file)} has sha256 ${actual}, trainer.json says ${expected}: the file was changed or corrupted after it was written; resume from another checkpoint`);
+  }
+  const { files: _files, sha256: _sha256, ...state } = stored;
   return { dir, state };
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -38,6 +39,22 @@ describe("checkpoints", () => {
     const file = path.join(written, "query.safetensors");
     fs.truncateSync(file, 100);
     await expect(readCheckpoint(dir)).rejects.toThrow(expect.objectContaining({ name: "CheckpointError", message: expect.stringMatching(/query\.safetensors is 100 bytes, trainer\.json says \d+: the checkpoint is incomplete/) }));
+  });
+
+  test("weights corrupted in place (same size) are refused by readCheckpoint with a CheckpointError naming the file and both sha256", async () => {
+    using model = new MlpTwoTower({ shared: true });
+    const written = await writeCheckpoint(dir, { modules: new Map([["query", model.query]]), optimizers: [], state: state(1) });
+    const file = path.join(written, "query.safetensors");
+    const bytes = fs.readFileSync(file);
+    const expected = createHash("sha256").update(bytes).digest("hex");  // independent of the code under test
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;  // flip the last weight byte
+    fs.writeFileSync(file, bytes);
+    await expect(readCheckpoint(dir)).rejects.toThrow(expect.objectContaining({ name: "CheckpointError", code: "ERR_CHECKPOINT", message: expect.stringContaining(`${file} has sha256 ${createHash("sha256").update(bytes).digest("hex")}, trainer.json says ${expected}`) }));
+  });
+
+  test("a latest.json that is not JSON is a CheckpointError naming the file, not a SyntaxError", async () => {
+    fs.writeFileSync(path.join(dir, "latest.json"), "{not json");
+    await expect(readCheckpoint(dir)).rejects.toThrow(expect.objectContaining({ name: "CheckpointError", message: expect.stringMatching(/latest\.json is not JSON .*received "\{not json"/) }));
   });
 
   test("the latest checkpoint is never rewritten in place", async () => {

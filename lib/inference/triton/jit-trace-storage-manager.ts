@@ -14,6 +14,7 @@ import { Tensor } from "../../tensor";
 import { checkTrace, type OutputSpec } from "../../trace-check";
 import { orderInputs, saveTorchScript, type ExampleInputs, type OrderedInputs } from "../../trace";
 import { renderConfigPbtxt, tritonDataType, type TritonModelConfig, type TritonTensorConfig } from "./config-pbtxt";
+import { countedWrite } from "../../hub/atomic";
 import { installVersion, writeFileDurable } from "./repository";
 import {
   ModelStorageInfo,
@@ -134,7 +135,7 @@ export class JitTraceTritonModelStorageManager extends TritonModelStorageManager
         info,
         async (tempDir) => {
           const file = path.join(tempDir, "model.pt");
-          await saveTorchScript(module, exampleInputs, file, { namedInputs });
+          await countedWrite(() => saveTorchScript(module, exampleInputs, file, { namedInputs }));
           using traced = await Module.loadTorchScript(file, { device: module.device });
           const specs = await checkTrace(module, traced, ordered, { variableDims });
           return renderConfigPbtxt(this.config(module, traced, ordered, specs, variableDims, namedInputs, settings, what));

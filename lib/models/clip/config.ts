@@ -20,6 +20,8 @@ export interface ClipConfig {
   readonly visionLayers: number;
   /** Text positions: the length queries are padded to (77 for every released CLIP). */
   readonly maxPositionEmbeddings: number;
+  /** text_config.vocab_size: token ids must be below it. */
+  readonly vocabSize: number;
 }
 
 type Json = { readonly [key: string]: unknown };
@@ -64,6 +66,7 @@ export function parseClipConfig(json: Json, file: string): ClipConfig {
     textLayers: count(textConfig, "num_hidden_layers", "text_config", 12),
     visionLayers: count(visionConfig, "num_hidden_layers", "vision_config", 12),
     maxPositionEmbeddings: count(textConfig, "max_position_embeddings", "text_config", 77),
+    vocabSize: count(textConfig, "vocab_size", "text_config", 49408),
   };
 }
 
