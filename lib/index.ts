@@ -18,6 +18,7 @@ export {
   TraceError,
   DeployedVersionError,
   HubError,
+  NonFiniteLossError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";

@@ -18,6 +18,7 @@ import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
+import { useModules } from "./ownership";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
 export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions, type TextModelSpec, type Towers } from "./text-model-loader";
@@ -34,6 +35,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly #tokenizer: TextTokenizer;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
+  /** The empty-query warning is given once per model. */
+  #warnedEmptyQuery = false;
   /** Longest input in tokens. */
   readonly maxLength: number;
   /** Items per forward in forwardItems. */
@@ -154,8 +157,12 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
 
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
-    if (query.trim() === "") process.emitWarning("forwardQuery: the query is empty; its embedding carries no information", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
-    return this.encode([query], { kind: "query" });
+    if (query.trim() === "" && !this.#warnedEmptyQuery) {
+      this.#warnedEmptyQuery = true;
+      process.emitWarning("forwardQuery: the query is empty; its embedding carries no information (warned once per model)", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
+    }
+    // A running Trainer.fit owns the towers: wait for it (lib/models/ownership.ts).
+    return useModules([this.#query], () => this.encode([query], { kind: "query" }));
   }
 
   async forwardItems(items: readonly unknown[]): Promise<Tensor> {
@@ -164,7 +171,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     items.forEach((item, i) => {
       if (typeof item !== "string") throw new TypeError(`forwardItems: item ${i} must be a string but received ${describe(item)}`);
     });
-    return this.encode(items as readonly string[], { kind: "items" });
+    return useModules([this.#items], () => this.encode(items as readonly string[], { kind: "items" }));
   }
 
   /**

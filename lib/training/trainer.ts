@@ -3,14 +3,17 @@
  * accumulation and clipping, one optimizer per configured module, a
  * learning-rate schedule stepped per optimizer step, validation with early
  * stopping, layers frozen for the first steps/epochs, train()/eval()
- * switching, per-step seeding, atomic checkpoints and exact resume.
+ * switching, per-step seeding, atomic checkpoints and exact resume. A running
+ * fit owns its modules (lib/models/ownership.ts: serving calls wait for it)
+ * and leaves them in eval mode however it ends.
  */
 import * as path from "node:path";
 
-import { CheckpointError } from "../errors";
+import { CheckpointError, NonFiniteLossError } from "../errors";
 import { manualSeed } from "../device";
 import { describe } from "../dtypes";
 import type { Module } from "../module";
+import { claimModules } from "../models/ownership";
 import { Tensor } from "../tensor";
 import { backward } from "./autograd";
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
@@ -22,6 +25,7 @@ import type { TrainingPair } from "./clickstream/pairs";
 import { seenInPairs } from "./clickstream/split";
 import { hash32, mulberry32, permutation } from "./random";
 import { RankingTask } from "./ranking-task";
+import { firstNonFiniteTensor } from "./non-finite";
 import { learningRateFactor } from "./schedule";
 import { isEncodingModel, isTrainingModule, type EncodingModel, type TrainingModule } from "./training-module";
 import { resolveOptions, type ResolvedOptions, type TrainerOptions } from "./trainer-options";
@@ -49,6 +53,8 @@ export interface FitResult {
   readonly stoppedEarly: boolean;
   /** The last checkpoint folder written, if any. */
   readonly checkpoint: string | null;
+  /** Steps whose loss was NaN/Inf and that were skipped (onNonFinite: "skip-step"). */
+  readonly skippedSteps: readonly number[];
 }
 
 type MutableState = { -readonly [K in keyof TrainerState]: TrainerState[K] };
@@ -88,8 +94,12 @@ export class Trainer {
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
     const modules = task.modules();
-    const optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
+    // Serving calls on these modules wait from here until fit ends; those already running finish first.
+    const release = await claimModules(modules.values());
+    let optimizers: Optimizer[] = [];
+    let finished = false;
     try {
+      optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
       const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
       let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
       if (fitOptions.resumeFrom !== undefined) {
@@ -105,6 +115,7 @@ export class Trainer {
       const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
       const steps: StepRecord[] = [];
       const validations: MetricRecord[] = [];
+      const skippedSteps: number[] = [];
       let checkpoint: string | null = null;
       let frozen: boolean | null = null;
       const applyFreeze = () => {
@@ -115,6 +126,11 @@ export class Trainer {
       };
       const save = async () => {
         if (!o.checkpoint || state.globalStep === resumedAt) return;
+        const bad = firstNonFiniteTensor(modules);
+        if (bad !== null) {
+          const last = steps[steps.length - 1];
+          throw new NonFiniteLossError(`Trainer.fit: after step ${state.globalStep} (epoch ${state.epoch}) the parameter ${bad} holds NaN or Infinity (the step's loss was ${last?.loss ?? "not computed"}); stopped before writing its checkpoint. Lower the learning rate or clip gradients (gradientClipVal)`, { step: state.globalStep, epoch: state.epoch, loss: last?.loss ?? Number.NaN });
+        }
         state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
         checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
       };
@@ -140,28 +156,39 @@ export class Trainer {
           optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
           for (const opt of optimizers) opt.zeroGrad();
           let loss = 0;
-          for (let b = first; b < last; b++) {
+          for (let b = first; b < last && Number.isFinite(loss); b++) {
             const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
             const value = await task.trainingStep(batch, b);
             if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
             try {
               loss += (value.toFloat32Array()[0] as number) / (last - first);
-              await backward(value, { scale: 1 / (last - first) });
+              if (Number.isFinite(loss)) await backward(value, { scale: 1 / (last - first) });
             } finally {
               value.dispose();
             }
           }
+          const finite = Number.isFinite(loss);
+          if (!finite) {
+            const where = { step: state.globalStep + 1, epoch: state.epoch, loss };
+            if (o.onNonFinite === "stop")
+              throw new NonFiniteLossError(`Trainer.fit: the loss of step ${where.step} (epoch ${where.epoch}) is ${loss}; stopped before its optimizer update and before any checkpoint of it (the last checkpoint holds step ${state.globalStep} or earlier). Lower the learning rate, clip gradients (gradientClipVal), or pass onNonFinite: "skip-step"`, where);
+            for (const opt of optimizers) opt.zeroGrad();  // "skip-step": no update from this step's gradients
+            skippedSteps.push(where.step);
+            progress.log(`step ${where.step} skipped: its loss is ${loss}`);
+          }
           let squaredNorm: number | null = null;
-          for (const opt of optimizers) {
+          for (const opt of finite ? optimizers : []) {
             const r = await opt.step(o.gradientClipVal !== undefined ? { maxGradNorm: o.gradientClipVal } : {});
             if (r.gradNorm !== null) squaredNorm = (squaredNorm ?? 0) + r.gradNorm ** 2;
           }
           state.globalStep++;
           state.batchInEpoch = last;
-          const record: StepRecord = { step: state.globalStep, epoch: state.epoch, loss, lr: optimizers[0]?.learningRates[0] ?? 0, ...(squaredNorm !== null ? { gradNorm: Math.sqrt(squaredNorm) } : {}) };
-          steps.push(record);
-          await log?.append(record);
-          progress.update(record);
+          if (finite) {
+            const record: StepRecord = { step: state.globalStep, epoch: state.epoch, loss, lr: optimizers[0]?.learningRates[0] ?? 0, ...(squaredNorm !== null ? { gradNorm: Math.sqrt(squaredNorm) } : {}) };
+            steps.push(record);
+            await log?.append(record);
+            progress.update(record);
+          }
           const epochDone = state.batchInEpoch >= batchesPerEpoch;
           if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
             const measured = await validate();  // not inside early?.update(...): without early stopping that would skip it
@@ -175,10 +202,22 @@ export class Trainer {
       }
       progress.done();
       await log?.flush();
-      for (const m of modules.values()) m.eval();
-      return { steps, validations, globalStep: state.globalStep, stoppedEarly: state.stopped, checkpoint };
+      finished = true;
+      return { steps, validations, globalStep: state.globalStep, stoppedEarly: state.stopped, checkpoint, skippedSteps };
     } finally {
       for (const opt of optimizers) opt.dispose();
+      // Eval mode on every exit path (success, error, early stop, NaN stop); an error here
+      // surfaces only when fit had none of its own.
+      let evalError: unknown = null;
+      for (const m of modules.values()) {
+        try {
+          if (!m.isDisposed) m.eval();
+        } catch (error) {
+          evalError ??= error;
+        }
+      }
+      release();
+      if (finished && evalError !== null) throw evalError;  // eslint-disable-line no-unsafe-finally
     }
   }
 
