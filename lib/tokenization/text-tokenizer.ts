@@ -12,6 +12,7 @@ import { packRows, rowLength, type BatchEncoding, type TokenRun } from "./paddin
 import { parsePostProcessor, specialTokenCount, type EncodingTemplate, type TemplatePiece } from "./post-processor-template";
 import { readJsonObject, type JsonObject } from "./read-json-file";
 import { readTokenizerSettings, type TokenizerSettings } from "./tokenizer-settings";
+import { capText } from "./text-cap";
 import { keptPairLengths, keptRange, type Side } from "./truncation";
 
 /** A text's own tokens (no special tokens) and the part of them kept. */
@@ -90,7 +91,7 @@ export class TextTokenizer {
     }
     const room = opts.truncation ? opts.maxLength - specialTokenCount(pieces) : Infinity;
     const rows = texts.map((text) => {
-      const ids = this.#contentIds(opts.prefix + text);
+      const ids = this.#contentIds(capText(opts.prefix + text, room, this.truncationSide));  // text-cap.ts: a 1 MB text costs what a capped one does
       const kept = Math.min(ids.length, room);
       return layOut(pieces, [{ ids, ...keptRange(ids.length, kept, this.truncationSide) }]);
     });
@@ -110,9 +111,9 @@ export class TextTokenizer {
     const opts = resolveOptions(options, "encodePair", specialTokenCount(pieces), this.modelMaxLength, false);
     if (typeof a !== "string") throw new TypeError(`encodePair: a must be a string, received ${describeValue(a)}`);
     if (typeof b !== "string") throw new TypeError(`encodePair: b must be a string, received ${describeValue(b)}`);
-    const idsA = this.#contentIds(a);
-    const idsB = this.#contentIds(b);
     const room = opts.truncation ? opts.maxLength - specialTokenCount(pieces) : Infinity;
+    const idsA = this.#contentIds(capText(a, room, this.truncationSide));  // neither text keeps more than `room` tokens
+    const idsB = this.#contentIds(capText(b, room, this.truncationSide));
     const [keptA, keptB] = keptPairLengths(idsA.length, idsB.length, room);
     const row = layOut(pieces, [
       { ids: idsA, ...keptRange(idsA.length, keptA, this.truncationSide) },
