@@ -6,13 +6,12 @@
  */
 import { parentPort } from "node:worker_threads";
 
-import { decodeRgb, type ImageInput, type RgbImage } from "./decode";
-import { ImageError, errorMessage } from "./errors";
+import { describeFailure, postReply } from "../worker-pool";
+import { decodeRgb, type ImageInput } from "./decode";
 import type { ImageProcessorConfig } from "./processor-config";
 import { resizeAndCrop } from "./resize-crop";
 
 export interface PixelTask {
-  readonly id: number;
   readonly input: ImageInput;
   /** For messages: the item's index in the caller's list, and the calling method. */
   readonly index: number;
@@ -20,39 +19,14 @@ export interface PixelTask {
   readonly config: ImageProcessorConfig;
 }
 
-export interface PixelFailure {
-  readonly name: string;
-  readonly message: string;
-  readonly index?: number;
-  readonly source?: string;
-}
-
-export type PixelReply = { readonly id: number; readonly image: RgbImage } | { readonly id: number; readonly error: PixelFailure };
-
 const port = parentPort;
-
-/** Posts `message`, moving `data`'s buffer when it can be moved (a buffer sharp allocated may not be: then it is copied). */
-function reply(message: PixelReply, data: Uint8Array): void {
-  const buffer = data.buffer;
-  if (buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength) {
-    try {
-      port?.postMessage(message, [buffer]);
-      return;
-    } catch {
-      // not transferable: copied below
-    }
-  }
-  port?.postMessage(message);
-}
-port?.on("message", (task: PixelTask) => {
+port?.on("message", (task: PixelTask & { id: number }) => {
   void (async () => {
     try {
       const image = resizeAndCrop(await decodeRgb(task.input, task.index, task.context), task.config);
-      reply({ id: task.id, image }, image.data);
+      postReply(port, { id: task.id, result: image }, image.data.byteOffset === 0 && image.data.byteLength === image.data.buffer.byteLength ? [image.data.buffer] : []);
     } catch (error) {
-      const failure: PixelFailure =
-        error instanceof ImageError ? { name: "ImageError", message: error.message, index: error.index, source: error.source } : { name: error instanceof TypeError ? "TypeError" : "Error", message: errorMessage(error) };
-      port.postMessage({ id: task.id, error: failure } satisfies PixelReply);
+      port.postMessage({ id: task.id, error: describeFailure(error) });
     }
   })();
 });

@@ -183,7 +183,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.batchSize) {
-        const encoding = this.#tokenizer.encodeBatch(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
+        // A large batch is tokenized on a worker thread (lib/tokenization/tokenizer-pool.ts).
+        const encoding = await this.#tokenizer.encodeBatchAsync(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
         const inputs = this.#tensors(encoding, this.device);
         try {
           const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };
