@@ -4,8 +4,12 @@
  * elsewhere wait until it has ended ({@link useModules}), so they never see
  * training mode (dropout) or weights halfway through a step. A claim waits
  * for serving calls already running, so fit's train()/eval() never meet a
- * forward in flight (which would be a BusyError).
+ * forward in flight (which would be a BusyError). Calls made by the owner
+ * itself (a validation step that calls forwardQuery) run at once: the owner
+ * is known through AsyncLocalStorage.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+
 import type { Module } from "../module";
 
 interface Ownership {
@@ -18,6 +22,9 @@ interface Ownership {
 }
 
 const table = new WeakMap<Module, Ownership>();
+
+/** The owner (a fit) whose work the current async context belongs to. */
+const currentOwner = new AsyncLocalStorage<Promise<void>>();
 
 function entry(module: Module): Ownership {
   let e = table.get(module);
@@ -33,7 +40,8 @@ function distinct(modules: Iterable<Module>): Module[] {
 /** Resolves when none of `modules` is owned; the check and the caller's next synchronous step are atomic. */
 async function unowned(modules: readonly Module[]): Promise<void> {
   for (;;) {
-    const held = modules.map((m) => entry(m).owner).find((p) => p !== null);
+    const mine = currentOwner.getStore();
+    const held = modules.map((m) => entry(m).owner).find((p) => p !== null && p !== mine);
     if (held === undefined || held === null) return;
     await held;
   }
@@ -65,9 +73,10 @@ export async function useModules<T>(modules: Iterable<Module>, work: () => Promi
 /**
  * Takes `modules` for one owner (a fit): waits until no other owner holds
  * them and until the serving calls already running on them have finished.
- * Returns the release; serving calls waiting meanwhile run after it.
+ * `run(work)` runs the owner's work (its own serving calls do not wait);
+ * `release()` ends the claim, and serving calls waiting meanwhile run.
  */
-export async function claimModules(modules: Iterable<Module>): Promise<() => void> {
+export async function claimModules(modules: Iterable<Module>): Promise<{ run<T>(work: () => Promise<T>): Promise<T>; release(): void }> {
   const list = distinct(modules);
   await unowned(list);
   let release!: () => void;
@@ -78,10 +87,13 @@ export async function claimModules(modules: Iterable<Module>): Promise<() => voi
     if (e.users > 0) await new Promise<void>((resolve) => e.drained.push(resolve));
   }
   let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    for (const m of list) if (entry(m).owner === owner) entry(m).owner = null;
-    release();
+  return {
+    run: (work) => currentOwner.run(owner, work),
+    release: () => {
+      if (released) return;
+      released = true;
+      for (const m of list) if (entry(m).owner === owner) entry(m).owner = null;
+      release();
+    },
   };
 }

@@ -66,6 +66,32 @@ describe("a running fit owns its model", () => {
   });
 });
 
+test("a validation step that calls forwardQuery on the model being trained runs at once (the fit's own call does not wait for the fit)", async () => {
+  using model = await TextToTextBertModel.fromPretrained(BERT);
+  const served: number[] = [];
+  const task: TrainingModule<TrainingPair> = {
+    modules: () => new Map([["query", model.getQueryModel()]]),
+    configureOptimizers: () => [{ kind: "sgd", lr: 0.01, module: model.getQueryModel() }],
+    async trainingStep(batch) {
+      using q = await model.encodeQueries(batch.map((p) => p.query), { grad: true });
+      return rankingLoss({ kind: "info_nce" }, { query: q, positive: q });
+    },
+    async validationStep() {
+      using e = await model.forwardQuery("red running shoes");
+      served.push(e.shape[0] as number);
+      return { served: 1 };
+    },
+  };
+  const pairs = bertPairs();
+  const result = await Promise.race([
+    new Trainer({ ...quiet, maxSteps: 2, batchSize: 4, validateEveryNSteps: 1 }).fit(task, { train: pairs, validation: pairs.slice(0, 2) }),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("fit deadlocked on its own forwardQuery")), 20_000)),
+  ]);
+  expect(result).toMatchObject({ globalStep: 2 });
+  expect(served).toEqual([1, 1]);
+  expect(model.getQueryModel().isTraining).toBe(false);
+}, 30_000);
+
 /** A TrainingModule over an MLP tower whose n-th trainingStep (1-based) fails as told. */
 class Faulty implements TrainingModule<number> {
   calls = 0;
