@@ -18,7 +18,8 @@ export type ErrorCode =
   | "ERR_DEPLOYED"
   | "ERR_HUB"
   | "ERR_HUB_OFFLINE"
-  | "ERR_REPOSITORY";
+  | "ERR_REPOSITORY"
+  | "ERR_NON_FINITE";
 
 /** A failure inside libtorch or the addon. */
 export class TorchError extends Error {
@@ -159,5 +160,23 @@ export async function nativeAsync<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     throw fromNative(error, caller.stack);
+  }
+}
+
+/**
+ * Trainer.fit met a NaN or infinite loss (or, at a checkpoint, parameters)
+ * and stopped before writing a checkpoint of that step.
+ */
+export class NonFiniteLossError extends TorchError {
+  /** The optimizer step (1-based, as in FitResult.steps) and epoch (0-based) it happened in. */
+  readonly step: number;
+  readonly epoch: number;
+  /** The step's loss (NaN, Infinity or -Infinity; finite when the parameters were the non-finite values). */
+  readonly loss: number;
+  constructor(message: string, where: { step: number; epoch: number; loss: number }) {
+    super(message, "ERR_NON_FINITE");
+    this.step = where.step;
+    this.epoch = where.epoch;
+    this.loss = where.loss;
   }
 }

@@ -19,6 +19,7 @@ export {
   DeployedVersionError,
   HubError,
   RepositoryError,
+  NonFiniteLossError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";

@@ -7,9 +7,11 @@
  */
 import { checkDevice, type Device } from "../device";
 import { Tensor } from "../tensor";
-import { decodeRgb, type ImageInput, type RgbImage } from "./decode";
-import { readImageProcessorConfig, type ImageProcessorConfig, type ResizeTarget } from "./processor-config";
-import { resizeRgb } from "./resample";
+import type { ImageInput, RgbImage } from "./decode";
+import { preparePixels } from "./pixel-pool";
+import { readImageProcessorConfig, type ImageProcessorConfig } from "./processor-config";
+
+export { resizedSize } from "./resize-crop";
 
 export interface PreprocessOptions {
   /** Where the tensor goes; default "cpu". */
@@ -20,14 +22,6 @@ export interface PreprocessOptions {
 export interface PixelValues {
   readonly data: Float32Array;
   readonly shape: readonly [number, number, number, number];
-}
-
-/** Output size of a resize: transformers' get_resize_output_image_size (default_to_square=False). */
-export function resizedSize(width: number, height: number, target: ResizeTarget): { width: number; height: number } {
-  if (!("shortestEdge" in target)) return { width: target.width, height: target.height };
-  const [short, long] = width <= height ? [width, height] : [height, width];
-  const newLong = Math.trunc((target.shortestEdge * long) / short); // Python's int(): truncation
-  return width <= height ? { width: target.shortestEdge, height: newLong } : { width: newLong, height: target.shortestEdge };
 }
 
 export class ImageProcessor {
@@ -50,8 +44,8 @@ export class ImageProcessor {
   async pixelValues(images: readonly ImageInput[], context = "ImageProcessor.pixelValues", firstIndex = 0): Promise<PixelValues> {
     if (!Array.isArray(images)) throw new TypeError(`${context}: images must be an array of paths or Buffers, received ${typeof images}`);
     if (images.length === 0) throw new RangeError(`${context}: images is empty; pass at least one image`);
-    const decoded = await Promise.all(images.map((image, i) => decodeRgb(image, firstIndex + i, context)));
-    const prepared = decoded.map((image) => this.#resizeAndCrop(image));
+    // Decoded, resized and cropped on worker threads (pixel-pool.ts).
+    const prepared = await Promise.all(images.map((image, i) => preparePixels(image, firstIndex + i, context, this.config)));
     const { width, height } = prepared[0] as RgbImage;
     const odd = prepared.findIndex((p) => p.width !== width || p.height !== height);
     if (odd >= 0)
@@ -76,35 +70,4 @@ export class ImageProcessor {
     const { data, shape } = await this.pixelValues(images, "ImageProcessor.preprocess");
     return Tensor.from(data, shape, { device });
   }
-
-  #resizeAndCrop(image: RgbImage): RgbImage {
-    let current = image;
-    if (this.config.doResize) {
-      const size = resizedSize(image.width, image.height, this.config.size);
-      current = { ...size, data: resizeRgb(image.data, image.width, image.height, size.width, size.height, this.config.resample) };
-    }
-    return this.config.doCenterCrop ? centerCrop(current, this.config.cropSize.width, this.config.cropSize.height) : current;
-  }
-}
-
-/**
- * transformers' center_crop: the window starts at floor((size - crop) / 2);
- * where the crop is larger than the image, the outside is zero (black).
- */
-function centerCrop(image: RgbImage, width: number, height: number): RgbImage {
-  if (image.width === width && image.height === height) return image;
-  const top = Math.floor((image.height - height) / 2);
-  const left = Math.floor((image.width - width) / 2);
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    const sy = y + top;
-    if (sy < 0 || sy >= image.height) continue;
-    for (let x = 0; x < width; x++) {
-      const sx = x + left;
-      if (sx < 0 || sx >= image.width) continue;
-      const from = (sy * image.width + sx) * 3;
-      data.set(image.data.subarray(from, from + 3), (y * width + x) * 3);
-    }
-  }
-  return { data, width, height };
 }

@@ -26,6 +26,7 @@ import { readClipConfig, type ClipConfig } from "./clip/config";
 import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
+import { useModules } from "./ownership";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -195,7 +196,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    return this.encodeQueries([query], { grad: false });
+    return useModules([this.#text], () => this.encodeQueries([query], { grad: false }));  // waits for a running fit (ownership.ts)
   }
 
   /**
@@ -205,7 +206,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   async forwardItems(items: readonly ImageInput[]): Promise<Tensor> {
     if (!Array.isArray(items)) throw new TypeError(`forwardItems: items must be an array of image paths or Buffers but received ${describe(items)}`);
     if (items.length === 0) throw new RangeError("forwardItems: items is empty; pass at least one image");
-    return this.#encodeImages(items, false, "forwardItems");
+    return useModules([this.#vision], () => this.#encodeImages(items, false, "forwardItems"));
   }
 
   /**

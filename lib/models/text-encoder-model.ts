@@ -19,6 +19,7 @@ import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { checkTokenIds } from "./vocabulary";
 import { fixTower, unfixTower } from "./freeze";
+import { useModules } from "./ownership";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
 export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions, type TextModelSpec, type Towers } from "./text-model-loader";
@@ -36,6 +37,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly #vocabSize: number;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
+  /** The empty-query warning is given once per model. */
+  #warnedEmptyQuery = false;
   /** Longest input in tokens. */
   readonly maxLength: number;
   /** Items per forward in forwardItems. */
@@ -157,8 +160,12 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
 
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
-    if (query.trim() === "") process.emitWarning("forwardQuery: the query is empty; its embedding carries no information", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
-    return this.encode([query], { kind: "query" });
+    if (query.trim() === "" && !this.#warnedEmptyQuery) {
+      this.#warnedEmptyQuery = true;
+      process.emitWarning("forwardQuery: the query is empty; its embedding carries no information (warned once per model)", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
+    }
+    // A running Trainer.fit owns the towers: wait for it (lib/models/ownership.ts).
+    return useModules([this.#query], () => this.encode([query], { kind: "query" }));
   }
 
   async forwardItems(items: readonly unknown[]): Promise<Tensor> {
@@ -167,7 +174,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     items.forEach((item, i) => {
       if (typeof item !== "string") throw new TypeError(`forwardItems: item ${i} must be a string but received ${describe(item)}`);
     });
-    return this.encode(items as readonly string[], { kind: "items" });
+    return useModules([this.#items], () => this.encode(items as readonly string[], { kind: "items" }));
   }
 
   /**
@@ -179,7 +186,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.batchSize) {
-        const encoding = this.#tokenizer.encodeBatch(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
+        // A large batch is tokenized on a worker thread (lib/tokenization/tokenizer-pool.ts).
+        const encoding = await this.#tokenizer.encodeBatchAsync(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
         const inputs = this.#tensors(encoding, this.device);
         try {
           const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };

@@ -19,6 +19,7 @@ import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
+import { useModules } from "./ownership";
 import { registerModelKind } from "./kinds";
 
 /** Inputs a tokenizer makes, by the argument names Hugging Face models use. */
@@ -207,7 +208,8 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   /** Embeds one query: [1, dim] on the model's device. @throws TypeError for a non-string. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
-    return this.#embed(this.#live(), [query], this.#options.queryPrefix, "forwardQuery");
+    const module = this.#live();
+    return useModules([module], () => this.#embed(module, [query], this.#options.queryPrefix, "forwardQuery"));  // waits for a running fit (ownership.ts)
   }
 
   /** Embeds items (strings): [n, dim]. @throws RangeError for an empty list, TypeError naming a non-string. */
@@ -218,7 +220,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
       if (typeof item !== "string") throw new TypeError(`forwardItems: items[${i}] must be a string but received ${describe(item)}`);
     });
     this.#live();
-    return this.#embedBatches(this.#items, items as readonly string[], this.#options.itemsPrefix, false, "forwardItems");
+    return useModules([this.#items], () => this.#embedBatches(this.#items, items as readonly string[], this.#options.itemsPrefix, false, "forwardItems"));
   }
 
   /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */

@@ -12,6 +12,8 @@ import { packRows, rowLength, type BatchEncoding, type TokenRun } from "./paddin
 import { parsePostProcessor, specialTokenCount, type EncodingTemplate, type TemplatePiece } from "./post-processor-template";
 import { readJsonObject, type JsonObject } from "./read-json-file";
 import { readTokenizerSettings, type TokenizerSettings } from "./tokenizer-settings";
+import { capText, charLimit } from "./text-cap";
+import { OFF_THREAD_CHARS, tokenizerPool } from "./tokenizer-pool";
 import { keptPairLengths, keptRange, type Side } from "./truncation";
 
 /** A text's own tokens (no special tokens) and the part of them kept. */
@@ -37,9 +39,12 @@ export class TextTokenizer {
   readonly truncationSide: Side;
   readonly #tokenizer: Tokenizer;
   readonly #template: EncodingTemplate;
+  /** The folder it was loaded from: tokenizer workers load it again (tokenizer-pool.ts). */
+  readonly #dir: string;
 
-  private constructor(tokenizer: Tokenizer, template: EncodingTemplate, settings: TokenizerSettings) {
+  private constructor(tokenizer: Tokenizer, template: EncodingTemplate, settings: TokenizerSettings, dir: string) {
     this.#tokenizer = tokenizer;
+    this.#dir = dir;
     this.#template = template;
     this.modelMaxLength = settings.modelMaxLength;
     this.padTokenId = settings.padTokenId;
@@ -66,7 +71,7 @@ export class TextTokenizer {
     const template = parsePostProcessor(tokenizerJson["post_processor"], `${context}: tokenizer.json`);
     const tokenizer = createTokenizer(withSupportedNormalizers(tokenizerJson), config, context);
     const settings = readTokenizerSettings(tokenizerJson, config, (token) => tokenizer.token_to_id(token), context);
-    return new TextTokenizer(tokenizer, template, settings);
+    return new TextTokenizer(tokenizer, template, settings, path.resolve(dir));
   }
 
   /**
@@ -90,11 +95,29 @@ export class TextTokenizer {
     }
     const room = opts.truncation ? opts.maxLength - specialTokenCount(pieces) : Infinity;
     const rows = texts.map((text) => {
-      const ids = this.#contentIds(opts.prefix + text);
+      const ids = this.#contentIds(capText(opts.prefix + text, room, this.truncationSide));  // text-cap.ts: a 1 MB text costs what a capped one does
       const kept = Math.min(ids.length, room);
       return layOut(pieces, [{ ids, ...keptRange(ids.length, kept, this.truncationSide) }]);
     });
     return this.#pack(rows, opts.padding === "max_length" ? opts.maxLength : 0);
+  }
+
+  /**
+   * {@link encodeBatch} off the JS thread when the batch is large (over
+   * OFF_THREAD_CHARS characters after the cap; tokenizer-pool.ts): the same
+   * result, the same errors.
+   */
+  async encodeBatchAsync(texts: readonly string[], options?: TokenizerOptions): Promise<BatchEncoding> {
+    const pool = tokenizerPool();
+    if (pool === null || !Array.isArray(texts)) return this.encodeBatch(texts, options);
+    const maxLength = options?.maxLength ?? this.modelMaxLength;
+    const limit = typeof maxLength === "number" && options?.truncation !== false ? charLimit(maxLength) : Infinity;
+    let chars = 0;
+    for (const t of texts) chars += typeof t === "string" ? Math.min(t.length, limit) : 0;
+    if (chars <= OFF_THREAD_CHARS) return this.encodeBatch(texts, options);
+    // Cut here already (to at least what the worker keeps), so a 1 MB text is not copied to it.
+    const capped = texts.map((t) => (typeof t === "string" ? capText(t, maxLength, this.truncationSide) : t));
+    return pool.run({ dir: this.#dir, texts: capped, options: options ?? {} });
   }
 
   /**
@@ -110,9 +133,9 @@ export class TextTokenizer {
     const opts = resolveOptions(options, "encodePair", specialTokenCount(pieces), this.modelMaxLength, false);
     if (typeof a !== "string") throw new TypeError(`encodePair: a must be a string, received ${describeValue(a)}`);
     if (typeof b !== "string") throw new TypeError(`encodePair: b must be a string, received ${describeValue(b)}`);
-    const idsA = this.#contentIds(a);
-    const idsB = this.#contentIds(b);
     const room = opts.truncation ? opts.maxLength - specialTokenCount(pieces) : Infinity;
+    const idsA = this.#contentIds(capText(a, room, this.truncationSide));  // neither text keeps more than `room` tokens
+    const idsB = this.#contentIds(capText(b, room, this.truncationSide));
     const [keptA, keptB] = keptPairLengths(idsA.length, idsB.length, room);
     const row = layOut(pieces, [
       { ids: idsA, ...keptRange(idsA.length, keptA, this.truncationSide) },

@@ -2,6 +2,7 @@
 import { describe } from "../dtypes";
 import type { EarlyStoppingOptions } from "./early-stopping";
 import type { RankingLoss } from "./losses";
+import { NON_FINITE_POLICIES, type NonFinitePolicy } from "./non-finite";
 import type { ProgressMode } from "./progress";
 import type { OptimizerSpec, RankingEvaluation } from "./ranking-task";
 import { checkSchedule, type LearningRateSchedule } from "./schedule";
@@ -52,6 +53,15 @@ export interface TrainerOptions {
   /** Validate once before the first step too (logged as step 0; early stopping ignores it). Default false. */
   readonly validateAtStart?: boolean;
   readonly checkpoint?: CheckpointOptions;
+  /**
+   * A NaN or infinite loss: "stop" (default) rejects fit with NonFiniteLossError
+   * before that step's optimizer update and before any checkpoint of it;
+   * "skip-step" drops the step's gradients (no update; the step still counts
+   * toward maxSteps, is listed in FitResult.skippedSteps, not in steps) and goes on.
+   * Either way a checkpoint is never written from parameters holding NaN/Inf
+   * (that is NonFiniteLossError too).
+   */
+  readonly onNonFinite?: NonFinitePolicy;
   /** Where metrics.jsonl, metrics.csv, metrics.svg and metrics.png go. */
   readonly logDir?: string;
   /** "auto" (default): a bar on a TTY, lines otherwise; false: nothing. */
@@ -65,6 +75,7 @@ export interface ResolvedOptions extends TrainerOptions {
   readonly accumulateGradBatches: number;
   readonly seed: number;
   readonly schedule: LearningRateSchedule;
+  readonly onNonFinite: NonFinitePolicy;
 }
 
 function integer(value: unknown, what: string, min: number): void {
@@ -94,6 +105,8 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     integer(options.checkpoint.keepLast, "checkpoint.keepLast", 1);
   }
   if (options.validateAtStart !== undefined && typeof options.validateAtStart !== "boolean") throw new TypeError(`Trainer: validateAtStart must be a boolean but received ${describe(options.validateAtStart)}`);
+  if (options.onNonFinite !== undefined && !NON_FINITE_POLICIES.includes(options.onNonFinite))
+    throw new RangeError(`Trainer: onNonFinite must be "stop" or "skip-step" but received ${describe(options.onNonFinite)}`);
   const progress = options.progress;
   if (progress !== undefined && progress !== false && !["auto", "bar", "lines", "silent"].includes(progress))
     throw new RangeError(`Trainer: progress must be "auto", "bar", "lines", "silent" or false but received ${describe(progress)}`);
@@ -104,5 +117,6 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     accumulateGradBatches: options.accumulateGradBatches ?? 1,
     seed: options.seed ?? 0,
     schedule: checkSchedule(options.schedule ?? { kind: "constant" }),
+    onNonFinite: options.onNonFinite ?? "stop",
   };
 }

@@ -3,14 +3,17 @@
  * accumulation and clipping, one optimizer per configured module, a
  * learning-rate schedule stepped per optimizer step, validation with early
  * stopping, layers frozen for the first steps/epochs, train()/eval()
- * switching, per-step seeding, atomic checkpoints and exact resume.
+ * switching, per-step seeding, atomic checkpoints and exact resume. A running
+ * fit owns its modules (lib/models/ownership.ts: serving calls wait for it)
+ * and leaves them in eval mode however it ends.
  */
 import * as path from "node:path";
 
-import { CheckpointError } from "../errors";
+import { CheckpointError, NonFiniteLossError } from "../errors";
 import { manualSeed } from "../device";
 import { describe } from "../dtypes";
 import type { Module } from "../module";
+import { claimModules } from "../models/ownership";
 import { Tensor } from "../tensor";
 import { backward } from "./autograd";
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
@@ -22,6 +25,7 @@ import type { TrainingPair } from "./clickstream/pairs";
 import { seenInPairs } from "./clickstream/split";
 import { hash32, mulberry32, permutation } from "./random";
 import { RankingTask } from "./ranking-task";
+import { firstNonFiniteTensor } from "./non-finite";
 import { learningRateFactor } from "./schedule";
 import { isEncodingModel, isTrainingModule, type EncodingModel, type TrainingModule } from "./training-module";
 import { resolveOptions, type ResolvedOptions, type TrainerOptions } from "./trainer-options";
@@ -49,6 +53,8 @@ export interface FitResult {
   readonly stoppedEarly: boolean;
   /** The last checkpoint folder written, if any. */
   readonly checkpoint: string | null;
+  /** Steps whose loss was NaN/Inf and that were skipped (onNonFinite: "skip-step"). */
+  readonly skippedSteps: readonly number[];
 }
 
 type MutableState = { -readonly [K in keyof TrainerState]: TrainerState[K] };
@@ -88,98 +94,134 @@ export class Trainer {
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
     const modules = task.modules();
-    const optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
-    try {
-      const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
-      let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
-      if (fitOptions.resumeFrom !== undefined) {
-        const found = await readCheckpoint(fitOptions.resumeFrom);
-        if (JSON.stringify(found.state.config) !== JSON.stringify(config) || found.state.seed !== o.seed)
-          throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching and seed`);
-        await restoreCheckpoint(found.dir, modules, optimizers);
-        state = { ...found.state };
-      }
-      const resumedAt = fitOptions.resumeFrom !== undefined ? state.globalStep : -1;
-      const early = o.earlyStopping ? new EarlyStopping(o.earlyStopping, state.earlyStopping) : null;
-      const log = o.logDir ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
-      const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
-      const steps: StepRecord[] = [];
-      const validations: MetricRecord[] = [];
-      let checkpoint: string | null = null;
-      let frozen: boolean | null = null;
-      const applyFreeze = () => {
-        const f = o.freeze;
-        if (!f || !task.freeze || !task.unfreeze) return;
-        const want = (f.untilStep === undefined || state.globalStep < f.untilStep) && (f.untilEpoch === undefined || state.epoch < f.untilEpoch);
-        if (want !== frozen) (want ? task.freeze(f.layers) : task.unfreeze(), (frozen = want));
-      };
-      const save = async () => {
-        if (!o.checkpoint || state.globalStep === resumedAt) return;
-        state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
-        checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
-      };
-      const validate = async (): Promise<Record<string, number>> => {
-        const measured = await this.#validate(task, modules, validation);
-        const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
-        validations.push(metrics);
-        await log?.append(metrics);
-        progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
-        return measured;
-      };
-      for (const m of modules.values()) m.train();
-      // The untrained model's numbers start the curves (not an early-stopping step: nothing was trained yet).
-      if (o.validateAtStart && validation.length > 0 && fitOptions.resumeFrom === undefined) await validate();
-      while (!state.stopped && state.epoch < o.maxEpochs && state.globalStep < totalSteps) {
-        const order = permutation(data.train.length, mulberry32(hash32(o.seed, state.epoch)));
-        while (state.batchInEpoch < batchesPerEpoch && state.globalStep < totalSteps) {
-          const first = state.batchInEpoch;
-          const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
-          applyFreeze();
-          manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
-          const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
-          optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
-          for (const opt of optimizers) opt.zeroGrad();
-          let loss = 0;
-          for (let b = first; b < last; b++) {
-            const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
-            const value = await task.trainingStep(batch, b);
-            if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
-            try {
-              loss += (value.toFloat32Array()[0] as number) / (last - first);
-              await backward(value, { scale: 1 / (last - first) });
-            } finally {
-              value.dispose();
-            }
-          }
-          let squaredNorm: number | null = null;
-          for (const opt of optimizers) {
-            const r = await opt.step(o.gradientClipVal !== undefined ? { maxGradNorm: o.gradientClipVal } : {});
-            if (r.gradNorm !== null) squaredNorm = (squaredNorm ?? 0) + r.gradNorm ** 2;
-          }
-          state.globalStep++;
-          state.batchInEpoch = last;
-          const record: StepRecord = { step: state.globalStep, epoch: state.epoch, loss, lr: optimizers[0]?.learningRates[0] ?? 0, ...(squaredNorm !== null ? { gradNorm: Math.sqrt(squaredNorm) } : {}) };
-          steps.push(record);
-          await log?.append(record);
-          progress.update(record);
-          const epochDone = state.batchInEpoch >= batchesPerEpoch;
-          if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
-            const measured = await validate();  // not inside early?.update(...): without early stopping that would skip it
-            if (early?.update(measured)) state.stopped = true;
-          }
-          if (epochDone) (state.epoch += 1), (state.batchInEpoch = 0);
-          const end = state.stopped || state.globalStep >= totalSteps || state.epoch >= o.maxEpochs;
-          if (o.checkpoint && (end || (o.checkpoint.everyNSteps !== undefined && state.globalStep % o.checkpoint.everyNSteps === 0))) await save();
-          if (state.stopped || epochDone) break;  // a new epoch needs a new order
+    // Serving calls on these modules wait from here until fit ends; those already running finish first.
+    const claim = await claimModules(modules.values());
+    // As the owner: this fit's own forwardQuery calls (a validation step's) do not wait for it.
+    return claim.run(async () => {
+      let optimizers: Optimizer[] = [];
+      let finished = false;
+      try {
+        optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
+        const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
+        let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
+        if (fitOptions.resumeFrom !== undefined) {
+          const found = await readCheckpoint(fitOptions.resumeFrom);
+          if (JSON.stringify(found.state.config) !== JSON.stringify(config) || found.state.seed !== o.seed)
+            throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching and seed`);
+          await restoreCheckpoint(found.dir, modules, optimizers);
+          state = { ...found.state };
         }
+        const resumedAt = fitOptions.resumeFrom !== undefined ? state.globalStep : -1;
+        const early = o.earlyStopping ? new EarlyStopping(o.earlyStopping, state.earlyStopping) : null;
+        const log = o.logDir ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
+        const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
+        const steps: StepRecord[] = [];
+        const validations: MetricRecord[] = [];
+        const skippedSteps: number[] = [];
+        let checkpoint: string | null = null;
+        let frozen: boolean | null = null;
+        const applyFreeze = () => {
+          const f = o.freeze;
+          if (!f || !task.freeze || !task.unfreeze) return;
+          const want = (f.untilStep === undefined || state.globalStep < f.untilStep) && (f.untilEpoch === undefined || state.epoch < f.untilEpoch);
+          if (want !== frozen) (want ? task.freeze(f.layers) : task.unfreeze(), (frozen = want));
+        };
+        const save = async () => {
+          if (!o.checkpoint || state.globalStep === resumedAt) return;
+          const bad = firstNonFiniteTensor(modules);
+          if (bad !== null) {
+            const last = steps[steps.length - 1];
+            throw new NonFiniteLossError(`Trainer.fit: after step ${state.globalStep} (epoch ${state.epoch}) the parameter ${bad} holds NaN or Infinity (the step's loss was ${last?.loss ?? "not computed"}); stopped before writing its checkpoint. Lower the learning rate or clip gradients (gradientClipVal)`, { step: state.globalStep, epoch: state.epoch, loss: last?.loss ?? Number.NaN });
+          }
+          state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
+          checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
+        };
+        const validate = async (): Promise<Record<string, number>> => {
+          const measured = await this.#validate(task, modules, validation);
+          const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
+          validations.push(metrics);
+          await log?.append(metrics);
+          progress.log(`validation at step ${state.globalStep}: ${Object.entries(metrics).filter(([k]) => k !== "step" && k !== "epoch").map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+          return measured;
+        };
+        for (const m of modules.values()) m.train();
+        // The untrained model's numbers start the curves (not an early-stopping step: nothing was trained yet).
+        if (o.validateAtStart && validation.length > 0 && fitOptions.resumeFrom === undefined) await validate();
+        while (!state.stopped && state.epoch < o.maxEpochs && state.globalStep < totalSteps) {
+          const order = permutation(data.train.length, mulberry32(hash32(o.seed, state.epoch)));
+          while (state.batchInEpoch < batchesPerEpoch && state.globalStep < totalSteps) {
+            const first = state.batchInEpoch;
+            const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
+            applyFreeze();
+            manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
+            const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
+            optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
+            for (const opt of optimizers) opt.zeroGrad();
+            let loss = 0;
+            for (let b = first; b < last && Number.isFinite(loss); b++) {
+              const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
+              const value = await task.trainingStep(batch, b);
+              if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
+              try {
+                loss += (value.toFloat32Array()[0] as number) / (last - first);
+                if (Number.isFinite(loss)) await backward(value, { scale: 1 / (last - first) });
+              } finally {
+                value.dispose();
+              }
+            }
+            const finite = Number.isFinite(loss);
+            if (!finite) {
+              const where = { step: state.globalStep + 1, epoch: state.epoch, loss };
+              if (o.onNonFinite === "stop")
+                throw new NonFiniteLossError(`Trainer.fit: the loss of step ${where.step} (epoch ${where.epoch}) is ${loss}; stopped before its optimizer update and before any checkpoint of it (the last checkpoint holds step ${state.globalStep} or earlier). Lower the learning rate, clip gradients (gradientClipVal), or pass onNonFinite: "skip-step"`, where);
+              for (const opt of optimizers) opt.zeroGrad();  // "skip-step": no update from this step's gradients
+              skippedSteps.push(where.step);
+              progress.log(`step ${where.step} skipped: its loss is ${loss}`);
+            }
+            let squaredNorm: number | null = null;
+            for (const opt of finite ? optimizers : []) {
+              const r = await opt.step(o.gradientClipVal !== undefined ? { maxGradNorm: o.gradientClipVal } : {});
+              if (r.gradNorm !== null) squaredNorm = (squaredNorm ?? 0) + r.gradNorm ** 2;
+            }
+            state.globalStep++;
+            state.batchInEpoch = last;
+            if (finite) {
+              const record: StepRecord = { step: state.globalStep, epoch: state.epoch, loss, lr: optimizers[0]?.learningRates[0] ?? 0, ...(squaredNorm !== null ? { gradNorm: Math.sqrt(squaredNorm) } : {}) };
+              steps.push(record);
+              await log?.append(record);
+              progress.update(record);
+            }
+            const epochDone = state.batchInEpoch >= batchesPerEpoch;
+            if (validation.length > 0 && (epochDone || (o.validateEveryNSteps !== undefined && state.globalStep % o.validateEveryNSteps === 0))) {
+              const measured = await validate();  // not inside early?.update(...): without early stopping that would skip it
+              if (early?.update(measured)) state.stopped = true;
+            }
+            if (epochDone) (state.epoch += 1), (state.batchInEpoch = 0);
+            const end = state.stopped || state.globalStep >= totalSteps || state.epoch >= o.maxEpochs;
+            if (o.checkpoint && (end || (o.checkpoint.everyNSteps !== undefined && state.globalStep % o.checkpoint.everyNSteps === 0))) await save();
+            if (state.stopped || epochDone) break;  // a new epoch needs a new order
+          }
+        }
+        progress.done();
+        await log?.flush();
+        finished = true;
+        return { steps, validations, globalStep: state.globalStep, stoppedEarly: state.stopped, checkpoint, skippedSteps };
+      } finally {
+        for (const opt of optimizers) opt.dispose();
+        // Eval mode on every exit path (success, error, early stop, NaN stop); an error here
+        // surfaces only when fit had none of its own.
+        let evalError: unknown = null;
+        for (const m of modules.values()) {
+          try {
+            if (!m.isDisposed) m.eval();
+          } catch (error) {
+            evalError ??= error;
+          }
+        }
+        claim.release();
+        if (finished && evalError !== null) throw evalError;  // eslint-disable-line no-unsafe-finally
       }
-      progress.done();
-      await log?.flush();
-      for (const m of modules.values()) m.eval();
-      return { steps, validations, globalStep: state.globalStep, stoppedEarly: state.stopped, checkpoint };
-    } finally {
-      for (const opt of optimizers) opt.dispose();
-    }
+    });
   }
 
   /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */

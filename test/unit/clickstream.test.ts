@@ -1,4 +1,8 @@
-import { catalogueFromSessions, parseClickstream, type ClickstreamSession } from "../../lib/training/clickstream/format";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+import { catalogueFromSessions, parseClickstream, readCatalogue, readClickstream, type ClickstreamSession } from "../../lib/training/clickstream/format";
 import { makePairs } from "../../lib/training/clickstream/pairs";
 import { heldOutSlices, splitSessions } from "../../lib/training/clickstream/split";
 
@@ -25,6 +29,48 @@ describe("clickstream format", () => {
     expect(() => parseClickstream("{nope", "f")).toThrow(expect.objectContaining({ name: "SyntaxError", message: expect.stringMatching(/^f:1: not valid JSON/) }));
     const s = line({ session_id: "s1", query: "q", results: [] });
     expect(() => parseClickstream(`${s}\n\n${s}`, "f")).toThrow(expect.objectContaining({ name: "RangeError", message: "f:3: session_id s1 appears twice" }));
+  });
+});
+
+describe("clickstream files are read line by line", () => {
+  let dir: string;
+  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "clickstream-"))));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const good = (i: number) => line({ session_id: `s${i}`, query: `query ${i}`, results: [{ item_id: `i${i}`, text: `item ${i}` }], clicks: [`i${i}`] });
+
+  test("50,000 sessions (CRLF, blank lines counted) read without fs.readFile; the session on line 40,001 is the one written there", async () => {
+    const file = path.join(dir, "big.jsonl");
+    const lines = Array.from({ length: 50_000 }, (_, i) => (i === 9 ? "" : good(i)));  // line 10 blank
+    fs.writeFileSync(file, `${lines.join("\r\n")}\r\n`);
+    const readFile = jest.spyOn(fs.promises, "readFile");
+    try {
+      const sessions = await readClickstream(file);
+      expect(readFile).not.toHaveBeenCalled();
+      expect(sessions).toHaveLength(49_999);
+      expect(sessions[39_999]).toMatchObject({ sessionId: "s40000", query: "query 40000", clicks: ["i40000"] });
+    } finally {
+      readFile.mockRestore();
+    }
+  });
+
+  test.each([
+    ["malformed JSON", "{\"session_id\": \"x\", ", /^FILE:40001: not valid JSON/],
+    ["a click not among the results", line({ session_id: "x", query: "q", results: [{ item_id: "a" }], clicks: ["z"] }), /^FILE:40001 \(session x\): clicked item z is not among the results/],
+    ["a repeated session id", good(7), /^FILE:40001: session_id s7 appears twice/],
+  ])("%s on line 40,001 of 50,000 is reported as that line", async (_name, bad, message) => {
+    const file = path.join(dir, "bad.jsonl");
+    fs.writeFileSync(file, `${Array.from({ length: 50_000 }, (_, i) => (i === 40_000 ? bad : good(i))).join("\n")}\n`);
+    const error = await readClickstream(file).catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message.replace(file, "FILE")).toMatch(message);
+  });
+
+  test("a catalogue file: a duplicate item_id on line 3 names line 3", async () => {
+    const file = path.join(dir, "catalogue.jsonl");
+    fs.writeFileSync(file, [line({ item_id: "a", text: "A" }), line({ item_id: "b", text: "B" }), line({ item_id: "a", text: "again" })].join("\n"));
+    await expect(readCatalogue(file)).rejects.toThrow(`${file}:3: item_id a appears twice`);
+    fs.writeFileSync(file, [line({ item_id: "a", text: "A" }), line({ item_id: "b", text: "B" })].join("\n"));
+    expect([...(await readCatalogue(file))]).toEqual([["a", "A"], ["b", "B"]]);
   });
 });
 

@@ -23,9 +23,9 @@
  *
  * A catalogue file has one `{"item_id": "...", "text": "..."}` per line.
  */
-import * as fs from "node:fs";
 
 import { describe } from "../../dtypes";
+import { jsonFileLines, jsonLines, type JsonLine } from "./jsonl";
 
 export interface SearchResult {
   readonly itemId: string;
@@ -99,47 +99,48 @@ export function parseSession(value: unknown, where: string): ClickstreamSession 
   };
 }
 
-function jsonLines(text: string, file: string): { value: unknown; where: string }[] {
-  return text.split("\n").flatMap((line, i) => {
-    if (line.trim() === "") return [];
-    const where = `${file}:${i + 1}`;
-    try {
-      return [{ value: JSON.parse(line) as unknown, where }];
-    } catch (error) {
-      throw new SyntaxError(`${where}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-    }
-  });
+/** Adds one line's session to `into`, refusing a second session with the same id. */
+function addSession(into: { sessions: ClickstreamSession[]; seen: Set<string> }, { value, where }: JsonLine): void {
+  const session = parseSession(value, where);
+  if (into.seen.has(session.sessionId)) throw new RangeError(`${where}: session_id ${session.sessionId} appears twice`);
+  into.seen.add(session.sessionId);
+  into.sessions.push(session);
+}
+
+/** Adds one line's item to `items`. */
+function addItem(items: Map<string, string>, { value, where }: JsonLine): void {
+  if (!isRecord(value)) throw new TypeError(`${where}: an item must be a JSON object but is ${describe(value)}`);
+  const id = field(value, "item_id", where, isString, "a string");
+  if (items.has(id)) throw new RangeError(`${where}: item_id ${id} appears twice`);
+  items.set(id, field(value, "text", where, isString, "a string"));
 }
 
 /** Parses a clickstream JSONL text. @throws naming file:line for bad lines and duplicate session ids. */
 export function parseClickstream(text: string, file = "clickstream"): ClickstreamSession[] {
-  const seen = new Set<string>();
-  return jsonLines(text, file).map(({ value, where }) => {
-    const session = parseSession(value, where);
-    if (seen.has(session.sessionId)) throw new RangeError(`${where}: session_id ${session.sessionId} appears twice`);
-    seen.add(session.sessionId);
-    return session;
-  });
+  const into = { sessions: [] as ClickstreamSession[], seen: new Set<string>() };
+  for (const line of jsonLines(text, file)) addSession(into, line);
+  return into.sessions;
 }
 
+/** Reads a clickstream file line by line (any size). @throws naming file:line, as parseClickstream. */
 export async function readClickstream(file: string): Promise<ClickstreamSession[]> {
-  return parseClickstream(await fs.promises.readFile(file, "utf8"), file);
+  const into = { sessions: [] as ClickstreamSession[], seen: new Set<string>() };
+  for await (const line of jsonFileLines(file)) addSession(into, line);
+  return into.sessions;
 }
 
 /** Parses a catalogue JSONL text: item id -> text. */
 export function parseCatalogue(text: string, file = "catalogue"): Map<string, string> {
   const items = new Map<string, string>();
-  for (const { value, where } of jsonLines(text, file)) {
-    if (!isRecord(value)) throw new TypeError(`${where}: an item must be a JSON object but is ${describe(value)}`);
-    const id = field(value, "item_id", where, isString, "a string");
-    if (items.has(id)) throw new RangeError(`${where}: item_id ${id} appears twice`);
-    items.set(id, field(value, "text", where, isString, "a string"));
-  }
+  for (const line of jsonLines(text, file)) addItem(items, line);
   return items;
 }
 
+/** Reads a catalogue file line by line. */
 export async function readCatalogue(file: string): Promise<Map<string, string>> {
-  return parseCatalogue(await fs.promises.readFile(file, "utf8"), file);
+  const items = new Map<string, string>();
+  for await (const line of jsonFileLines(file)) addItem(items, line);
+  return items;
 }
 
 /** Item texts given inline in sessions' results. */
