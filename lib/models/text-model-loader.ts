@@ -112,6 +112,11 @@ async function loadEncoder(dir: string, checks: Checks, copies: 1 | 2): Promise<
   const weights = await readCheckpointWeights(dir, arch.prefixes);
   const modules: Module[] = [];
   try {
+    if (spec.pooling === "pooler" && !weights.has("pooler.dense.weight"))
+      throw new CheckpointError(
+        `${where}: ${dir} has no pooler weights (pooler.dense.weight, pooler.dense.bias), and ${spec.className} returns Hugging Face's pooler_output; ` +
+          "load it with TextToTextE5Model (mean pooling), or use a checkpoint saved with its pooler",
+      );
     for (let i = 0; i < copies; i++) {
       const module = Module.create(arch.native, { ...scalarOptions(config), pooling: spec.pooling, add_pooling_layer: weights.has("pooler.dense.weight") });
       modules.push(module);

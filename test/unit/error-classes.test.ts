@@ -99,4 +99,23 @@ describe("error classes", () => {
       expect.objectContaining({ name: "RepositoryError", code: "ERR_REPOSITORY", message: expect.stringMatching(/(?:mkdir|scandir) .*file\/repo: ENOTDIR \(a component of the path is a file, not a folder\)/) }),
     );
   });
+
+  test("a BERT checkpoint without pooler weights is a CheckpointError for TextToTextBertModel (pooler_output) naming the folder and the way out; E5 (mean pooling) loads it", async () => {
+    const dir = copyFixture("bert-tiny", ["model.safetensors"]);
+    try {
+      const source = await et.readSafetensors(path.join(FIXTURES, "bert-tiny", "model.safetensors"));
+      const kept = new Map<string, et.Tensor>();
+      for (const [name, entry] of source.tensors) if (!name.startsWith("pooler.")) kept.set(name, et.Tensor.from(entry.bytes.slice(), entry.shape, { dtype: entry.dtype }));
+      expect(kept.size).toBe(source.tensors.size - 2);
+      await et.writeSafetensors(path.join(dir, "model.safetensors"), kept);
+      for (const t of kept.values()) t.dispose();
+      await expect(et.TextToTextBertModel.fromPretrained(dir)).rejects.toThrow(
+        expect.objectContaining({ name: "CheckpointError", code: "ERR_CHECKPOINT", message: expect.stringContaining(`${dir} has no pooler weights (pooler.dense.weight, pooler.dense.bias)`) }),
+      );
+      const e5 = await et.TextToTextE5Model.fromPretrained(dir);
+      e5.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
