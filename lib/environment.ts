@@ -17,23 +17,15 @@
  *   `EMBEDDINGS_TORCH_OPENBLAS_CORETYPE=auto` to keep OpenBLAS' own
  *   detection, or to a core name to force that one.
  */
-import * as fs from "node:fs";
+import { cpuFlags, readCpuinfo } from "./cpu-features";
 
 /** The OpenBLAS core for a CPU's /proc/cpuinfo flags, or null (not x64, or nothing better than OpenBLAS' own choice). */
 export function openblasCoreFor(cpuinfo: string, arch: string = process.arch): "SkylakeX" | "Haswell" | null {
   if (arch !== "x64") return null;
-  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim().split(/\s+/) ?? []);
+  const flags = cpuFlags(cpuinfo);
   if (flags.has("avx512f") && flags.has("avx512bw") && flags.has("avx512dq") && flags.has("avx512vl")) return "SkylakeX";
   if (flags.has("avx2") && flags.has("fma")) return "Haswell";
   return null;
-}
-
-function readCpuinfo(): string {
-  try {
-    return fs.readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    return "";  // not Linux, or no procfs: leave OpenBLAS to itself
-  }
 }
 
 /** What the loader set (absent: the user's value or nothing). */

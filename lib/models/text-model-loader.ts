@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+import { cpuHasBfloat16Matmul, readCpuinfo } from "../cpu-features";
 import { checkDevice, type Device } from "../device";
 import { describe, type DType } from "../dtypes";
 import { CheckpointError, UnsupportedError } from "../errors";
@@ -27,7 +28,12 @@ export interface TextModelOptions extends HubOptions {
   maxLength?: number;
   /** Where the model runs; default "cpu". */
   device?: Device;
-  /** Parameter dtype; default "float32" (parity). float16/bfloat16 halve memory, mostly for CUDA. */
+  /**
+   * Parameter dtype, converted once at load; default "float32" (parity).
+   * float16/bfloat16 halve memory, mostly for CUDA. "bfloat16" on CPU needs a
+   * CPU that multiplies bf16 in hardware (AMX or AVX512-BF16); elsewhere the
+   * model loads as float32, with a one-line notice (README "bfloat16 on CPU").
+   */
   dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
   /** Items per forward in forwardItems; default 32. */
   batchSize?: number;
@@ -99,13 +105,28 @@ async function itemsFolder(dir: string, where: string): Promise<string | undefin
 interface Checks {
   readonly where: string;
   readonly spec: TextModelSpec;
-  readonly options: TextModelOptions;
+  readonly dtype: WeightDtype;
   readonly device: Device;
+}
+
+type WeightDtype = "float32" | "float16" | "bfloat16";
+
+/**
+ * The dtype the weights get for `dtype` on `device`, and the notice to give
+ * when it differs: "bfloat16" on a CPU without bf16 matrix instructions runs
+ * float32 (see cpuHasBfloat16Matmul).
+ */
+export function weightDtype(dtype: WeightDtype, device: Device, where: string, cpuinfo: () => string = readCpuinfo): { dtype: WeightDtype; notice?: string } {
+  if (dtype !== "bfloat16" || device !== "cpu" || cpuHasBfloat16Matmul(cpuinfo())) return { dtype };
+  return {
+    dtype: "float32",
+    notice: `${where}: dtype "bfloat16" runs as float32 on this CPU: it has neither AMX-BF16 nor AVX512-BF16, without which bfloat16 is slower than float32 on CPU`,
+  };
 }
 
 /** One encoder from a checkpoint folder. The caller disposes it. */
 async function loadEncoder(dir: string, checks: Checks, copies: 1 | 2): Promise<Module[]> {
-  const { where, spec, options, device } = checks;
+  const { where, spec, dtype, device } = checks;
   const config = await readConfig(dir);
   const arch = ARCHITECTURES[String(config.model_type)];
   if (!arch) throw new UnsupportedError(`${where}: ${path.join(dir, "config.json")}: model_type ${JSON.stringify(config.model_type)} is not supported by ${spec.className}; supported: ${Object.keys(ARCHITECTURES).join(", ")}`);
@@ -121,7 +142,7 @@ async function loadEncoder(dir: string, checks: Checks, copies: 1 | 2): Promise<
       const module = Module.create(arch.native, { ...scalarOptions(config), pooling: spec.pooling, add_pooling_layer: weights.has("pooler.dense.weight") });
       modules.push(module);
       await module.loadStateDict(weights);
-      if (options.dtype !== undefined && options.dtype !== "float32") module.to(options.dtype);
+      if (dtype !== "float32") module.to(dtype);
       if (device !== "cpu") module.to(device);
     }
   } catch (error) {
@@ -146,6 +167,8 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
   const device = checkDevice(options.device ?? "cpu", where);
   const batchSize = options.batchSize ?? 32;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);
+  if (options.dtype !== undefined && options.dtype !== "float32" && options.dtype !== "float16" && options.dtype !== "bfloat16")
+    throw new RangeError(`${where}: dtype must be "float32", "float16" or "bfloat16" but received ${describe(options.dtype)}`);
   if (options.autocast !== undefined && options.autocast !== "float16" && options.autocast !== "bfloat16")
     throw new RangeError(`${where}: autocast must be "float16" or "bfloat16" but received ${describe(options.autocast)}`);
   const padding = options.padding ?? "longest";
@@ -167,7 +190,9 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
   if (!Number.isSafeInteger(maxLength) || maxLength < 2 || maxLength > positions)
     throw new RangeError(`${where}: maxLength must be an integer in [2, ${positions}] (the model's positions) but received ${String(maxLength)}`);
 
-  const checks: Checks = { where, spec, options, device };
+  const dtypeChoice = weightDtype(options.dtype ?? "float32", device, where);
+  if (dtypeChoice.notice) process.emitWarning(dtypeChoice.notice, { code: "EMBEDDINGS_TORCH_BF16_CPU" });
+  const checks: Checks = { where, spec, dtype: dtypeChoice.dtype, device };
   const [query, copy] = await loadEncoder(dir, checks, towers === "separate" && separateDir === undefined ? 2 : 1);
   let items = copy ?? (query as Module);
   if (separateDir !== undefined) {
