@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "allocator_tuning.h"
 #include "autograd.h"
 #include "bench.h"
 #include "interface_version.h"
@@ -15,6 +16,7 @@
 namespace et {
 
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  TuneAllocator();  // before libtorch allocates its first large block here
   env.SetInstanceData(new AddonData());
   exports.Set("interfaceVersion", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_VERSION));
   TensorWrap::Init(env, exports);

@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "models/inference_path.h"
+
 namespace et {
 
 namespace {
@@ -89,6 +91,7 @@ size_t OptimizerHandle::step() {
     for (const auto& p : group.params())
       if (p.grad().defined()) ++with_grad;
   optimizer_->step();  // skips parameters whose grad is undefined
+  NoteParametersWritten();  // through p.data(): the parameters' version counters do not see it
   return with_grad;
 }
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "models/inference_path.h"
+
 namespace et {
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertOptions& options_) : options(options_) { reset(); }
@@ -16,6 +18,7 @@ void BertSelfAttentionImpl::reset() {
 }
 
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  if (UseInferencePath(*this, hidden)) return forward_inference(hidden, mask);
   const auto heads = options.num_attention_heads();
   const auto head_dim = options.hidden_size() / heads;
   // unflatten/flatten instead of view({B, L, ...}): the C++ tracer would freeze
@@ -39,6 +42,11 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden, const 
   return context.transpose(1, 2).flatten(2);  // [B, L, H]
 }
 
+torch::Tensor BertSelfAttentionImpl::forward_inference(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  const auto qkv = qkv_.get({query, key, value});
+  return SelfAttentionInference(hidden, qkv.first, qkv.second, options.num_attention_heads(), mask);  // [B, L, H]
+}
+
 BertSelfOutputImpl::BertSelfOutputImpl(const BertOptions& options_) : options(options_) { reset(); }
 
 void BertSelfOutputImpl::reset() {
@@ -49,6 +57,7 @@ void BertSelfOutputImpl::reset() {
 }
 
 torch::Tensor BertSelfOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
+  if (UseInferencePath(*this, hidden)) return LayerNormFloat32(LayerNorm, LinearPlusResidual(dense, hidden, residual));
   const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
   return LayerNorm->forward(projected + residual);  // [B, L, H]
 }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "models/bert_options.h"
+#include "models/inference_path.h"
 
 namespace et {
 
@@ -13,11 +14,17 @@ struct BertSelfAttentionImpl : torch::nn::Module {
   void reset();
   // hidden [B, L, H], mask [B, 1, 1, L] additive (0 keep, dtype min drop) or undefined (no padding) -> context [B, L, H]
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& mask);
+  // The same result for inference (see UseInferencePath): one fused QKV GEMM,
+  // scale and mask folded into the score GEMM, no copies around the head transposes.
+  torch::Tensor forward_inference(const torch::Tensor& hidden, const torch::Tensor& mask);
 
   BertOptions options;
   torch::nn::Linear query{nullptr};
   torch::nn::Linear key{nullptr};
   torch::nn::Linear value{nullptr};
+
+ private:
+  ConcatenatedLinear qkv_;  // query/key/value stacked, for forward_inference
 };
 TORCH_MODULE(BertSelfAttention);
 

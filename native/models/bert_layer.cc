@@ -1,5 +1,7 @@
 #include "models/bert_layer.h"
 
+#include "models/inference_path.h"
+
 namespace et {
 
 BertIntermediateImpl::BertIntermediateImpl(const BertOptions& options_) : options(options_) { reset(); }
@@ -9,10 +11,14 @@ void BertIntermediateImpl::reset() {
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& hidden) {
-  const auto x = dense->forward(hidden);  // [B, L, I]
+  auto x = dense->forward(hidden);  // [B, L, I]
   // CheckBertOptions rejects any other name; the branch is on the config, so a
   // trace keeps it.
   const auto& act = options.hidden_act();
+  if (UseInferencePath(*this, hidden)) {  // in place: x is this forward's own temporary
+    if (act == "relu") return x.relu_();
+    return at::gelu_(x, act == "gelu_new" || act == "gelu_pytorch_tanh" ? "tanh" : "none");
+  }
   if (act == "relu") return torch::relu(x);
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return torch::gelu(x, "tanh");
   return torch::gelu(x);  // "gelu": exact erf form, as HF
@@ -28,6 +34,7 @@ void BertOutputImpl::reset() {
 }
 
 torch::Tensor BertOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
+  if (UseInferencePath(*this, hidden)) return LayerNormFloat32(LayerNorm, LinearPlusResidual(dense, hidden, residual));
   const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
   return LayerNorm->forward(projected + residual);  // [B, L, H]
 }

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include "models/inference_path.h"
 
 namespace et {
 
@@ -52,6 +53,9 @@ struct CLIPAttentionImpl : torch::nn::Module {  // HF: CLIPAttention
   torch::nn::Linear v_proj{nullptr};
   torch::nn::Linear q_proj{nullptr};
   torch::nn::Linear out_proj{nullptr};
+
+ private:
+  ConcatenatedLinear qkv_;  // q/k/v stacked for the inference path (models/inference_path.h)
 };
 TORCH_MODULE(CLIPAttention);
 
