@@ -8,10 +8,12 @@
 //   {"cmd": "quit"}
 "use strict";
 const readline = require("node:readline");
+const path = require("node:path");
 const { loadPackage } = require("./common");
 
 async function main() {
-  const et = loadPackage();
+  // BENCH_PACKAGE: another package folder to time instead (bench/text.js BENCH_BASELINE).
+  const et = process.env.BENCH_PACKAGE ? require(path.join(process.env.BENCH_PACKAGE, "dist", "index.js")) : loadPackage();
   let model;
   let texts;
   let query;
@@ -20,7 +22,7 @@ async function main() {
     const msg = JSON.parse(line);
     if (msg.cmd === "load") {
       et.setNumThreads(msg.threads);
-      model = await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest" });
+      model = await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
       ({ texts, query } = msg);
       const out = await model.forwardQuery(query);
       reply({ threads: et.getNumThreads(), query: Array.from(out.toFloat32Array()) });

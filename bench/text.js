@@ -33,7 +33,18 @@ const SCALE = Number(process.env.BENCH_SCALE ?? 1); // multiplies every iteratio
 // Debian 12's OpenBLAS 0.3.21 does not know recent Xeons (family 6 model 207 here) and falls back
 // to its SSE3 "Prescott" kernels; ours and PyTorch also run with OPENBLAS_CORETYPE set, as
 // separate engines ("none" skips them). The default engines stay first: they are what users get.
-const CORETYPE = process.env.BENCH_CORETYPE ?? "SkylakeX";
+// Default: the core our loader picks for this CPU (lib/environment.ts), so an AVX2-only CPU never gets
+// AVX-512 kernels. The default-detection engines only run with BENCH_DEFAULT_OPENBLAS=1.
+const CORETYPE = process.env.BENCH_CORETYPE ?? require("../dist/environment").openblasCoreFor(require("../dist/cpu-features").readCpuinfo()) ?? "none";
+const DEFAULT_OPENBLAS = process.env.BENCH_DEFAULT_OPENBLAS === "1" || CORETYPE === "none";
+// Extra "ours" engines from other package folders (label=dir,...), e.g. BENCH_BASELINE=main=/tmp/main
+// to time the previous version in the same run; each folder needs dist/ and its addon.
+const BASELINES = (process.env.BENCH_BASELINE ?? "").split(",").filter(Boolean).map((entry) => {
+  const [label, dir] = entry.includes("=") ? entry.split("=") : [path.basename(entry), entry];
+  return { label, dir: path.resolve(dir) };
+});
+// ours with dtype "bfloat16" too, where the CPU multiplies bf16 in hardware (elsewhere it would load float32).
+const BF16 = require("../dist/cpu-features").cpuHasBfloat16Matmul(require("../dist/cpu-features").readCpuinfo());
 
 const COMMON = { vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: "gelu", layer_norm_eps: 1e-12, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 0 };
 const SHAPES = [
@@ -94,6 +105,18 @@ function engineEnv(coretype) {
   delete env.OPENBLAS_CORETYPE;
   if (coretype) env.OPENBLAS_CORETYPE = coretype;
   return env;
+}
+
+function cosine(a, b) {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
 }
 
 function maxAbsDiff(a, b) {
@@ -168,7 +191,8 @@ async function benchShape(et, shape, log) {
   module.dispose();
 
   // Engines in their own processes: ours and PyTorch, each with OpenBLAS' own detection and with CORETYPE.
-  const variants = [{ label: "", coretype: null, slow: true }];
+  const variants = [];
+  if (DEFAULT_OPENBLAS) variants.push({ label: "", coretype: null, slow: CORETYPE !== "none" });
   if (CORETYPE !== "none") variants.push({ label: ` + OPENBLAS_CORETYPE=${CORETYPE}`, coretype: CORETYPE, slow: false });
   const engines = [];
   const info = {};
@@ -186,13 +210,21 @@ async function benchShape(et, shape, log) {
     };
     engines.push({ name: `ours${v.label}`, slow: v.slow, time: timeServer(ours), server: ours, queryOutput: Float32Array.from(loadedOurs.query) });
     engines.push({ name: `PyTorch eager${v.label}`, slow: v.slow, time: timeServer(py), server: py });
+    if (v !== variants[variants.length - 1]) continue;  // the extra engines run under the last (loader's) OpenBLAS setting
+    const extras = BASELINES.map((b) => ({ name: `ours, ${b.label}`, env: { ...engineEnv(v.coretype), BENCH_PACKAGE: b.dir }, load: {} }));
+    if (BF16) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
+    for (const x of extras) {
+      const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
+      const loaded = await server.request({ cmd: "load", dir, threads: THREADS, maxLength: SEQ, batchSize: BATCH, texts, query, ...x.load });
+      engines.push({ name: x.name, slow: false, time: timeServer(server), server, queryOutput: Float32Array.from(loaded.query), reduced: x.reduced });
+    }
     if (!oursQuery) oursQuery = Float32Array.from(loadedOurs.query);
   }
   const queryTensor = et.Tensor.from(oursQuery, [1, oursQuery.length]);
   await writeInputs(et, queryFile, queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS], { "ours.forwardQuery": queryTensor });
 
   // PyTorch eager (default variant): parity, then the ONNX export.
-  const py = engines[1].server;
+  const py = engines.find((e) => e.name.startsWith("PyTorch eager")).server;
   const pyParity = { ...(await py.request({ cmd: "parity", file: parityFile })).max_abs_diff, ...(await py.request({ cmd: "parity", file: queryFile })).max_abs_diff };
   const onnxFile = path.join(dir, "model.onnx");
   const exported = await py.request({ cmd: "export", path: onnxFile });
@@ -233,8 +265,9 @@ async function benchShape(et, shape, log) {
     ["PyTorch eager vs ours `forwardQuery` (1×16)", pyParity.forwardQuery],
     ["onnxruntime vs ours `module.forwardTensor` (padded batch)", maxAbsDiff(ortPadded, oursPaddedData)],
     ["onnxruntime vs ours `forwardQuery`", maxAbsDiff(ortQuery, oursQuery)],
-    ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
+    ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput && !e.reduced).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
   ];
+  for (const e of engines.filter((x) => x.reduced)) log(`  ${e.name} vs ours float32 \`forwardQuery\`: cosine ${cosine(e.queryOutput, oursQuery).toFixed(5)}`);
   for (const [what, diff] of parity) log(`  parity: ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "OK" : "FAIL"} (tolerance ${TOLERANCE})`);
 
   // Timed calls: each engine runs `iters` calls per round, in its own process or (onnxruntime) here,
@@ -277,14 +310,17 @@ async function benchShape(et, shape, log) {
 
 function shapeTable(result) {
   const names = Object.keys(result.samples.batch);
+  // Ratios to onnxruntime (default session): throughput ours/ORT (>1 is faster), latency ours/ORT (<1 is faster).
+  const ortBatch = stats(result.samples.batch.onnxruntime).median;
+  const ortQuery = stats(result.samples.query.onnxruntime).median;
   const rows = names.map((name) => {
     const b = stats(result.samples.batch[name]);
     const q = stats(result.samples.query[name]);
     const f = result.faults.batch[name];
     const faultsPerBatch = f.reduce((a, x) => a + x, 0) / f.length;
-    return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), fmt.ms(q.median), fmt.ms(q.p90), `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n}`];
+    return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), `${(ortBatch / b.median).toFixed(2)}x`, fmt.ms(q.median), fmt.ms(q.p90), `${(q.median / ortQuery).toFixed(2)}x`, `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n}`];
   });
-  return table(["engine", `batch ${BATCH}×${SEQ}: median ms`, "p90 ms", "items/s", `query 1×${QUERY_TOKENS}: median ms`, "p90 ms", "page faults / batch", "samples (batch / query)"], rows);
+  return table(["engine", `batch ${BATCH}×${SEQ}: median ms`, "p90 ms", "items/s", "throughput ÷ onnxruntime", `query 1×${QUERY_TOKENS}: median ms`, "p90 ms", "latency ÷ onnxruntime", "page faults / batch", "samples (batch / query)"], rows);
 }
 
 function opsSummary(counts) {
@@ -295,6 +331,12 @@ function opsSummary(counts) {
 }
 
 async function main() {
+  try {
+    require.resolve("@huggingface/transformers");
+    console.error("transformers.js is installed but not timed by this script yet");
+  } catch {
+    console.error("transformers.js: skipped (@huggingface/transformers is not in bench/node_modules)");
+  }
   const et = loadPackage();
   et.setNumThreads(THREADS);
   const info = et.runtimeInfo();
