@@ -27,6 +27,9 @@ import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { stackEncodings } from "../tokenization/padding";
+import type { BatchEncoding } from "../tokenization";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -34,6 +37,8 @@ export interface ClipModelOptions extends HubOptions {
   device?: Device;
   /** Images per vision forward in forwardItems; default 32. */
   batchSize?: number;
+  /** Concurrent forwardQuery calls share one forward: as TextModelOptions.microBatching (default on). */
+  microBatching?: MicroBatching;
 }
 
 /** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */
@@ -66,9 +71,11 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   readonly #images: ImageProcessor;
   readonly #config: ClipConfig;
   readonly #batchSize: number;
+  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
+  readonly #batcher: QueryBatcher<BatchEncoding>;
   #disposed = false;
 
-  private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number) {
+  private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number, microBatching: MicroBatchingSettings, dir: string) {
     super();
     this.#text = text;
     this.#vision = vision;
@@ -76,6 +83,35 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     this.#images = images;
     this.#config = config;
     this.#batchSize = batchSize;
+    this.#batcher = new QueryBatcher<BatchEncoding>(
+      {
+        modules: [text],
+        prepare: (query) => Promise.resolve(this.#tokenize([query])),
+        length: (encoding) => encoding.length,
+        padInvariant: false,  // every row is padded to the same 77 positions anyway
+        run: async (encodings) => {
+          using ids = Tensor.from(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide).inputIds, [encodings.length, encodings[0]?.length ?? 0], { device: this.device });
+          return this.#text.forwardTensor([ids], { grad: false });
+        },
+      },
+      microBatching,
+      `TextToImageClipModel(${dir})`,
+    );
+  }
+
+  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
+  get microBatching(): MicroBatchingSettings {
+    return this.#batcher.settings;
+  }
+
+  /** As TextEncoderModel.setMicroBatching. @throws TypeError / RangeError for a bad value. */
+  setMicroBatching(value: MicroBatching): void {
+    this.#batcher.settings = resolveMicroBatching(value, "TextToImageClipModel.setMicroBatching");
+  }
+
+  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
+  get microBatchStats(): MicroBatchStats {
+    return this.#batcher.stats;
   }
 
   /**
@@ -95,6 +131,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     const device = checkDevice(options.device ?? "cpu", context);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
+    const microBatching = resolveMicroBatching(options.microBatching, context);
     const config = await readClipConfig(dir, context); // first: a folder of another model fails on model_type
     const [tokenizer, images] = await Promise.all([TextTokenizer.fromPretrained(dir), ImageProcessor.fromPretrained(dir)]);
     await checkTokenizerFitsModel(dir, config.vocabSize);
@@ -112,7 +149,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
       vision.dispose();
       throw error;
     }
-    return new TextToImageClipModel(text, vision, tokenizer, images, config, batchSize);
+    return new TextToImageClipModel(text, vision, tokenizer, images, config, batchSize, microBatching, dir);
   }
 
   get device(): Device {
@@ -196,7 +233,8 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    return useModules([this.#text], () => this.encodeQueries([query], { grad: false }));  // waits for a running fit (ownership.ts)
+    this.#check("forwardQuery");
+    return this.#batcher.submit(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
   }
 
   /**
@@ -251,9 +289,13 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     }
   }
 
-  /** Frees both towers (idempotent). */
+  /**
+   * Frees both towers (idempotent); queries waiting for a batch are rejected with a DisposedError.
+   * @throws BusyError while a forward runs (as Module.dispose); call it again once that settles.
+   */
   dispose(): void {
     if (this.#disposed) return;
+    this.#batcher.close();
     this.#text.dispose();
     this.#vision.dispose();
     this.#disposed = true;
@@ -261,10 +303,16 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
 
   /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
   #encode(texts: string | readonly string[], device: Device): Tensor {
-    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
-    checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
+    const batch = this.#tokenize(typeof texts === "string" ? [texts] : texts);
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
+  }
+
+  /** Token ids checked against the vocabulary, padded to the positions. */
+  #tokenize(texts: readonly string[]): BatchEncoding {
+    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
+    const batch = this.#tokenizer.encodeBatch(texts, { maxLength, padding: "max_length" });
+    checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
+    return batch;
   }
 
   #check(method: string): void {

@@ -53,6 +53,18 @@ export function isOwned(module: Module): boolean {
 }
 
 /**
+ * True when the current async context is the fit that owns one of
+ * `modules`: its calls run at once and must not queue behind calls that
+ * wait for it (query-batcher.ts).
+ */
+export function isOwnedByCaller(modules: Iterable<Module>): boolean {
+  const mine = currentOwner.getStore();
+  if (mine === undefined) return false;
+  for (const m of modules) if (table.get(m)?.owner === mine) return true;
+  return false;
+}
+
+/**
  * Runs `work` (a serving call) once no fit owns any of `modules`, counting it
  * as a user of them until it settles.
  */
