@@ -13,9 +13,11 @@
  * lengths share a forward only where padding cannot change a result (the
  * runner says so); otherwise a forward takes queries of one length.
  *
- * While a Trainer.fit owns the module, queued forwards wait for it
- * (ownership.ts); the owner's own calls (a validation step) bypass the queue,
- * which would otherwise wait behind a forward that waits for that owner.
+ * Ownership (ownership.ts): each caller is a user of the modules from its
+ * call until it has its row, so a Trainer.fit that starts meanwhile waits
+ * for the queued and running queries, and queries made while a fit runs
+ * wait for it before they queue (then go together). The owner's own calls
+ * (a validation step) run at once, alone.
  */
 import { describe } from "../dtypes";
 import { DisposedError, ShapeError } from "../errors";
@@ -146,12 +148,16 @@ export class QueryBatcher<P> {
   /** The query's row: [1, dim]. @throws DisposedError once closed; what prepare or the forward throws. */
   async submit(query: string): Promise<Tensor> {
     this.#checkOpen();
-    const prepared = await this.#runner.prepare(query);
-    this.#checkOpen();
-    if (!this.#settings.enabled || isOwnedByCaller(this.#runner.modules)) return useModules(this.#runner.modules, () => this.#run([prepared]));
-    return new Promise<Tensor>((resolve, reject) => {
-      this.#queue.push({ prepared, length: this.#runner.length(prepared), resolve, reject });
-      this.#pump();
+    // The caller counts as a user of the modules from now until it has its row: a fit that
+    // starts meanwhile waits for it, and a call made while a fit runs waits before it queues.
+    return useModules(this.#runner.modules, async () => {
+      const prepared = await this.#runner.prepare(query);
+      this.#checkOpen();
+      if (!this.#settings.enabled || isOwnedByCaller(this.#runner.modules)) return this.#run([prepared]);
+      return new Promise<Tensor>((resolve, reject) => {
+        this.#queue.push({ prepared, length: this.#runner.length(prepared), resolve, reject });
+        this.#pump();
+      });
     });
   }
 
@@ -189,7 +195,8 @@ export class QueryBatcher<P> {
     if (this.#closed || this.#running || this.#queue.length === 0) return;
     const batch = this.#take();
     this.#running = true;
-    useModules(this.#runner.modules, () => this.#run(batch.map((w) => w.prepared)))
+    // No useModules here: each caller in the batch already counts as a user (submit).
+    this.#run(batch.map((w) => w.prepared))
       .then(
         (output) => deliver(output, batch, this.#what),
         (error: unknown) => batch.forEach((w) => w.reject(error)),

@@ -12,7 +12,7 @@ import { Module, NonFiniteLossError, Tensor, TextToTextBertModel, Trainer, type 
 import type { OptimizerConfig } from "../../lib/interface";
 import { rankingLoss } from "../../lib/training/losses";
 import type { TrainingModule } from "../../lib/training/training-module";
-import { FIXTURES, readReferenceJson } from "../helpers/fixtures";
+import { FIXTURES, maxAbsDiff, readReferenceJson } from "../helpers/fixtures";
 import { FEATURES, MlpTwoTower, features, syntheticPairs } from "../helpers/mlp-two-tower";
 
 const BERT = path.join(FIXTURES, "bert-tiny");
@@ -28,7 +28,7 @@ function bertPairs(): TrainingPair[] {
 }
 
 describe("a running fit owns its model", () => {
-  test("bert-tiny (dropout 0.1): forwardQuery called 8 times during fit waits for it and every result is bit-identical to a fresh eval-mode load of the weights fit saved", async () => {
+  test("bert-tiny (dropout 0.1): forwardQuery called 8 times during fit waits for it and every result equals a fresh eval-mode load of the weights fit saved (within 1e-6: the waiting calls run micro-batched)", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT);
     const trainer = new Trainer({ ...quiet, seed: 3, maxSteps: 6, maxEpochs: 2, batchSize: 2, optimizer: { kind: "adamw", lr: 1e-2 } });
     let fitDone = false;
@@ -51,7 +51,8 @@ describe("a running fit owns its model", () => {
     using fresh = await TextToTextBertModel.fromPretrained(saved);
     using reference = await fresh.forwardQuery("red running shoes");
     const expected = reference.toFloat32Array();
-    for (const o of outputs) expect(o.values).toEqual(expected);
+    // Batched rows differ from a lone forward by float32 rounding only; dropout (0.1) or weights from before a step would differ by far more.
+    for (const o of outputs) expect(maxAbsDiff(o.values, expected)).toBeLessThan(1e-6);
   });
 
   test("a forward already in flight when fit starts finishes first: fit neither fails with BusyError nor changes what that forward computes", async () => {
