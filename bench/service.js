@@ -1,9 +1,10 @@
 // A Node service under load: an HTTP server on 127.0.0.1 that embeds each
 // request's query, 32 keep-alive connections sending short queries for
-// BENCH_SECONDS (default 30), with and without one 1 MB query a second.
+// BENCH_SECONDS (default 30), with and without one 1 MB query a second, and
+// one connection alone (a lone query's latency).
 // Engines, each its own server process, measured in one run:
-//   - per package given: forwardQuery with micro-batching on (the default) and
-//     off (`microBatching: false`, one forward per request);
+//   - per package given: forwardQuery with micro-batching on (the default),
+//     on with `maxWaitMs: 2`, and off (`microBatching: false`, one forward per request);
 //   - onnxruntime-node on torch.onnx.export of the same weights (bench/python,
 //     /usr/bin/python3 with PyTorch), fed our tokenizer's ids, one session.run
 //     per request; skipped with the reason printed when PyTorch or
@@ -33,7 +34,7 @@ const packages = (process.argv.slice(2).length ? process.argv.slice(2) : [`this=
   return { label, dist: path.resolve(dir, "dist") };
 });
 
-// argv: engine ("ours" | "onnxruntime"), package dist, model folder, micro-batching ("on" | "off") or the .onnx file, onnxruntime-node's path.
+// argv: engine ("ours" | "onnxruntime"), package dist, model folder, micro-batching ("on" | "wait2" | "off") or the .onnx file, onnxruntime-node's path.
 const SERVER = `
 const http = require("node:http");
 const { monitorEventLoopDelay } = require("node:perf_hooks");
@@ -42,7 +43,7 @@ const et = require(dist);
 et.setNumThreads(${THREADS});
 async function load() {
   if (engine === "ours") {
-    const model = await et.TextToTextBertModel.fromPretrained(dir, { maxLength: ${MAX_LENGTH}, microBatching: extra === "on" });
+    const model = await et.TextToTextBertModel.fromPretrained(dir, { maxLength: ${MAX_LENGTH}, microBatching: extra === "off" ? false : extra === "wait2" ? { maxWaitMs: 2 } : true });
     return { embed: (q) => model.forwardQuery(q).then((t) => { const v = t.toFloat32Array(); t.dispose(); return v; }), stats: () => model.microBatchStats ?? null };
   }
   const ort = require(ortPath);
@@ -97,10 +98,10 @@ async function getJson(port, pathName) {
   });
 }
 
-async function scenario(port, big) {
+async function scenario(port, { connections, big }) {
   await getJson(port, "/reset");
   const before = (await getJson(port, "/stats")).batching;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS + 1 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections + 1 });
   const latencies = [];
   const end = Date.now() + SECONDS * 1000;
   let failures = 0;
@@ -119,7 +120,7 @@ async function scenario(port, big) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   };
-  await Promise.all([...Array.from({ length: CONNECTIONS }, (_, id) => worker(id)), ...(big ? [bigQueries()] : [])]);
+  await Promise.all([...Array.from({ length: connections }, (_, id) => worker(id)), ...(big ? [bigQueries()] : [])]);
   agent.destroy();
   const loop = await getJson(port, "/stats");
   const s = stats(latencies);
@@ -166,6 +167,7 @@ function startServer(args) {
   const engines = [];
   for (const p of packages) {
     engines.push({ label: `${p.label}, micro-batching on`, args: ["ours", p.dist, MODEL, "on"] });
+    engines.push({ label: `${p.label}, micro-batching on, maxWaitMs 2`, args: ["ours", p.dist, MODEL, "wait2"] });
     engines.push({ label: `${p.label}, micro-batching off`, args: ["ours", p.dist, MODEL, "off"] });
   }
   if (!onnx.skip) engines.push({ label: `onnxruntime-node ${require(path.join(path.dirname(onnx.ortPath), "..", "package.json")).version}`, args: ["onnxruntime", packages[0].dist, MODEL, onnx.file, onnx.ortPath] });
@@ -185,9 +187,10 @@ function startServer(args) {
       const warm = new http.Agent({ keepAlive: true, maxSockets: 8 });
       for (let i = 0; i < 25; i++) await Promise.all(Array.from({ length: 8 }, (_, j) => request(warm, port, "/embed", `warm-up ${i} ${j}`)));
       warm.destroy();
-      const plain = await scenario(port, false);
-      const withBig = await scenario(port, true);
-      for (const [name, r] of [["short queries only", plain], ["+ one 1 MB query a second", withBig]])
+      const plain = await scenario(port, { connections: CONNECTIONS, big: false });
+      const withBig = await scenario(port, { connections: CONNECTIONS, big: true });
+      const lone = await scenario(port, { connections: 1, big: false });
+      for (const [name, r] of [[`${CONNECTIONS} connections, short queries`, plain], ["+ one 1 MB query a second", withBig], ["1 connection (lone queries)", lone]])
         rows.push([engine.label, name, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.loopP99.toFixed(1), r.loopMax.toFixed(0), r.perForward === null ? "–" : r.perForward.toFixed(1), String(r.failures)]);
       console.error(`${engine.label}: ${plain.rps.toFixed(0)} req/s, p99 ${plain.p99.toFixed(1)} ms`);
     } finally {
@@ -197,7 +200,7 @@ function startServer(args) {
   const text = [
     preamble("A service under load", `node bench/service.js ${process.argv.slice(2).join(" ")}`.trim(), machine(require(packages[0].dist).runtimeInfo()), [
       `${CONNECTIONS} keep-alive connections to 127.0.0.1 for ${SECONDS} s per scenario; model models/default (BERT, hidden 128, 4 layers; pooler_output, maxLength ${MAX_LENGTH}); every server ${THREADS} intra-op threads`,
-      "ours: TextToTextBertModel.forwardQuery per request, microBatching on (default) or false; onnxruntime-node: our tokenizer's ids, one session.run per request (CPU EP, graphOptimizationLevel all) on torch.onnx.export (opset 14) of the same weights",
+      "ours: TextToTextBertModel.forwardQuery per request, microBatching on (default: a query that finds no forward running goes at once), on with maxWaitMs 2, or false; onnxruntime-node: our tokenizer's ids, one session.run per request (CPU EP, graphOptimizationLevel all) on torch.onnx.export (opset 14) of the same weights",
       ...(onnx.skip ? [`onnxruntime-node skipped: ${onnx.skip}`] : []),
       ...parity.map((p) => `parity, query "red running shoes": ${p}`),
     ]),
