@@ -1,7 +1,8 @@
 // A Node service under load: an HTTP server on 127.0.0.1 that embeds each
 // request's query, 32 keep-alive connections sending short queries for
-// BENCH_SECONDS (default 30), with and without one 1 MB query a second, and
-// one connection alone (a lone query's latency).
+// BENCH_SECONDS (default 30, in BENCH_ROUNDS = 3 rounds alternating between the
+// engines), with and without one 1 MB query a second, and one connection alone
+// (a lone query's latency).
 // Engines, each its own server process, measured in one run:
 //   - per package given: forwardQuery with micro-batching on (the default),
 //     on with `maxWaitMs: 2`, and off (`microBatching: false`, one forward per request);
@@ -20,9 +21,10 @@ const { spawn, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
-const { stats, machine, table, preamble, writeResult, ROOT } = require("./common");
+const { stats, rotate, machine, table, preamble, writeResult, ROOT } = require("./common");
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 32;
 const THREADS = 2;
 const MAX_LENGTH = 32;
@@ -98,12 +100,13 @@ async function getJson(port, pathName) {
   });
 }
 
-async function scenario(port, { connections, big }) {
+/** One slice of a scenario: `seconds` of load on one server; raw latencies and the server's counters. */
+async function slice(port, { connections, big }, seconds) {
   await getJson(port, "/reset");
   const before = (await getJson(port, "/stats")).batching;
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections + 1 });
   const latencies = [];
-  const end = Date.now() + SECONDS * 1000;
+  const end = Date.now() + seconds * 1000;
   let failures = 0;
   const worker = async (id) => {
     for (let i = 0; Date.now() < end; i++) {
@@ -123,9 +126,24 @@ async function scenario(port, { connections, big }) {
   await Promise.all([...Array.from({ length: connections }, (_, id) => worker(id)), ...(big ? [bigQueries()] : [])]);
   agent.destroy();
   const loop = await getJson(port, "/stats");
-  const s = stats(latencies);
-  const perForward = before && loop.batching ? (loop.batching.queries - before.queries) / (loop.batching.forwards - before.forwards) : null;
-  return { rps: latencies.length / SECONDS, p50: s.median, p99: latencies.sort((a, b) => a - b)[Math.floor(latencies.length * 0.99)], loopP99: loop.p99, loopMax: loop.max, failures, perForward };
+  const batched = before && loop.batching ? { queries: loop.batching.queries - before.queries, forwards: loop.batching.forwards - before.forwards } : null;
+  return { latencies, seconds, loopP99: loop.p99, loopMax: loop.max, failures, batched };
+}
+
+/** A scenario's slices joined: req/s and latency quantiles over all of them, the worst event-loop slice. */
+function summarize(slices) {
+  const latencies = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const seconds = slices.reduce((a, s) => a + s.seconds, 0);
+  const batched = slices.every((s) => s.batched) ? slices.reduce((a, s) => ({ queries: a.queries + s.batched.queries, forwards: a.forwards + s.batched.forwards }), { queries: 0, forwards: 0 }) : null;
+  return {
+    rps: latencies.length / seconds,
+    p50: stats(latencies).median,
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    loopP99: Math.max(...slices.map((s) => s.loopP99)),
+    loopMax: Math.max(...slices.map((s) => s.loopMax)),
+    failures: slices.reduce((a, s) => a + s.failures, 0),
+    perForward: batched ? batched.queries / batched.forwards : null,
+  };
 }
 
 /** The ONNX export of models/default (pooler_output), or the reason there is none. */
@@ -172,34 +190,45 @@ function startServer(args) {
   }
   if (!onnx.skip) engines.push({ label: `onnxruntime-node ${require(path.join(path.dirname(onnx.ortPath), "..", "package.json")).version}`, args: ["onnxruntime", packages[0].dist, MODEL, onnx.file, onnx.ortPath] });
 
+  // Every server starts first and idles while another is measured; the scenarios then run in ROUNDS
+  // rounds, each engine for SECONDS / ROUNDS per scenario per round, the order rotating each round, so
+  // that the load other jobs put on this shared machine spreads over all engines alike.
+  const servers = engines.map((engine) => ({ engine, ...startServer(engine.args) }));
   const rows = [];
   const parity = [];
-  let reference;
-  for (const engine of engines) {
-    const { server, port: portPromise } = startServer(engine.args);
-    try {
-      const port = await portPromise;
+  try {
+    let reference;
+    for (const s of servers) {
+      s.port = await s.port;
       // Parity first: the same query's vector from every engine.
-      const vector = JSON.parse((await request(undefined, port, "/vector", "red running shoes")).text);
+      const vector = JSON.parse((await request(undefined, s.port, "/vector", "red running shoes")).text);
       if (reference === undefined) reference = vector;
-      else parity.push(`${engine.label} vs ${engines[0].label}: max abs diff ${Math.max(...vector.map((x, i) => Math.abs(x - reference[i]))).toExponential(1)}`);
+      else parity.push(`${s.engine.label} vs ${engines[0].label}: max abs diff ${Math.max(...vector.map((x, i) => Math.abs(x - reference[i]))).toExponential(1)}`);
       // Warm-up (not measured): the first forwards allocate and pick kernels.
       const warm = new http.Agent({ keepAlive: true, maxSockets: 8 });
-      for (let i = 0; i < 25; i++) await Promise.all(Array.from({ length: 8 }, (_, j) => request(warm, port, "/embed", `warm-up ${i} ${j}`)));
+      for (let i = 0; i < 25; i++) await Promise.all(Array.from({ length: 8 }, (_, j) => request(warm, s.port, "/embed", `warm-up ${i} ${j}`)));
       warm.destroy();
-      const plain = await scenario(port, { connections: CONNECTIONS, big: false });
-      const withBig = await scenario(port, { connections: CONNECTIONS, big: true });
-      const lone = await scenario(port, { connections: 1, big: false });
-      for (const [name, r] of [[`${CONNECTIONS} connections, short queries`, plain], ["+ one 1 MB query a second", withBig], ["1 connection (lone queries)", lone]])
-        rows.push([engine.label, name, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.loopP99.toFixed(1), r.loopMax.toFixed(0), r.perForward === null ? "–" : r.perForward.toFixed(1), String(r.failures)]);
-      console.error(`${engine.label}: ${plain.rps.toFixed(0)} req/s, p99 ${plain.p99.toFixed(1)} ms`);
-    } finally {
-      server.kill();
     }
+    const scenarios = [
+      [`${CONNECTIONS} connections, short queries`, { connections: CONNECTIONS, big: false }],
+      ["+ one 1 MB query a second", { connections: CONNECTIONS, big: true }],
+      ["1 connection (lone queries)", { connections: 1, big: false }],
+    ];
+    const results = servers.map(() => scenarios.map(() => []));
+    for (let round = 0; round < ROUNDS; round++)
+      for (const [k, [, scenario]] of scenarios.entries())
+        for (const i of rotate([...servers.keys()], round)) results[i][k].push(await slice(servers[i].port, scenario, SECONDS / ROUNDS));
+    for (const [i, s] of servers.entries())
+      for (const [k, [name]] of scenarios.entries()) {
+        const r = summarize(results[i][k]);
+        rows.push([s.engine.label, name, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.loopP99.toFixed(1), r.loopMax.toFixed(0), r.perForward === null ? "–" : r.perForward.toFixed(1), String(r.failures)]);
+      }
+  } finally {
+    for (const s of servers) s.server.kill();
   }
   const text = [
     preamble("A service under load", `node bench/service.js ${process.argv.slice(2).join(" ")}`.trim(), machine(require(packages[0].dist).runtimeInfo()), [
-      `${CONNECTIONS} keep-alive connections to 127.0.0.1 for ${SECONDS} s per scenario; model models/default (BERT, hidden 128, 4 layers; pooler_output, maxLength ${MAX_LENGTH}); every server ${THREADS} intra-op threads`,
+      `${CONNECTIONS} keep-alive connections to 127.0.0.1 for ${SECONDS} s per scenario and engine, in ${ROUNDS} rounds of ${(SECONDS / ROUNDS).toFixed(0)} s alternating between the engines (all servers up, the others idle); model models/default (BERT, hidden 128, 4 layers; pooler_output, maxLength ${MAX_LENGTH}); every server ${THREADS} intra-op threads`,
       "ours: TextToTextBertModel.forwardQuery per request, microBatching on (default: a query that finds no forward running goes at once), on with maxWaitMs 2, or false; onnxruntime-node: our tokenizer's ids, one session.run per request (CPU EP, graphOptimizationLevel all) on torch.onnx.export (opset 14) of the same weights",
       ...(onnx.skip ? [`onnxruntime-node skipped: ${onnx.skip}`] : []),
       ...parity.map((p) => `parity, query "red running shoes": ${p}`),
