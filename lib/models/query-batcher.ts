@@ -203,7 +203,7 @@ export class QueryBatcher<P> {
       )
       .finally(() => {
         this.#running = false;
-        this.#pump();
+        this.#dispatch();  // what arrived meanwhile goes now: it has waited one forward already
       });
   }
 

@@ -174,6 +174,19 @@ describe("lone queries, errors, dispose and the option", () => {
     });
   });
 
+  test("with maxWaitMs 2, queries that arrive while a forward runs go when it ends, without waiting for the clock", async () => {
+    using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxWaitMs: 2 } });
+    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
+    const first = model.forwardQuery(texts[0] as string);
+    await settle();
+    jest.advanceTimersByTime(2);  // the first query's window ends: its forward starts
+    expect(model.microBatchStats.forwards).toBe(1);
+    const later = texts.slice(1, 4).map((t) => model.forwardQuery(t));  // queue behind the running forward
+    const rows = await Promise.all([first, ...later]);  // the clock is not advanced again
+    expect(model.microBatchStats).toEqual({ forwards: 2, queries: 4, largestBatch: 3, queued: 0 });
+    for (const r of rows) r.dispose();
+  });
+
   test("a bad input fails its caller alone: the others get their rows, batched", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32 });
     const alone = await sequential(model, texts.slice(0, 5));
