@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { BusyError, DisposedError, SentenceTransformerModel, Tensor, TextToImageClipModel, TextToTextBertModel, TextToTextE5Model, TorchScriptEmbeddingsModel, type MicroBatchStats } from "../../lib";
+import { copyFixture } from "../helpers/checkpoints";
 import { FIXTURES, maxAbsDiff, readReference, readReferenceJson, readReferenceTensor } from "../helpers/fixtures";
 import { pseudoRandom, writeSentenceTransformersFolder, type Stage } from "../helpers/sentence-transformers-folder";
 
@@ -81,8 +82,9 @@ async function expectCoalescedAndExact(model: Batching, texts: readonly string[]
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 let root: string;
+const made: string[] = [];
 beforeAll(() => (root = fs.mkdtempSync(path.join(os.tmpdir(), "micro-batching-"))));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+afterAll(() => [root, ...made].forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 afterEach(() => jest.useRealTimers());
 
 describe("concurrent forwardQuery calls share forwards, each caller getting exactly its own row", () => {
@@ -128,6 +130,23 @@ describe("concurrent forwardQuery calls share forwards, each caller getting exac
   test("TorchScriptEmbeddingsModel (traced_pooler_eager.pt, takes attention_mask): rows equal lone calls within 1e-6 and transformers' pooler_output within 1e-5", async () => {
     using model = await TorchScriptEmbeddingsModel.load({ queryModel: path.join(BERT, "traced_pooler_eager.pt"), tokenizer: BERT });
     await expectCoalescedAndExact(model, bertTexts, readReferenceTensor("bert-tiny", "dynamic.cpu.pooler_output").data);
+  });
+
+  test("where padding would move positions (a tokenizer that pads on the left), only queries of one length share a forward, and each row still equals its lone call", async () => {
+    const dir = copyFixture("bert-tiny", ["traced_pooler.pt", "traced_pooler_eager.pt", "reference.safetensors"]);
+    made.push(dir);
+    const configFile = path.join(dir, "tokenizer_config.json");
+    fs.writeFileSync(configFile, JSON.stringify({ ...(JSON.parse(fs.readFileSync(configFile, "utf8")) as object), padding_side: "left" }));
+    using model = await TextToTextBertModel.fromPretrained(dir, { maxLength: 32 });
+    expect(model.tokenizer.paddingSide).toBe("left");
+    // Two lengths, interleaved: the first runs alone, then each length goes as its own forward.
+    const texts = ["a", "a a a a a", "b", "b b b b b", "c", "c c c c c"];
+    const lengths = texts.map((t) => model.tokenizer.encodeBatch([t], { maxLength: 32 }).length);
+    expect(new Set(lengths.slice(1)).size).toBe(2);
+    const alone = await sequential(model, texts);
+    const { rows, forwards } = await concurrent(model, texts);
+    expect(forwards).toBe(3);
+    rows.forEach((r, i) => expect(maxAbsDiff(r, alone[i] as Float32Array)).toBeLessThan(SAME));
   });
 
   test("maxBatch and maxTokens bound a forward: 9 queued queries with maxBatch 4 go as 4 + 4 + 1; maxTokens below two rows runs each alone", async () => {
