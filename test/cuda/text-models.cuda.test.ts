@@ -38,6 +38,19 @@ describeCuda("CUDA text models (TF32 off) against transformers on an H100", () =
     expect(maxAbsDiff(query.toFloat32Array(), readReferenceTensor("xlmr-tiny", `query.${mode}.cuda.mean_pool_l2`).data)).toBeLessThan(TOL);
   });
 
+  test("micro-batched forwardQuery on cuda: 8 concurrent texts in 2 forwards, each row on cuda:0 within 1e-5 of HF's cuda pooler_output", async () => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { maxLength: 32, device: "cuda" });
+    const texts = readReferenceJson("bert-tiny").texts;
+    const expected = readReferenceTensor("bert-tiny", "dynamic.cuda.pooler_output").data;
+    const rows = await Promise.all(texts.map((t) => model.forwardQuery(t)));
+    expect(model.microBatchStats).toMatchObject({ forwards: 2, queries: 8, largestBatch: 7 });
+    rows.forEach((r, i) => {
+      expect(r.device).toBe("cuda:0");
+      expect(maxAbsDiff(r.toFloat32Array(), expected.subarray(i * 64, (i + 1) * 64))).toBeLessThan(TOL);
+      r.dispose();
+    });
+  });
+
   test("tensors move between devices and back unchanged", () => {
     using host = Tensor.from(new Float32Array([1.5, -2, 3]), [3]);
     using gpu = host.to("cuda");
