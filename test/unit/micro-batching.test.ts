@@ -149,6 +149,15 @@ describe("concurrent forwardQuery calls share forwards, each caller getting exac
     rows.forEach((r, i) => expect(maxAbsDiff(r, alone[i] as Float32Array)).toBeLessThan(SAME));
   });
 
+  test("a 1 MB query among short ones (truncated to 32 tokens, tokenized on its own) shares their forward; every row equals its lone call", async () => {
+    using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32 });
+    const texts = ["red shoes", "cheap red shoes ".repeat(65_536), "blue hat", "green cap"];
+    const alone = await sequential(model, texts);
+    const { rows, forwards } = await concurrent(model, texts);
+    expect(forwards).toBe(2);
+    rows.forEach((r, i) => expect(maxAbsDiff(r, alone[i] as Float32Array)).toBeLessThan(SAME));
+  });
+
   test("maxBatch and maxTokens bound a forward: 9 queued queries with maxBatch 4 go as 4 + 4 + 1; maxTokens below two rows runs each alone", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxBatch: 4 } });
     const texts = Array.from({ length: 10 }, (_, i) => `red running shoes ${i}`);
