@@ -15,7 +15,8 @@
 // (perf_hooks.monitorEventLoopDelay) and, for ours, queries per forward.
 // Outputs are checked against each other before timing.
 //   node bench/service.js [label=packageDir ...]   (default: this repository)
-// Writes bench/results/service.md. Only 127.0.0.1 is contacted; every loop is bounded in time.
+//   BENCH_MODEL=bert-base node bench/service.js    (random BERT-base-shaped weights, as bench/text.js)
+// Writes bench/results/service.md (service-<BENCH_MODEL>.md for another model). Only 127.0.0.1 is contacted; every loop is bounded in time.
 "use strict";
 const { spawn, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -28,9 +29,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 32;
 const THREADS = 2;
 const MAX_LENGTH = 32;
-const MODEL = path.join(ROOT, "models", "default");
+// BENCH_MODEL: "default" (models/default) or a shape of bench/text.js ("bert-base", "minilm-l6"): random weights, made in bench/out.
+const MODEL_KEY = process.env.BENCH_MODEL ?? "default";
+let MODEL = path.join(ROOT, "models", "default");
 const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
-const OUT = path.join(ROOT, "bench", "out", "service"); // git-ignored: the .onnx export
+const OUT = path.join(ROOT, "bench", "out", "service", MODEL_KEY); // git-ignored: checkpoint and .onnx export
 const packages = (process.argv.slice(2).length ? process.argv.slice(2) : [`this=${ROOT}`]).map((arg) => {
   const [label, dir] = arg.includes("=") ? arg.split("=") : [path.basename(arg), arg];
   return { label, dist: path.resolve(dir, "dist") };
@@ -146,7 +149,7 @@ function summarize(slices) {
   };
 }
 
-/** The ONNX export of models/default (pooler_output), or the reason there is none. */
+/** The ONNX export of MODEL (pooler_output), or the reason there is none. */
 async function exportOnnx() {
   let ortPath;
   try {
@@ -179,7 +182,19 @@ function startServer(args) {
   return { server, port };
 }
 
+/** models/default, or a random-weight checkpoint of bench/text.js's shape MODEL_KEY, written under OUT. */
+async function prepareModel() {
+  if (MODEL_KEY === "default") return "models/default (BERT, hidden 128, 4 layers; pooler_output)";
+  const { makeCheckpoint, SHAPES } = require("./text");
+  const shape = SHAPES.find((s) => s.key === MODEL_KEY);
+  if (shape === undefined) throw new Error(`BENCH_MODEL=${MODEL_KEY}: expected default or one of ${SHAPES.map((s) => s.key).join(", ")}`);
+  MODEL = path.join(OUT, "checkpoint");
+  (await makeCheckpoint(require(packages[0].dist), shape, MODEL)).dispose();
+  return `${shape.title}, random weights (seed 0), the bert-tiny tokenizer; pooler_output`;
+}
+
 (async () => {
+  const modelTitle = await prepareModel();
   const onnx = await exportOnnx();
   if (onnx.skip) console.log(`onnxruntime-node skipped: ${onnx.skip}`);
   const engines = [];
@@ -228,7 +243,7 @@ function startServer(args) {
   }
   const text = [
     preamble("A service under load", `node bench/service.js ${process.argv.slice(2).join(" ")}`.trim(), machine(require(packages[0].dist).runtimeInfo()), [
-      `${CONNECTIONS} keep-alive connections to 127.0.0.1 for ${SECONDS} s per scenario and engine, in ${ROUNDS} rounds of ${(SECONDS / ROUNDS).toFixed(0)} s alternating between the engines (all servers up, the others idle); model models/default (BERT, hidden 128, 4 layers; pooler_output, maxLength ${MAX_LENGTH}); every server ${THREADS} intra-op threads`,
+      `${CONNECTIONS} keep-alive connections to 127.0.0.1 for ${SECONDS} s per scenario and engine, in ${ROUNDS} rounds of ${(SECONDS / ROUNDS).toFixed(0)} s alternating between the engines (all servers up, the others idle); model ${modelTitle}, maxLength ${MAX_LENGTH}; every server ${THREADS} intra-op threads`,
       "ours: TextToTextBertModel.forwardQuery per request, microBatching on (default: a query that finds no forward running goes at once), on with maxWaitMs 2, or false; onnxruntime-node: our tokenizer's ids, one session.run per request (CPU EP, graphOptimizationLevel all) on torch.onnx.export (opset 14) of the same weights",
       ...(onnx.skip ? [`onnxruntime-node skipped: ${onnx.skip}`] : []),
       ...parity.map((p) => `parity, query "red running shoes": ${p}`),
@@ -236,7 +251,7 @@ function startServer(args) {
     table(["engine", "scenario", "req/s", "p50 ms", "p99 ms", "event-loop delay p99 ms", "event-loop delay max ms", "queries per forward", "failed"], rows),
   ].join("\n");
   console.log(text);
-  writeResult("service.md", text);
+  writeResult(MODEL_KEY === "default" ? "service.md" : `service-${MODEL_KEY}.md`, text);
 })().catch((error) => {
   console.error(error);
   process.exit(1);
