@@ -21,7 +21,7 @@ import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
 import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
-import { TextTokenizer } from "../tokenization";
+import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
 import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
@@ -196,7 +196,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    return useModules([this.#text], () => this.encodeQueries([query], { grad: false }));  // waits for a running fit (ownership.ts)
+    return this.encodeQueries([query], { grad: false });
   }
 
   /**
@@ -215,11 +215,15 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeQueries");
+    return useModules([this.#text], () => this.#encodeTexts(texts, options.grad));  // waits for a running fit (ownership.ts)
+  }
+
+  async #encodeTexts(texts: readonly string[], grad: boolean): Promise<Tensor> {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.#batchSize) {
-        using ids = this.#encode(texts.slice(start, start + this.#batchSize), this.device);
-        parts.push(await this.#text.forwardTensor([ids], { grad: options.grad }));
+        using ids = await this.#encodeAsync(texts.slice(start, start + this.#batchSize), this.device);
+        parts.push(await this.#text.forwardTensor([ids], { grad }));
       }
       return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
     } finally {
@@ -233,7 +237,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeItems(items: readonly ImageInput[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeItems");
-    return this.#encodeImages(items, options.grad, "encodeItems");
+    return useModules([this.#vision], () => this.#encodeImages(items, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
@@ -261,8 +265,19 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
 
   /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
   #encode(texts: string | readonly string[], device: Device): Tensor {
-    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
+    return this.#ids(this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, this.#tokenizerOptions()), device);
+  }
+
+  /** #encode with a large batch tokenized off the JS thread (lib/tokenization/tokenizer-pool.ts). */
+  async #encodeAsync(texts: readonly string[], device: Device): Promise<Tensor> {
+    return this.#ids(await this.#tokenizer.encodeBatchAsync(texts, this.#tokenizerOptions()), device);
+  }
+
+  #tokenizerOptions(): { maxLength: number; padding: "max_length" } {
+    return { maxLength: Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength), padding: "max_length" };
+  }
+
+  #ids(batch: BatchEncoding, device: Device): Tensor {
     checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
   }

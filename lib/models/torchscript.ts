@@ -225,13 +225,14 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
 
   /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
-    return this.#embedBatches(this.#live(), texts, this.#options.queryPrefix, options.grad, "encodeQueries");
+    const module = this.#live();
+    return useModules([module], () => this.#embedBatches(module, texts, this.#options.queryPrefix, options.grad, "encodeQueries"));  // waits for a running fit
   }
 
   /** Item embeddings [n, dim] through the items file; with `grad`, for training. */
   async encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#live();
-    return this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems");
+    return useModules([this.#items], () => this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
@@ -258,9 +259,10 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return this.#query;
   }
 
-  #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Record<string, Tensor> {
+  /** Tokenized off the JS thread when the batch is large (lib/tokenization/tokenizer-pool.ts). */
+  async #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Promise<Record<string, Tensor>> {
     const { maxLength } = this.#options;
-    const batch = this.#tokenizer.encodeBatch(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
+    const batch = await this.#tokenizer.encodeBatchAsync(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
     const arrays: Record<TokenizerInput, BigInt64Array> = { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
     const out: Record<string, Tensor> = {};
     for (const name of module.inputNames) out[name] = Tensor.from(arrays[name as TokenizerInput], [batch.batchSize, batch.length], { device: device ?? module.device });
@@ -268,7 +270,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   }
 
   async #embed(module: Module, texts: readonly string[], prefix: string, what: string, grad = false): Promise<Tensor> {
-    const inputs = this.#encode(module, texts, prefix, undefined);
+    const inputs = await this.#encode(module, texts, prefix, undefined);
     try {
       const output = await module.forward(inputs, { grad });
       if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
