@@ -3,13 +3,15 @@
  * shape). Order: `EMBEDDINGS_TORCH_ADDON` (a path), a source build in
  * build/Release, then the prebuilds of this interface version that
  * lib/prebuilds.ts selects (a CUDA variant where its libtorch is present,
- * else linux-x64 CPU). Every addon must report NATIVE_INTERFACE_VERSION.
+ * else linux-x64 CPU). Every addon must report NATIVE_INTERFACE_VERSION; its
+ * revision may be older than NATIVE_INTERFACE_REVISION (then the features that
+ * need newer bindings say so: {@link requireRevision}).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { applyEnvironmentDefaults } from "./environment";
-import { AddonLoadError } from "./errors";
+import { AddonLoadError, UnsupportedError } from "./errors";
 import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
 import { missingLibraries } from "./shared-libraries";
 
@@ -20,6 +22,13 @@ import { missingLibraries } from "./shared-libraries";
  * version 1.
  */
 export const NATIVE_INTERFACE_VERSION = 1;
+
+/**
+ * The additions to version 1 this package knows (native/interface_version.h
+ * EMBEDDINGS_TORCH_INTERFACE_REVISION). An addon of an older revision loads;
+ * a feature that needs a newer one calls {@link requireRevision}.
+ */
+export const NATIVE_INTERFACE_REVISION = 1;
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -114,6 +123,8 @@ export interface RuntimeInfo {
 export interface Addon {
   /** native/interface_version.h; absent in addons built before it was exported (version 1). */
   readonly interfaceVersion?: number;
+  /** native/interface_version.h; absent in addons built before revisions were counted (revision 1). */
+  readonly interfaceRevision?: number;
   NativeTensor: {
     fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string, requiresGrad: boolean): NativeTensor;
   };
@@ -160,6 +171,19 @@ export interface LoadEnvironment {
 /** The environment the addon was loaded under (after the first native() call). */
 export function addonEnvironment(): LoadEnvironment | undefined {
   return loadEnvironment;
+}
+
+/**
+ * Throws an UnsupportedError naming `feature`, the loaded addon file and what
+ * to do, unless the loaded addon implements interface revision `revision` (the
+ * CUDA prebuild may be older than this package's sources).
+ */
+export function requireRevision(feature: string, revision: number): void {
+  const loaded = native().interfaceRevision ?? 1;
+  if (loaded >= revision) return;
+  throw new UnsupportedError(
+    `${feature} needs native interface revision ${revision}, but the addon loaded from ${loadedFrom ?? "?"} implements revision ${loaded} (built from older sources than this package): ${SOURCE_BUILD.replace(/^or /, "")}`,
+  );
 }
 
 /** Which file the addon was loaded from (after the first native() call). */

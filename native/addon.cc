@@ -17,6 +17,7 @@ namespace et {
 Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("interfaceVersion", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_VERSION));
+  exports.Set("interfaceRevision", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_REVISION));
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);

@@ -21,7 +21,7 @@ import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
 import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
-import { TextTokenizer } from "../tokenization";
+import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
 import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
@@ -29,7 +29,6 @@ import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
 import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
 import { stackEncodings } from "../tokenization/padding";
-import type { BatchEncoding } from "../tokenization";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -86,11 +85,11 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     this.#batcher = new QueryBatcher<BatchEncoding>(
       {
         modules: [text],
-        prepare: (query) => Promise.resolve(this.#tokenize([query])),
+        prepare: (query) => this.#prepareQuery(query),
         length: (encoding) => encoding.length,
         padInvariant: false,  // every row is padded to the same 77 positions anyway
         run: async (encodings) => {
-          using ids = Tensor.from(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide).inputIds, [encodings.length, encodings[0]?.length ?? 0], { device: this.device });
+          using ids = this.#ids(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide), this.device);
           return this.#text.forwardTensor([ids], { grad: false });
         },
       },
@@ -253,11 +252,15 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeQueries");
+    return useModules([this.#text], () => this.#encodeTexts(texts, options.grad));  // waits for a running fit (ownership.ts)
+  }
+
+  async #encodeTexts(texts: readonly string[], grad: boolean): Promise<Tensor> {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.#batchSize) {
-        using ids = this.#encode(texts.slice(start, start + this.#batchSize), this.device);
-        parts.push(await this.#text.forwardTensor([ids], { grad: options.grad }));
+        using ids = await this.#encodeAsync(texts.slice(start, start + this.#batchSize), this.device);
+        parts.push(await this.#text.forwardTensor([ids], { grad }));
       }
       return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
     } finally {
@@ -271,7 +274,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeItems(items: readonly ImageInput[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeItems");
-    return this.#encodeImages(items, options.grad, "encodeItems");
+    return useModules([this.#vision], () => this.#encodeImages(items, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
@@ -303,14 +306,26 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
 
   /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
   #encode(texts: string | readonly string[], device: Device): Tensor {
-    const batch = this.#tokenize(typeof texts === "string" ? [texts] : texts);
+    return this.#ids(this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, this.#tokenizerOptions()), device);
+  }
+
+  /** #encode with a large batch tokenized off the JS thread (lib/tokenization/tokenizer-pool.ts). */
+  async #encodeAsync(texts: readonly string[], device: Device): Promise<Tensor> {
+    return this.#ids(await this.#tokenizer.encodeBatchAsync(texts, this.#tokenizerOptions()), device);
+  }
+
+  #tokenizerOptions(): { maxLength: number; padding: "max_length" } {
+    return { maxLength: Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength), padding: "max_length" };
+  }
+
+  #ids(batch: BatchEncoding, device: Device): Tensor {
+    checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
   }
 
-  /** Token ids checked against the vocabulary, padded to the positions. */
-  #tokenize(texts: readonly string[]): BatchEncoding {
-    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch(texts, { maxLength, padding: "max_length" });
+  /** One query's ids checked against the vocabulary (a large text tokenized off the JS thread): what micro-batching queues. */
+  async #prepareQuery(text: string): Promise<BatchEncoding> {
+    const batch = await this.#tokenizer.encodeBatchAsync([text], this.#tokenizerOptions());
     checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return batch;
   }

@@ -218,6 +218,11 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
    * concatenated natively: [n, dim]. With `grad`, records autograd (training).
    */
   async encode(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
+    // A running Trainer.fit owns the towers: callers other than the fit wait for it (lib/models/ownership.ts).
+    return useModules([options.kind === "query" ? this.#query : this.#items], () => this.#encodeBatches(texts, options));
+  }
+
+  async #encodeBatches(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
     const prefix = options.kind === "query" ? this.queryPrefix : this.itemPrefix;
     const parts: Tensor[] = [];
     try {

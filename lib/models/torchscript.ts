@@ -95,7 +95,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     this.#batcher = new QueryBatcher<BatchEncoding>(
       {
         modules: [query],
-        prepare: (text) => Promise.resolve(this.#tokenize([text], this.#options.queryPrefix)),
+        prepare: (text) => this.#tokenize([text], this.#options.queryPrefix),
         length: (encoding) => encoding.length,
         // Without a mask the module cannot tell padding from tokens; padding before the tokens moves position ids.
         padInvariant: query.inputNames.includes("attention_mask") && tokenizer.paddingSide === "right",
@@ -263,13 +263,14 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
 
   /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
-    return this.#embedBatches(this.#live(), texts, this.#options.queryPrefix, options.grad, "encodeQueries");
+    const module = this.#live();
+    return useModules([module], () => this.#embedBatches(module, texts, this.#options.queryPrefix, options.grad, "encodeQueries"));  // waits for a running fit
   }
 
   /** Item embeddings [n, dim] through the items file; with `grad`, for training. */
   async encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#live();
-    return this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems");
+    return useModules([this.#items], () => this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
@@ -301,13 +302,14 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return this.#query;
   }
 
-  #tokenize(texts: readonly string[], prefix: string): BatchEncoding {
+  /** Tokenized off the JS thread when the batch is large (lib/tokenization/tokenizer-pool.ts). */
+  #tokenize(texts: readonly string[], prefix: string): Promise<BatchEncoding> {
     const { maxLength } = this.#options;
-    return this.#tokenizer.encodeBatch(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
+    return this.#tokenizer.encodeBatchAsync(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
   }
 
-  #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Record<string, Tensor> {
-    return this.#tensors(module, this.#tokenize(texts, prefix), device);
+  async #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Promise<Record<string, Tensor>> {
+    return this.#tensors(module, await this.#tokenize(texts, prefix), device);
   }
 
   #tensors(module: Module, batch: BatchEncoding, device: Device | undefined): Record<string, Tensor> {
@@ -318,7 +320,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   }
 
   async #embed(module: Module, texts: readonly string[], prefix: string, what: string, grad = false): Promise<Tensor> {
-    return this.#forwardEncoding(module, this.#tokenize(texts, prefix), what, grad);
+    return this.#forwardEncoding(module, await this.#tokenize(texts, prefix), what, grad);
   }
 
   async #forwardEncoding(module: Module, batch: BatchEncoding, what: string, grad: boolean): Promise<Tensor> {

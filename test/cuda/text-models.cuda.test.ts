@@ -68,4 +68,12 @@ describeCuda("CUDA text models (TF32 off) against transformers on an H100", () =
     expect(diff).toBeGreaterThan(1e-6);
     expect(diff).toBeLessThan(2e-2);
   });
+
+  test("an out-of-range token id in a raw forward on cuda is a ShapeError naming it, not a device-side assert; the context stays usable", async () => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { device: "cuda" });
+    using ids = Tensor.from(BigInt64Array.from([101n, 1500n, 102n]), [1, 3], { device: "cuda" });
+    await expect(model.getQueryModel().forward({ input_ids: ids })).rejects.toThrow(/token id 1500 at row 0, position 1 is outside \[0, 1500\)/);
+    using after = await model.forwardQuery("still works");
+    expect(after.device).toBe("cuda:0");
+  });
 });
