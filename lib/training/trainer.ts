@@ -16,6 +16,7 @@ import type { Module } from "../module";
 import { claimModules } from "../models/ownership";
 import { Tensor } from "../tensor";
 import { backward } from "./autograd";
+import { DataParallel } from "./distributed/data-parallel";
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
 import { EarlyStopping } from "./early-stopping";
 import { MetricsLog, type MetricRecord } from "./metrics-log";
@@ -90,7 +91,10 @@ export class Trainer {
       if (existing !== null && !continuing)
         throw new CheckpointError(`Trainer.fit: checkpoint.dir ${o.checkpoint.dir} already holds another run's checkpoints (latest: ${existing}); continue that run with fit(..., { resumeFrom: ${JSON.stringify(o.checkpoint.dir)} }), or give checkpoint.dir a new or empty folder`);
     }
-    const batchesPerEpoch = Math.ceil(data.train.length / o.batchSize);
+    // Rank 0's files only: the other ranks of a data-parallel run train and write nothing.
+    const parallel = o.strategy === "ddp" ? await DataParallel.join(o.distributed ?? {}) : DataParallel.single;
+    const globalBatchSize = o.batchSize * parallel.worldSize;
+    const batchesPerEpoch = Math.ceil(data.train.length / globalBatchSize);
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
     const modules = task.modules();
@@ -102,19 +106,20 @@ export class Trainer {
       let finished = false;
       try {
         optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
-        const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
+        const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length, ...(parallel.isDistributed ? { worldSize: parallel.worldSize } : {}) };
         let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
         if (fitOptions.resumeFrom !== undefined) {
           const found = await readCheckpoint(fitOptions.resumeFrom);
           if (JSON.stringify(found.state.config) !== JSON.stringify(config) || found.state.seed !== o.seed)
-            throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching and seed`);
+            throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching, seed and (data-parallel) world size`);
           await restoreCheckpoint(found.dir, modules, optimizers);
           state = { ...found.state };
         }
+        await parallel.broadcast([...modules.values()]);  // every rank starts from rank 0's weights
         const resumedAt = fitOptions.resumeFrom !== undefined ? state.globalStep : -1;
         const early = o.earlyStopping ? new EarlyStopping(o.earlyStopping, state.earlyStopping) : null;
-        const log = o.logDir ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
-        const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
+        const log = o.logDir && parallel.isRankZero ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
+        const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false || !parallel.isRankZero ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
         const steps: StepRecord[] = [];
         const validations: MetricRecord[] = [];
         const skippedSteps: number[] = [];
@@ -133,11 +138,12 @@ export class Trainer {
             const last = steps[steps.length - 1];
             throw new NonFiniteLossError(`Trainer.fit: after step ${state.globalStep} (epoch ${state.epoch}) the parameter ${bad} holds NaN or Infinity (the step's loss was ${last?.loss ?? "not computed"}); stopped before writing its checkpoint. Lower the learning rate or clip gradients (gradientClipVal)`, { step: state.globalStep, epoch: state.epoch, loss: last?.loss ?? Number.NaN });
           }
+          if (!parallel.isRankZero) return;
           state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
           checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
         };
         const validate = async (): Promise<Record<string, number>> => {
-          const measured = await this.#validate(task, modules, validation);
+          const measured = await this.#validate(task, modules, validation, parallel);
           const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
           validations.push(metrics);
           await log?.append(metrics);
@@ -153,23 +159,28 @@ export class Trainer {
             const first = state.batchInEpoch;
             const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
             applyFreeze();
-            manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
+            manualSeed((hash32(o.seed, state.globalStep + 0x51ed) + parallel.rank) >>> 0);  // dropout masks depend on the step (and rank) only: resume reproduces them
             const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
             optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
             for (const opt of optimizers) opt.zeroGrad();
             let loss = 0;
             for (let b = first; b < last && Number.isFinite(loss); b++) {
-              const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
-              const value = await task.trainingStep(batch, b);
+              // This rank's share of the global micro-batch, its mean loss weighted by the share's size.
+              const share = parallel.share(order.slice(b * globalBatchSize, (b + 1) * globalBatchSize));
+              if (share.items.length === 0) continue;  // a short last batch: nothing here, zeros in the gradient sum
+              const value = await task.trainingStep(share.items.map((i) => data.train[i]), b);
               if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
               try {
-                loss += (value.toFloat32Array()[0] as number) / (last - first);
-                if (Number.isFinite(loss)) await backward(value, { scale: 1 / (last - first) });
+                const scale = share.weight / (last - first);
+                loss += ((value.toFloat32Array()[0] as number) * share.weight) / (last - first);  // one process: weight 1, as before
+                if (Number.isFinite(loss)) await backward(value, { scale });
               } finally {
                 value.dispose();
               }
             }
+            loss = await parallel.sumLoss(loss);  // NaN on one rank: NaN on all, so all skip or stop alike
             const finite = Number.isFinite(loss);
+            if (finite) await parallel.syncGradients([...modules.values()]);
             if (!finite) {
               const where = { step: state.globalStep + 1, epoch: state.epoch, loss };
               if (o.onNonFinite === "stop")
@@ -241,17 +252,23 @@ export class Trainer {
   }
 
   /** Mean validationStep metrics (weighted by batch size) and validationEnd's, in eval mode. */
-  async #validate(task: TrainingModule<unknown, unknown>, modules: ReadonlyMap<string, Module>, validation: readonly unknown[]): Promise<Record<string, number>> {
+  async #validate(task: TrainingModule<unknown, unknown>, modules: ReadonlyMap<string, Module>, validation: readonly unknown[], parallel: DataParallel): Promise<Record<string, number>> {
     for (const m of modules.values()) m.eval();
     try {
-      const sums: Record<string, number> = {};
+      let sums: Record<string, number> = {};
       if (task.validationStep) {
-        for (let b = 0; b * this.options.batchSize < validation.length; b++) {
-          const batch = validation.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize);
+        // Data-parallel: each rank validates its share and the sums are added up (every rank
+        // validates all of a set smaller than the world, and nothing is summed).
+        const sharded = validation.length >= parallel.worldSize;
+        const mine = sharded ? parallel.share(validation).items : validation;
+        for (let b = 0; b * this.options.batchSize < mine.length; b++) {
+          const batch = mine.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize);
           const metrics = await task.validationStep(batch, b);
           for (const [k, v] of Object.entries(metrics)) sums[k] = (sums[k] ?? 0) + v * batch.length;
         }
+        if (sharded) sums = await parallel.sumRecord(sums);
       }
+      // validationEnd (a ranking evaluation) runs on every rank: same weights, same result.
       const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / validation.length]));
       return { ...means, ...(task.validationEnd ? await task.validationEnd() : {}) };
     } finally {
