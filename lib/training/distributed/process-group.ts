@@ -20,6 +20,12 @@ export interface DistributedOptions {
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
 
+/** The addon's message without its "NativeProcessGroup.method: " prefix (the DistributedError says what failed). */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^NativeProcessGroup\.\w+: /, "");
+}
+
 function loopback(addr: string): boolean {
   return addr === "localhost" || addr.startsWith("127.") || addr === "::1";
 }
@@ -58,9 +64,9 @@ export class ProcessGroup {
       });
       return new ProcessGroup(handle, env, timeoutMs);
     } catch (error) {
-      const cause = fromNative(error) as Error;
-      const missing = /ranks? ([\d, ]+) of \d+ did not join/.exec(cause.message)?.[1]?.split(",").map(Number) ?? (/could not reach rank 0/.test(cause.message) ? [0] : []);
-      throw new DistributedError(`data-parallel rendezvous failed on rank ${env.rank} of ${env.worldSize}: ${cause.message}`, { ...where, missingRanks: missing });
+      const why = reason(fromNative(error));
+      const missing = /ranks? ([\d, ]+) of \d+ did not join/.exec(why)?.[1]?.split(",").map(Number) ?? (/could not reach rank 0/.test(why) ? [0] : []);
+      throw new DistributedError(`data-parallel rendezvous failed on rank ${env.rank} of ${env.worldSize}: ${why}`, { ...where, missingRanks: missing });
     }
   }
 
@@ -88,12 +94,12 @@ export class ProcessGroup {
     try {
       return await call();
     } catch (error) {
-      const cause = fromNative(error) as Error;
+      const why = reason(fromNative(error));
       // The survivors report themselves through the store; whoever does not within a few seconds is named.
       const missing = await this.#native.missingPeers(Math.min(this.timeoutMs, 3000)).catch(() => [] as number[]);
       const who = missing.length > 0 ? `${missing.length === 1 ? "rank" : "ranks"} ${missing.join(", ")} stopped answering (exited, killed or stuck)` : "no rank could be singled out";
       this.#failure = new DistributedError(
-        `data-parallel ${what} failed on rank ${this.rank} of ${this.worldSize}: ${who}; ${cause.message}. This group cannot go on: restart every rank (fit(..., { resumeFrom }) continues from the last checkpoint)`,
+        `data-parallel ${what} failed on rank ${this.rank} of ${this.worldSize}: ${who} (${why}). This group cannot go on: restart every rank (fit(..., { resumeFrom }) continues from the last checkpoint)`,
         { rank: this.rank, worldSize: this.worldSize, missingRanks: missing },
       );
       throw this.#failure;
