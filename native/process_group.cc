@@ -242,7 +242,13 @@ class ProcessGroupWrap : public GuardedWrap<ProcessGroupWrap> {
   }
 
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : GuardedWrap<ProcessGroupWrap>(info) {}
-  ~ProcessGroupWrap() override { Release(); }
+  // Collected or torn down with the environment (process exit): the group is left as it is,
+  // since destroying it while the process exits races Gloo's and the store's threads.
+  ~ProcessGroupWrap() override {
+    if (!queue_) return;
+    new std::shared_ptr<Group>(std::move(group_));  // deliberately leaked
+    queue_->Stop();
+  }
 
  private:
   static Napi::Value Create(const Napi::CallbackInfo& info) {
