@@ -91,7 +91,8 @@ export class Trainer {
       if (existing !== null && !continuing)
         throw new CheckpointError(`Trainer.fit: checkpoint.dir ${o.checkpoint.dir} already holds another run's checkpoints (latest: ${existing}); continue that run with fit(..., { resumeFrom: ${JSON.stringify(o.checkpoint.dir)} }), or give checkpoint.dir a new or empty folder`);
     }
-    // Rank 0's files only: the other ranks of a data-parallel run train and write nothing.
+    // Data-parallel: each rank trains on its share of global batches of batchSize × world size
+    // (lib/training/distributed/data-parallel.ts); rank 0 alone writes checkpoints, logs, progress.
     const parallel = o.strategy === "ddp" ? await DataParallel.join(o.distributed ?? {}) : DataParallel.single;
     const globalBatchSize = o.batchSize * parallel.worldSize;
     const batchesPerEpoch = Math.ceil(data.train.length / globalBatchSize);
