@@ -1,6 +1,8 @@
 #include "process_group.h"
 
-#ifdef USE_C10D_GLOO
+// EMBEDDINGS_TORCH_C10D_GLOO comes from the build's probe (USE_C10D_GLOO alone is not enough:
+// Torch's CMake config defines it for every target whether gloo/ is installed or not).
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
 
 #include <c10/util/StringUtil.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>

@@ -2,7 +2,8 @@
 // ProcessGroupGloo, driven from JS (lib/training/distributed/).
 //
 // Compiled only where the build found c10d's Gloo headers (CMakeLists.txt and
-// scripts/torch-paths.js probe for them and define USE_C10D_GLOO); without
+// scripts/torch-paths.js probe for them and define EMBEDDINGS_TORCH_C10D_GLOO and
+// USE_C10D_GLOO, the c10d header's own guard); without
 // them InitProcessGroup exports nothing and lib/training/distributed says why.
 //
 // Every call runs on the group's own thread, in the order JS issued it: the

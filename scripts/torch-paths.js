@@ -54,8 +54,8 @@ switch (process.argv[2]) {
   case "defines": console.log(`_GLIBCXX_USE_CXX11_ABI=${torch.abi}`); break;
   case "c10d-defines": {
     const gloo = c10dGloo();
-    process.stderr.write(gloo ? `embeddings-torch: c10d Gloo headers found (gloo in ${gloo}): data-parallel training built (-DUSE_C10D_GLOO)\n` : "embeddings-torch: c10d Gloo headers missing: data-parallel training left out of this build; on Debian apt-get install libgloo-dev and rebuild\n");
-    console.log(gloo ? "USE_C10D_GLOO" : "");
+    process.stderr.write(gloo ? `embeddings-torch: c10d Gloo headers found (gloo in ${gloo}): data-parallel training built (-DEMBEDDINGS_TORCH_C10D_GLOO -DUSE_C10D_GLOO)\n` : "embeddings-torch: c10d Gloo headers missing: data-parallel training left out of this build; on Debian apt-get install libgloo-dev and rebuild\n");
+    console.log(gloo ? "EMBEDDINGS_TORCH_C10D_GLOO USE_C10D_GLOO" : "");
     break;
   }
   default: console.log(`libtorch from ${torch.origin}: ${torch.root} (lib ${libdir}${cuda ? ", CUDA" : ""})`);
