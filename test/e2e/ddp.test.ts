@@ -10,7 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { ddpAvailable, maxParameterDiff, runRanks, runWorker } from "../helpers/ddp";
+import { parseLaunchArgs, runLaunch } from "../../lib/commands/launch";
+import { ddpAvailable, freePort, maxParameterDiff, runRanks, runWorker } from "../helpers/ddp";
 import type { WorkerSpec } from "../helpers/ddp-worker";
 
 const available = ddpAvailable("ddp.test.ts");
@@ -44,4 +45,28 @@ describe.each([
     // Control: the comparison can fail — one process with the per-rank batch (4) lands elsewhere.
     expect(maxParameterDiff(rank0!.parameters, half.output!.parameters)).toBeGreaterThan(1e-3);
   });
+});
+
+maybe("embeddings-torch launch --nproc 2 runs a data-parallel fit end to end (its variables, no GLOO_SOCKET_IFNAME: loopback MASTER_ADDR binds Gloo to 127.0.0.1)", async () => {
+  const root = path.resolve(__dirname, "../..");
+  const spec = { strategy: "ddp", dtype: "float32", batchSize: 4, trainSize: TRAIN, out: path.join(dir, "launched") };
+  // A .js entry for launch: registers TypeScript, gives each rank its own output file, runs the worker.
+  const entry = path.join(dir, "launched-worker.js");
+  fs.writeFileSync(entry, `require(${JSON.stringify(path.join(root, "test/helpers/register-ts.js"))});
+process.argv[2] = JSON.stringify({ ...${JSON.stringify(spec)}, out: ${JSON.stringify(spec.out)} + process.env.RANK + ".json" });
+require(${JSON.stringify(path.join(root, "test/helpers/ddp-worker.ts"))});`);
+  const plan = parseLaunchArgs(["--nproc", "2", "--master-port", String(await freePort()), entry]);
+  if (plan === "help") throw new Error("unexpected help");
+  const saved = process.env.GLOO_SOCKET_IFNAME;
+  delete process.env.GLOO_SOCKET_IFNAME;
+  const err: string[] = [];
+  try {
+    expect(await runLaunch(plan, { stdout: () => {}, stderr: (l) => err.push(l) })).toBe(0);
+  } finally {
+    if (saved !== undefined) process.env.GLOO_SOCKET_IFNAME = saved;
+  }
+  expect(err).toEqual([]);
+  const [rank0, rank1] = [0, 1].map((r) => JSON.parse(fs.readFileSync(`${spec.out}${r}.json`, "utf8")) as { parameters: Record<string, number[]>; globalStep: number });
+  expect(rank0!.globalStep).toBe(4);
+  expect(maxParameterDiff(rank0!.parameters, rank1!.parameters)).toBe(0);
 });
