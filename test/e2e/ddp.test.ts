@@ -70,3 +70,13 @@ require(${JSON.stringify(path.join(root, "test/helpers/ddp-worker.ts"))});`);
   expect(rank0!.globalStep).toBe(4);
   expect(maxParameterDiff(rank0!.parameters, rank1!.parameters)).toBe(0);
 });
+
+maybe("validation is shared between the ranks and summed (val_loss equals one process's within 1e-6, on every rank); rank 0 alone writes logDir", async () => {
+  const spec = (name: string, batchSize: number, strategy: WorkerSpec["strategy"], logDir: string): WorkerSpec => ({ strategy, dtype: "float32", batchSize, trainSize: TRAIN, validationSize: 9, logDir: path.join(dir, logDir), out: path.join(dir, `validation-${name}.json`) });
+  const [single, ranks] = await Promise.all([runWorker(spec("single", 8, "single", "logs-single")), runRanks(2, (rank) => spec(`rank${rank}`, 4, "ddp", `logs-rank${rank}`))]);
+  for (const r of [single, ...ranks]) expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+  const expected = single.output!.validations[0]!.val_loss!;
+  for (const r of ranks) expect(Math.abs(r.output!.validations[0]!.val_loss! - expected)).toBeLessThan(1e-6);
+  expect(fs.existsSync(path.join(dir, "logs-rank0", "metrics.jsonl"))).toBe(true);
+  expect(fs.existsSync(path.join(dir, "logs-rank1"))).toBe(false);
+});

@@ -22,6 +22,9 @@ export interface WorkerSpec {
   readonly maxEpochs?: number;
   readonly timeoutMs?: number;
   readonly checkpointDir?: string;
+  /** Validation pairs (validated at the epoch's end) and a logDir (rank 0 alone should write it). */
+  readonly validationSize?: number;
+  readonly logDir?: string;
   readonly resume?: boolean;
   /** Rank that SIGKILLs itself at its `killAtCall`-th grad-recording query encode. */
   readonly killRank?: number;
@@ -62,12 +65,14 @@ async function main(spec: WorkerSpec): Promise<void> {
     itemsOptimizer: { kind: "sgd", lr: 0.1, momentum: 0.9 },
     ...(spec.timeoutMs !== undefined ? { distributed: { timeoutMs: spec.timeoutMs } } : {}),
     ...(spec.checkpointDir !== undefined ? { checkpoint: { dir: spec.checkpointDir, everyNSteps: 1, keepLast: 2 } } : {}),
+    ...(spec.logDir !== undefined ? { logDir: spec.logDir } : {}),
   };
-  const result = await new Trainer(options).fit(model, { train: syntheticPairs(spec.trainSize, 2) }, spec.resume && spec.checkpointDir ? { resumeFrom: spec.checkpointDir } : {});
+  const validation = spec.validationSize !== undefined ? { validation: syntheticPairs(spec.validationSize, 7) } : {};
+  const result = await new Trainer(options).fit(model, { train: syntheticPairs(spec.trainSize, 2), ...validation }, spec.resume && spec.checkpointDir ? { resumeFrom: spec.checkpointDir } : {});
   const parameters: Record<string, number[]> = {};
   for (const [tower, m] of [["query", model.query], ["items", model.items]] as const)
     for (const [name, t] of m.stateDict()) parameters[`${tower}.${name}`] = Array.from(t.dtype === "float64" ? (t.data() as Float64Array) : t.toFloat32Array());
-  fs.writeFileSync(spec.out, JSON.stringify({ parameters, losses: result.steps.map((s) => s.loss), globalStep: result.globalStep }));
+  fs.writeFileSync(spec.out, JSON.stringify({ parameters, losses: result.steps.map((s) => s.loss), globalStep: result.globalStep, validations: result.validations }));
 }
 
 main(JSON.parse(process.argv[2] as string) as WorkerSpec).catch((error: unknown) => {

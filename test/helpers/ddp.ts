@@ -30,7 +30,7 @@ export interface RunResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
-  readonly output: { parameters: Record<string, number[]>; losses: number[]; globalStep: number } | null;
+  readonly output: { parameters: Record<string, number[]>; losses: number[]; globalStep: number; validations: Record<string, number>[] } | null;
 }
 
 /** Runs one worker process to its end; `env` adds RANK etc. for strategy "ddp". */
