@@ -125,6 +125,8 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     if (typeof options.distributed !== "object" || options.distributed === null) throw new TypeError(`Trainer: distributed must be an object but received ${describe(options.distributed)}`);
     integer(options.distributed.timeoutMs, "distributed.timeoutMs", 1);
     integer(options.distributed.bucketBytes, "distributed.bucketBytes", 1);
+    if (options.distributed.gatherAcrossRanks !== undefined && typeof options.distributed.gatherAcrossRanks !== "boolean")
+      throw new TypeError(`Trainer: distributed.gatherAcrossRanks must be a boolean but received ${describe(options.distributed.gatherAcrossRanks)}`);
   }
   const progress = options.progress;
   if (progress !== undefined && progress !== false && !["auto", "bar", "lines", "silent"].includes(progress))

@@ -77,7 +77,11 @@ export class Trainer {
   async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
     const o = this.options;
     if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
-    const task = this.#task(model, data.train);
+    // Data-parallel: each rank trains on its share of global batches of batchSize × world size
+    // (lib/training/distributed/data-parallel.ts); rank 0 alone writes checkpoints, logs, progress.
+    const parallel = o.strategy === "ddp" ? await DataParallel.join(o.distributed ?? {}) : DataParallel.single;
+    const globalBatchSize = o.batchSize * parallel.worldSize;
+    const task = this.#task(model, data.train, parallel);
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
     if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
@@ -91,10 +95,8 @@ export class Trainer {
       if (existing !== null && !continuing)
         throw new CheckpointError(`Trainer.fit: checkpoint.dir ${o.checkpoint.dir} already holds another run's checkpoints (latest: ${existing}); continue that run with fit(..., { resumeFrom: ${JSON.stringify(o.checkpoint.dir)} }), or give checkpoint.dir a new or empty folder`);
     }
-    // Data-parallel: each rank trains on its share of global batches of batchSize × world size
-    // (lib/training/distributed/data-parallel.ts); rank 0 alone writes checkpoints, logs, progress.
-    const parallel = o.strategy === "ddp" ? await DataParallel.join(o.distributed ?? {}) : DataParallel.single;
-    const globalBatchSize = o.batchSize * parallel.worldSize;
+    if (task.lossIsGlobal && data.train.length % globalBatchSize > 0 && data.train.length % globalBatchSize < parallel.worldSize)
+      throw new RangeError(`Trainer.fit: with distributed.gatherAcrossRanks every rank needs a share of every batch, but the last batch of each epoch holds ${data.train.length % globalBatchSize} pairs for ${parallel.worldSize} ranks; drop or add a few training pairs`);
     const batchesPerEpoch = Math.ceil(data.train.length / globalBatchSize);
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
@@ -172,8 +174,11 @@ export class Trainer {
               const value = await task.trainingStep(share.items.map((i) => data.train[i]), b);
               if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
               try {
-                const scale = share.weight / (last - first);
-                loss += ((value.toFloat32Array()[0] as number) * share.weight) / (last - first);  // one process: weight 1, as before
+                // A global loss (gathered rows) is the same on every rank: each backpropagates all of it into its own
+                // rows, and the rank sum of the reported 1/N parts is it once.
+                const weight = task.lossIsGlobal ? 1 : share.weight;
+                const scale = weight / (last - first);
+                loss += ((value.toFloat32Array()[0] as number) * (task.lossIsGlobal ? 1 / parallel.worldSize : weight)) / (last - first);  // one process: weight 1, as before
                 if (Number.isFinite(loss)) await backward(value, { scale });
               } finally {
                 value.dispose();
@@ -237,7 +242,7 @@ export class Trainer {
   }
 
   /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */
-  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[]): TrainingModule<unknown, unknown> {
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[], parallel: DataParallel): TrainingModule<unknown, unknown> {
     if (isTrainingModule(model)) return model;
     if (isEncodingModel(model)) {
       const o = this.options;
@@ -247,6 +252,7 @@ export class Trainer {
         ...(o.optimizer ? { optimizer: o.optimizer } : {}),
         ...(o.itemsOptimizer ? { itemsOptimizer: o.itemsOptimizer } : {}),
         ...(evaluation ? { evaluation } : {}),
+        ...(parallel.isDistributed && o.distributed?.gatherAcrossRanks ? { gatherRows: (rows: Tensor) => parallel.gatherRows(rows) } : {}),
       });
     }
     throw new TypeError(`Trainer.fit: model must be a TrainingModule (trainingStep, configureOptimizers, modules) or a two-tower model (encodeQueries, encodeItems, getQueryModel...) but received ${describe(model)}`);

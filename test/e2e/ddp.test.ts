@@ -80,3 +80,17 @@ maybe("validation is shared between the ranks and summed (val_loss equals one pr
   expect(fs.existsSync(path.join(dir, "logs-rank0", "metrics.jsonl"))).toBe(true);
   expect(fs.existsSync(path.join(dir, "logs-rank1"))).toBe(false);
 });
+
+maybe("InfoNCE: with distributed.gatherAcrossRanks 2 ranks with batchSize 4 end on the weights of 1 process with batchSize 8 within 1e-6; without it (in-batch negatives per rank) they do not", async () => {
+  const spec = (name: string, batchSize: number, strategy: WorkerSpec["strategy"], gather: boolean): WorkerSpec => ({ strategy, dtype: "float32", batchSize, trainSize: TRAIN, infoNce: true, gather, out: path.join(dir, `infonce-${name}.json`) });
+  const [single, gathered, perRank] = await Promise.all([
+    runWorker(spec("single", 8, "single", false)),
+    runRanks(2, (rank) => spec(`gathered-${rank}`, 4, "ddp", true)),
+    runRanks(2, (rank) => spec(`per-rank-${rank}`, 4, "ddp", false)),
+  ]);
+  for (const r of [single, ...gathered, ...perRank]) expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+  expect(maxParameterDiff(gathered[0]!.output!.parameters, gathered[1]!.output!.parameters)).toBe(0);
+  expect(maxParameterDiff(gathered[0]!.output!.parameters, single.output!.parameters)).toBeLessThan(1e-6);
+  gathered[0]!.output!.losses.forEach((loss, i) => expect(Math.abs(loss - single.output!.losses[i]!)).toBeLessThan(1e-6));
+  expect(maxParameterDiff(perRank[0]!.output!.parameters, single.output!.parameters)).toBeGreaterThan(1e-4);
+});

@@ -25,6 +25,9 @@ export interface WorkerSpec {
   /** Validation pairs (validated at the epoch's end) and a logDir (rank 0 alone should write it). */
   readonly validationSize?: number;
   readonly logDir?: string;
+  /** InfoNCE instead of the per-pair cosine margin loss; gather: distributed.gatherAcrossRanks. */
+  readonly infoNce?: boolean;
+  readonly gather?: boolean;
   readonly resume?: boolean;
   /** Rank that SIGKILLs itself at its `killAtCall`-th grad-recording query encode. */
   readonly killRank?: number;
@@ -60,10 +63,10 @@ async function main(spec: WorkerSpec): Promise<void> {
     strategy: spec.strategy,
     batchSize: spec.batchSize,
     maxEpochs: spec.maxEpochs ?? 1,
-    loss: { kind: "cosine_margin", margin: 0.4 },  // per pair: a mean over the batch's pairs
+    loss: spec.infoNce ? { kind: "info_nce", temperature: 0.1 } : { kind: "cosine_margin", margin: 0.4 },  // cosine margin: per pair, a mean over the batch's pairs
     optimizer: { kind: "adamw", lr: 0.02, weightDecay: 0.01 },
     itemsOptimizer: { kind: "sgd", lr: 0.1, momentum: 0.9 },
-    ...(spec.timeoutMs !== undefined ? { distributed: { timeoutMs: spec.timeoutMs } } : {}),
+    distributed: { ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}), ...(spec.gather ? { gatherAcrossRanks: true } : {}) },
     ...(spec.checkpointDir !== undefined ? { checkpoint: { dir: spec.checkpointDir, everyNSteps: 1, keepLast: 2 } } : {}),
     ...(spec.logDir !== undefined ? { logDir: spec.logDir } : {}),
   };

@@ -6,6 +6,8 @@
  * with a world of 1 (nothing to sum, every share is the whole batch).
  */
 import type { Module } from "../../module";
+import { cat } from "../../ops";
+import { Tensor } from "../../tensor";
 import { rankShare } from "./environment";
 import { defaultProcessGroup, type DistributedOptions, type ProcessGroup } from "./process-group";
 
@@ -68,6 +70,39 @@ export class DataParallel {
   /** Sums the weighted gradients over the ranks: every rank then holds the global batch's gradient. */
   async syncGradients(modules: readonly Module[]): Promise<void> {
     await this.#group?.allreduceGradients(modules, this.#bucketBytes);
+  }
+
+  /**
+   * Every rank's [n_r, dim] rows, in rank order ([Σ n_r, dim]); this rank's rows are `rows`
+   * itself (their graph kept), the others' are constants. Every rank calling it with its share
+   * and computing the loss of the whole, the sum over the ranks of the gradients that reach
+   * their own rows is the whole batch's gradient. CPU tensors; values travel as float64 (exact
+   * for float32).
+   */
+  async gatherRows(rows: Tensor): Promise<Tensor> {
+    if (!this.#group) return cat([rows]);
+    const [n, dim] = rows.shape as [number, number];
+    const counts = new Array<number>(this.worldSize).fill(0);
+    counts[this.rank] = n;
+    const sizes = await this.#group.allreduce(counts, "sum");
+    let offset = 0;
+    for (let r = 0; r < this.rank; r++) offset += sizes[r] as number;
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const local = rows.dtype === "float64" ? (rows.data() as Float64Array) : Float64Array.from(rows.toFloat32Array());
+    const values = new Float64Array(total * dim);
+    values.set(local, offset * dim);
+    const all = await this.#group.allreduce(values, "sum");  // other ranks' rows land in their places
+    const part = (from: number, to: number) => {
+      const slice = all.subarray(from * dim, to * dim);
+      return Tensor.from(rows.dtype === "float64" ? Float64Array.from(slice) : Float32Array.from(slice), [to - from, dim]);
+    };
+    const before = offset > 0 ? [part(0, offset)] : [];
+    const after = offset + n < total ? [part(offset + n, total)] : [];
+    try {
+      return await cat([...before, rows, ...after], 0);
+    } finally {
+      for (const t of [...before, ...after]) t.dispose();
+    }
   }
 
   /** Sums per-key values (validation sums and counts) over the ranks; keys must be the same on every rank. */

@@ -16,6 +16,12 @@ export interface DistributedOptions {
   readonly timeoutMs?: number;
   /** Flat gradient buckets of at most this many bytes are allreduced. Default 25 MiB (PyTorch DDP's bucket_cap_mb). */
   readonly bucketBytes?: number;
+  /**
+   * Two-tower models (RankingTask): each rank's query, positive and negative embeddings are
+   * gathered from every rank before the training loss, so InfoNCE's in-batch negatives are the
+   * global batch's, as in one process with batchSize × world size. Default false: per rank.
+   */
+  readonly gatherAcrossRanks?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
@@ -81,7 +87,7 @@ export class ProcessGroup {
   }
 
   /** Element-wise sum (or max, min) of `values` over the ranks. */
-  allreduce(values: readonly number[], op: "sum" | "max" | "min" = "sum"): Promise<Float64Array> {
+  allreduce(values: readonly number[] | Float64Array, op: "sum" | "max" | "min" = "sum"): Promise<Float64Array> {
     return this.#collective(`allreduce (${op})`, () => this.#native.allreduce(Float64Array.from(values), op));
   }
 
