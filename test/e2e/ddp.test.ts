@@ -16,7 +16,7 @@ import type { WorkerSpec } from "../helpers/ddp-worker";
 
 const available = ddpAvailable("ddp.test.ts");
 const maybe = available ? test : test.skip;
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);  // generous: up to 5 processes on a shared 2-core machine; nothing here asserts time
 
 let dir: string;
 beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "et-ddp-"))));
