@@ -32,6 +32,7 @@ test("distributedEnvironment reads torchrun's variables and names a missing or b
 test("Trainer checks strategy and distributed options", () => {
   expect(() => new Trainer({ strategy: "fsdp" as "ddp" })).toThrow(new RangeError('Trainer: strategy must be "single" or "ddp" but received string "fsdp"'));
   expect(() => new Trainer({ strategy: "ddp", distributed: { timeoutMs: 0 } })).toThrow(/distributed.timeoutMs must be an integer >= 1/);
+  expect(() => new Trainer({ strategy: "ddp", distributed: { gatherAcrossRanks: "yes" as unknown as boolean } })).toThrow(new TypeError('Trainer: distributed.gatherAcrossRanks must be a boolean but received string "yes"'));
 });
 
 test('fit with strategy "ddp" outside a launched process rejects with DistributedError naming the missing variable', async () => {
