@@ -27,8 +27,9 @@ export const NATIVE_INTERFACE_VERSION = 1;
  * The additions to version 1 this package knows (native/interface_version.h
  * EMBEDDINGS_TORCH_INTERFACE_REVISION). An addon of an older revision loads;
  * a feature that needs a newer one calls {@link requireRevision}.
+ *   2: NativeProcessGroup, c10dBackends (data-parallel training).
  */
-export const NATIVE_INTERFACE_REVISION = 1;
+export const NATIVE_INTERFACE_REVISION = 2;
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -120,6 +121,28 @@ export interface RuntimeInfo {
   externalMemory?: number;
 }
 
+/** native/process_group.h: one c10d process group (TCPStore rendezvous, Gloo). */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  broadcastModules(modules: NativeModule[], root: number): Promise<undefined>;
+  allreduceGradients(modules: NativeModule[], divisor: number, bucketBytes?: number): Promise<undefined>;
+  allreduce(values: Float64Array, op: "sum" | "max" | "min"): Promise<Float64Array>;
+  barrier(): Promise<undefined>;
+  missingPeers(waitMs: number): Promise<number[]>;
+  dispose(): void;
+}
+
+export interface NativeProcessGroupOptions {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  ifname?: string;
+  hostname?: string;
+}
+
 export interface Addon {
   /** native/interface_version.h; absent in addons built before it was exported (version 1). */
   readonly interfaceVersion?: number;
@@ -151,6 +174,13 @@ export interface Addon {
   getAllowTF32(): boolean;
   /** Benchmarks only: mean ns per `module.forward(inputs)` timed in C++ on the JS thread (native/bench.h). */
   benchForward(module: NativeModule, inputs: NativeTensor[], iterations: number, mode?: "no_grad" | "inference_mode"): number;
+  /**
+   * Data-parallel training (native/process_group.h): absent in addons built without c10d's Gloo
+   * headers and in those built before it; lib/training/distributed/support.ts checks both.
+   */
+  readonly NativeProcessGroup?: { create(options: NativeProcessGroupOptions): Promise<NativeProcessGroup> };
+  /** "gloo" or "" (built without c10d's Gloo headers); absent in addons built before data-parallel training. */
+  readonly c10dBackends?: string;
 }
 
 /** The package root (holds package.json, build/, prebuilds/), from lib/ or dist/. */

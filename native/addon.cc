@@ -9,6 +9,7 @@
 #include "module.h"
 #include "ops.h"
 #include "optim.h"
+#include "process_group.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -26,6 +27,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitOptim(env, exports);
   InitLosses(env, exports);
   InitBench(env, exports);
+  InitProcessGroup(env, exports);
   return exports;
 }
 
