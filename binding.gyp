@@ -15,6 +15,7 @@
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "<!(node scripts/torch-paths.js defines)",
+        "<!@(node scripts/torch-paths.js c10d-defines)",
         "EMBEDDINGS_TORCH_SOURCE=\"node-gyp\"",
         "EMBEDDINGS_TORCH_NATIVE_HASH=\"<!(node scripts/native-hash.js)\""
       ],

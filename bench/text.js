@@ -380,7 +380,7 @@ async function main() {
   console.log(`written: ${writeResult("text.md", text)}`);
 }
 
-module.exports = { JsonLineServer, engineEnv, makeTexts, THREADS, BATCH, SEQ };
+module.exports = { JsonLineServer, engineEnv, makeTexts, makeCheckpoint, SHAPES, THREADS, BATCH, SEQ };
 
 if (require.main === module) {
   main().catch((error) => {

@@ -10,6 +10,7 @@
  *   finetune      --model <id|dir> --data <clickstream.jsonl> --out <dir> [...]   (lib/commands/finetune.ts)
  *   embed         --model <id|dir> --input <.txt|.jsonl> --output <.jsonl|.npy> [...]   (lib/commands/embed.ts)
  *   evaluate      --model <id|dir> --data <clickstream.jsonl> [...]   (lib/commands/evaluate.ts)
+ *   launch        --nproc N [...] <script.js | command> [args]   (lib/commands/launch.ts)
  *   help [command], --help, -h: usage on stdout; --version, -v: the package version
  */
 import * as fs from "node:fs";
@@ -24,6 +25,7 @@ import { demo } from "./training/demo";
 import { EMBED_USAGE, embedCommand } from "./commands/embed";
 import { EVALUATE_USAGE, evaluateCommand } from "./commands/evaluate";
 import { FINETUNE_USAGE, finetuneCommand } from "./commands/finetune";
+import { LAUNCH_USAGE, launchCommand } from "./commands/launch";
 import { integer, UsageError } from "./commands/usage";
 
 export interface CliIO {
@@ -173,6 +175,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[], io: CliIO) => 
   finetune: finetuneCommand,
   embed: embedCommand,
   evaluate: evaluateCommand,
+  launch: launchCommand,
 };
 
 const COMMAND_USAGE: Readonly<Record<string, string>> = {
@@ -181,6 +184,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   finetune: FINETUNE_USAGE,
   embed: EMBED_USAGE,
   evaluate: EVALUATE_USAGE,
+  launch: LAUNCH_USAGE,
 };
 
 const USAGE = `usage: embeddings-torch <command> [options]
@@ -191,6 +195,7 @@ commands:
   embed           embed the texts of a .txt/.jsonl file into .jsonl or .npy
   evaluate        retrieval metrics (recall@k, MRR, nDCG@10) of a model on a clickstream
   export-triton   trace a model and write it with its config.pbtxt into a Triton repository
+  launch          start the N processes of a data-parallel run (Trainer strategy "ddp")
   help [command]  this text, or a command's options (also: <command> --help)
 
 options: --help, -h (this text), --version, -v (the package version)`;

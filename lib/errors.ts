@@ -19,7 +19,8 @@ export type ErrorCode =
   | "ERR_HUB"
   | "ERR_HUB_OFFLINE"
   | "ERR_REPOSITORY"
-  | "ERR_NON_FINITE";
+  | "ERR_NON_FINITE"
+  | "ERR_DISTRIBUTED";
 
 /** A failure inside libtorch or the addon. */
 export class TorchError extends Error {
@@ -178,5 +179,22 @@ export class NonFiniteLossError extends TorchError {
     this.step = where.step;
     this.epoch = where.epoch;
     this.loss = where.loss;
+  }
+}
+
+/**
+ * Data-parallel training failed across processes: the rendezvous timed out, a
+ * peer died or stopped answering, or a collective failed. `missingRanks` names
+ * the ranks that did not answer (empty when none could be singled out).
+ */
+export class DistributedError extends TorchError {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly missingRanks: readonly number[];
+  constructor(message: string, where: { rank: number; worldSize: number; missingRanks?: readonly number[] }) {
+    super(message, "ERR_DISTRIBUTED");
+    this.rank = where.rank;
+    this.worldSize = where.worldSize;
+    this.missingRanks = where.missingRanks ?? [];
   }
 }

@@ -20,6 +20,7 @@ export {
   HubError,
   RepositoryError,
   NonFiniteLossError,
+  DistributedError,
   type ErrorCode,
 } from "./errors";
 export { runtimeInfo } from "./runtime";

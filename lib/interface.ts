@@ -91,7 +91,11 @@ export abstract class EmbeddingsModelInterface extends LightningModule implement
   /** Makes every items model parameter trainable again. */
   abstract unfixItemModel(): void;
 
-  /** Embeds one query: a [1, dim] float32 tensor on the model's device. */
+  /**
+   * Embeds one query: a [1, dim] float32 tensor on the model's device. The
+   * package's models run concurrent calls together (micro-batching, on by
+   * default: lib/models/query-batcher.ts); each caller gets its own row.
+   */
   abstract forwardQuery(query: string): Promise<Tensor>;
 
   /** Embeds items: an [n, dim] tensor. @throws RangeError for an empty list. */

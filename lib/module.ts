@@ -72,7 +72,7 @@ export class Module implements Disposable {
 
   /**
    * Loads a TorchScript file (torch.jit.save / our tracer) off the JS thread, in eval mode.
-   * @throws TorchError naming the file (missing, not TorchScript, operators this libtorch lacks).
+   * @throws CheckpointError naming the file (missing, truncated, not TorchScript); UnsupportedError when it uses operators this libtorch lacks.
    */
   static async loadTorchScript(file: string, options: { device?: Device } = {}): Promise<Module> {
     if (typeof file !== "string") throw new TypeError(`Module.loadTorchScript: expected a file path but received ${describe(file)}`);

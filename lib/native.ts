@@ -3,13 +3,15 @@
  * shape). Order: `EMBEDDINGS_TORCH_ADDON` (a path), a source build in
  * build/Release, then the prebuilds of this interface version that
  * lib/prebuilds.ts selects (a CUDA variant where its libtorch is present,
- * else linux-x64 CPU). Every addon must report NATIVE_INTERFACE_VERSION.
+ * else linux-x64 CPU). Every addon must report NATIVE_INTERFACE_VERSION; its
+ * revision may be older than NATIVE_INTERFACE_REVISION (then the features that
+ * need newer bindings say so: {@link requireRevision}).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { applyEnvironmentDefaults } from "./environment";
-import { AddonLoadError } from "./errors";
+import { AddonLoadError, UnsupportedError } from "./errors";
 import { prebuildCandidates, type AddonCandidate } from "./prebuilds";
 import { missingLibraries } from "./shared-libraries";
 
@@ -20,6 +22,14 @@ import { missingLibraries } from "./shared-libraries";
  * version 1.
  */
 export const NATIVE_INTERFACE_VERSION = 1;
+
+/**
+ * The additions to version 1 this package knows (native/interface_version.h
+ * EMBEDDINGS_TORCH_INTERFACE_REVISION). An addon of an older revision loads;
+ * a feature that needs a newer one calls {@link requireRevision}.
+ *   2: NativeProcessGroup, c10dBackends (data-parallel training).
+ */
+export const NATIVE_INTERFACE_REVISION = 2;
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -111,9 +121,33 @@ export interface RuntimeInfo {
   externalMemory?: number;
 }
 
+/** native/process_group.h: one c10d process group (TCPStore rendezvous, Gloo). */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  broadcastModules(modules: NativeModule[], root: number): Promise<undefined>;
+  allreduceGradients(modules: NativeModule[], divisor: number, bucketBytes?: number): Promise<undefined>;
+  allreduce(values: Float64Array, op: "sum" | "max" | "min"): Promise<Float64Array>;
+  barrier(): Promise<undefined>;
+  missingPeers(waitMs: number): Promise<number[]>;
+  dispose(): void;
+}
+
+export interface NativeProcessGroupOptions {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  ifname?: string;
+  hostname?: string;
+}
+
 export interface Addon {
   /** native/interface_version.h; absent in addons built before it was exported (version 1). */
   readonly interfaceVersion?: number;
+  /** native/interface_version.h; absent in addons built before revisions were counted (revision 1). */
+  readonly interfaceRevision?: number;
   NativeTensor: {
     fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string, requiresGrad: boolean): NativeTensor;
   };
@@ -140,6 +174,13 @@ export interface Addon {
   getAllowTF32(): boolean;
   /** Benchmarks only: mean ns per `module.forward(inputs)` timed in C++ on the JS thread (native/bench.h). */
   benchForward(module: NativeModule, inputs: NativeTensor[], iterations: number, mode?: "no_grad" | "inference_mode"): number;
+  /**
+   * Data-parallel training (native/process_group.h): absent in addons built without c10d's Gloo
+   * headers and in those built before it; lib/training/distributed/support.ts checks both.
+   */
+  readonly NativeProcessGroup?: { create(options: NativeProcessGroupOptions): Promise<NativeProcessGroup> };
+  /** "gloo" or "" (built without c10d's Gloo headers); absent in addons built before data-parallel training. */
+  readonly c10dBackends?: string;
 }
 
 /** The package root (holds package.json, build/, prebuilds/), from lib/ or dist/. */
@@ -160,6 +201,19 @@ export interface LoadEnvironment {
 /** The environment the addon was loaded under (after the first native() call). */
 export function addonEnvironment(): LoadEnvironment | undefined {
   return loadEnvironment;
+}
+
+/**
+ * Throws an UnsupportedError naming `feature`, the loaded addon file and what
+ * to do, unless the loaded addon implements interface revision `revision` (the
+ * CUDA prebuild may be older than this package's sources).
+ */
+export function requireRevision(feature: string, revision: number): void {
+  const loaded = native().interfaceRevision ?? 1;
+  if (loaded >= revision) return;
+  throw new UnsupportedError(
+    `${feature} needs native interface revision ${revision}, but the addon loaded from ${loadedFrom ?? "?"} implements revision ${loaded} (built from older sources than this package): ${SOURCE_BUILD.replace(/^or /, "")}`,
+  );
 }
 
 /** Which file the addon was loaded from (after the first native() call). */

@@ -25,6 +25,8 @@ export interface PrebuildEntry {
   arch: string;
   /** The JS <-> native interface it implements (native/interface_version.h). */
   interfaceVersion: number;
+  /** The additions to that version it has; absent in prebuilds made before revisions were counted (revision 1). */
+  interfaceRevision?: number;
   /** libtorch version it links, e.g. "1.13.0" or "2.11.0". */
   torchVersion: string;
   /** CUDA version of that libtorch, or null for CPU builds. */

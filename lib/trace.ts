@@ -9,6 +9,7 @@ import * as path from "node:path";
 
 import { describe } from "./dtypes";
 import { nativeAsync } from "./errors";
+import { useModules } from "./models/ownership";
 import { Module } from "./module";
 import { Tensor } from "./tensor";
 
@@ -85,11 +86,14 @@ export async function saveTorchScript(module: Module, exampleInputs: ExampleInpu
   ordered.tensors.forEach((t, i) => {
     if (t.device !== device) throw new RangeError(`${what}: example input "${ordered.names[i]}" is on ${t.device} but the module is on ${device}; move one of them`);
   });
-  const wasTraining = module.isTraining;
-  if (wasTraining) module.eval();
-  try {
-    await nativeAsync(() => module.native.trace([...ordered.names], ordered.tensors.map((t) => t.native), path.resolve(file)));
-  } finally {
-    if (wasTraining) module.train(true);
-  }
+  // A running Trainer.fit owns the module (train mode, weights moving): wait for it (lib/models/ownership.ts).
+  await useModules([module], async () => {
+    const wasTraining = module.isTraining;
+    if (wasTraining) module.eval();
+    try {
+      await nativeAsync(() => module.native.trace([...ordered.names], ordered.tensors.map((t) => t.native), path.resolve(file)));
+    } finally {
+      if (wasTraining) module.train(true);
+    }
+  });
 }

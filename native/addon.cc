@@ -10,6 +10,7 @@
 #include "module.h"
 #include "ops.h"
 #include "optim.h"
+#include "process_group.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -19,6 +20,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   TuneAllocator();  // before libtorch allocates its first large block here
   env.SetInstanceData(new AddonData());
   exports.Set("interfaceVersion", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_VERSION));
+  exports.Set("interfaceRevision", Napi::Number::New(env, EMBEDDINGS_TORCH_INTERFACE_REVISION));
   TensorWrap::Init(env, exports);
   ModuleWrap::Init(env, exports);
   InitRuntime(env, exports);
@@ -27,6 +29,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   InitOptim(env, exports);
   InitLosses(env, exports);
   InitBench(env, exports);
+  InitProcessGroup(env, exports);
   return exports;
 }
 

@@ -1,8 +1,12 @@
 #include "autograd.h"
 
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/torch.h>
 
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "grad_thread.h"
@@ -11,6 +15,61 @@
 #include "workers.h"
 
 namespace et {
+
+namespace {
+
+// Leaves under a lease, with the number of leases holding each (one process-wide
+// registry: a graph may span environments when tensors are shared).
+std::mutex leases_mutex;
+std::unordered_map<const c10::TensorImpl*, int> leased;
+
+std::vector<const c10::TensorImpl*> GraphLeaves(const std::vector<at::Tensor>& roots) {
+  std::vector<const c10::TensorImpl*> leaves;
+  std::unordered_set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> stack;
+  for (const auto& root : roots) {
+    if (!root.defined()) continue;
+    if (const auto& fn = root.grad_fn()) stack.push_back(fn.get());
+    else if (root.requires_grad()) leaves.push_back(root.unsafeGetTensorImpl());
+  }
+  while (!stack.empty()) {
+    auto* node = stack.back();
+    stack.pop_back();
+    if (!seen.insert(node).second) continue;
+    if (auto* accumulate = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) {
+      leaves.push_back(accumulate->variable.unsafeGetTensorImpl());
+      continue;
+    }
+    for (const auto& edge : node->next_edges())
+      if (edge.function) stack.push_back(edge.function.get());
+  }
+  return leaves;
+}
+
+}  // namespace
+
+BackwardLease::BackwardLease(const std::vector<at::Tensor>& roots) : leaves_(GraphLeaves(roots)) {
+  std::lock_guard<std::mutex> lock(leases_mutex);
+  for (const auto* leaf : leaves_) ++leased[leaf];
+}
+
+void BackwardLease::Release() {
+  std::lock_guard<std::mutex> lock(leases_mutex);
+  if (released_) return;
+  released_ = true;
+  for (const auto* leaf : leaves_) {
+    auto it = leased.find(leaf);
+    if (it != leased.end() && --it->second == 0) leased.erase(it);
+  }
+}
+
+bool BackwardLease::Holds(const std::vector<at::Tensor>& tensors) {
+  std::lock_guard<std::mutex> lock(leases_mutex);
+  if (leased.empty()) return false;
+  for (const auto& t : tensors)
+    if (t.defined() && leased.count(t.unsafeGetTensorImpl())) return true;
+  return false;
+}
 
 namespace {
 
@@ -34,7 +93,9 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
                                            std::to_string(outputs.size()) + " outputs");
   }
   // The tensors are copied into the task (references), so JS may dispose its handles meanwhile.
-  return QueueTensorTask(env, "backward", nullptr, [outputs, gradients]() {
+  auto lease = std::make_shared<BackwardLease>(outputs);
+  return QueueTensorTask(env, "backward", nullptr, [outputs, gradients, lease]() {
+    try {
     for (size_t i = 0; i < outputs.size(); ++i) {
       TORCH_CHECK(outputs[i].requires_grad(), "backward: outputs[", i, "] has no autograd graph; run forward with ",
                   "{ grad: true } and keep some parameter trainable");
@@ -48,6 +109,11 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
     for (const auto& g : gradients) detached.push_back(g.detach());
     // On the autograd thread, like every recorded forward (grad_thread.h).
     RunOnGradThread([&] { torch::autograd::backward(outputs, detached); });
+    } catch (...) {
+      lease->Release();  // before the Promise settles
+      throw;
+    }
+    lease->Release();
     return at::Tensor();
   });
 }

@@ -1,5 +1,7 @@
 #include "module.h"
 
+#include "autograd.h"
+
 #include <c10/util/StringUtil.h>
 
 #include <set>
@@ -155,10 +157,17 @@ ModuleHandle& ModuleWrap::Checked(Napi::Env env, const char* method) const {
 }
 
 void ModuleWrap::CheckIdle(Napi::Env env, const char* method) const {
-  const int busy = Checked(env, method).in_flight.load();
+  auto& handle = Checked(env, method);
+  const int busy = handle.in_flight.load();
   if (busy > 0)
     Throw(env, std::string("NativeModule.") + method + ": " + std::to_string(busy) +
                    " call(s) on this module are still in flight; await them first",
+          kErrBusy);
+  std::vector<at::Tensor> parameters;
+  for (const auto& p : handle.named_parameters()) parameters.push_back(p.second);
+  if (BackwardLease::Holds(parameters))
+    Throw(env, std::string("NativeModule.") + method +
+                   ": a backward() writing gradients into this module's parameters is still in flight; await it first",
           kErrBusy);
 }
 

@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "memory.h"
 #include "module.h"
 
 namespace et {
@@ -64,6 +65,9 @@ class OptimizerHandle {
   size_t load_state_tensors(const std::map<std::string, at::Tensor>& tensors);
 
   std::atomic<int> in_flight{0};
+  // The bytes of the state (moments, momentum buffers), reported to V8; re-set on the JS
+  // thread after every step and load, released with the handle.
+  AccountedStorages accounted;
 
  private:
   std::string kind_;
@@ -96,6 +100,8 @@ class OptimizerWrap : public GuardedWrap<OptimizerWrap> {
   void CheckIdle(Napi::Env env, const char* method) const;
   // A step while forwards on its modules are in flight would change weights under them: refused.
   void CheckModulesIdle(Napi::Env env, const char* method) const;
+  // zeroGrad/clip/step while a backward() writes into their gradients: refused.
+  void CheckNoBackward(Napi::Env env, const char* method) const;
   size_t CheckedGroup(Napi::Env env, const Napi::Value& value, const char* method) const;
 
   std::shared_ptr<OptimizerHandle> handle_;

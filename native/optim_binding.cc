@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include "addon_data.h"
+#include "autograd.h"
 #include "errors.h"
 #include "grad_thread.h"
 #include "optim.h"
@@ -12,6 +14,18 @@
 namespace et {
 
 namespace {
+
+// Reports the optimizer state's storages to V8 (JS thread).
+void AccountState(Napi::Env env, OptimizerHandle& optimizer) {
+  std::vector<at::Tensor> tensors;
+  const std::string scalar = ".step";  // made on the fly, not state memory
+  for (const auto& entry : optimizer.state_tensors()) {
+    const auto& name = entry.first;
+    if (name.size() < scalar.size() || name.compare(name.size() - scalar.size(), scalar.size(), scalar) != 0)
+      tensors.push_back(entry.second);
+  }
+  optimizer.accounted.Set(env, GetAddonData(env).memory, tensors);
+}
 
 // Holds the optimizer and every module it updates as in flight from queueing
 // to settlement, so dispose()/to()/train() on them throw instead of racing a step.
@@ -48,6 +62,7 @@ class StepWorker final : public OptimizerWorker {
     stepped_ = optimizer_->step();
   }
   Napi::Value Result(Napi::Env env) override {
+    AccountState(env, *optimizer_);
     auto result = Napi::Object::New(env);
     result.Set("gradNorm", max_norm_ > 0 ? Napi::Value(Napi::Number::New(env, grad_norm_)) : env.Null());
     result.Set("stepped", Napi::Number::New(env, static_cast<double>(stepped_)));
@@ -93,9 +108,16 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
     Throw(env, "backward: the loss has no autograd graph; run forward with {grad: true} and check that "
                "some parameter requires grad",
           kErrTorch);
-  return QueueTensorTask(env, "backward", nullptr, [loss, scale]() {
+  auto lease = std::make_shared<BackwardLease>(std::vector<at::Tensor>{loss});
+  return QueueTensorTask(env, "backward", nullptr, [loss, scale, lease]() {
     // On the thread that recorded the graph, so branches are summed in program order.
-    RunOnGradThread([&] { loss.backward(torch::full_like(loss, scale)); });  // = (loss * scale).backward()
+    try {
+      RunOnGradThread([&] { loss.backward(torch::full_like(loss, scale)); });  // = (loss * scale).backward()
+    } catch (...) {
+      lease->Release();  // before the Promise settles
+      throw;
+    }
+    lease->Release();
     return at::Tensor();
   });
 }
@@ -202,6 +224,18 @@ void OptimizerWrap::CheckModulesIdle(Napi::Env env, const char* method) const {
                      ") are in flight; a step now would change the weights under them: await them first",
             kErrBusy);
   }
+  CheckNoBackward(env, method);
+}
+
+void OptimizerWrap::CheckNoBackward(Napi::Env env, const char* method) const {
+  for (const auto& m : Checked(env, method).modules()) {
+    std::vector<at::Tensor> parameters;
+    for (const auto& p : m->named_parameters()) parameters.push_back(p.second);
+    if (BackwardLease::Holds(parameters))
+      Throw(env, std::string("NativeOptimizer.") + method + ": a backward() writing gradients into a module it updates (" + m->kind() +
+                     ") is still in flight; await it first",
+            kErrBusy);
+  }
 }
 
 size_t OptimizerWrap::CheckedGroup(Napi::Env env, const Napi::Value& value, const char* method) const {
@@ -242,6 +276,7 @@ Napi::Value OptimizerWrap::SetLr(const Napi::CallbackInfo& info) {
 Napi::Value OptimizerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
   auto& handle = Checked(info.Env(), "zeroGrad");
   CheckIdle(info.Env(), "zeroGrad");
+  CheckNoBackward(info.Env(), "zeroGrad");
   Guard(info.Env(), "zeroGrad", [&] { handle.zero_grad(); });
   return info.Env().Undefined();
 }
@@ -296,7 +331,9 @@ Napi::Value OptimizerWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     given[key] = TensorWrap::FromValue(source.Get(key), "loadStateDict: \"" + key + "\"");
   }
   return Guard(env, "NativeOptimizer.loadStateDict", [&] {
-    return Napi::Number::New(env, static_cast<double>(handle.load_state_tensors(given)));
+    const auto restored = handle.load_state_tensors(given);
+    AccountState(env, handle);
+    return Napi::Number::New(env, static_cast<double>(restored));
   });
 }
 

@@ -124,14 +124,22 @@ class LoadTorchScriptWorker final : public PromiseWorker {
   void Run() override {
     try {
       loaded_ = std::make_shared<ScriptModuleHandle>(torch::jit::load(path_, device_));
-    } catch (const c10::Error& e) {
+    } catch (const c10::Error& e) {  // not a zip archive, truncated, missing records
       RethrowMissingOperator(e.what_without_backtrace());
-      throw;
+      RethrowAsCheckpoint(e.what_without_backtrace());
     } catch (const std::exception& e) {  // torch::jit::ErrorReport: the file's code does not compile here
       RethrowMissingOperator(e.what());
-      throw;
+      RethrowAsCheckpoint(e.what());
     }
     loaded_->train(false);
+  }
+
+  // Any other failure to load is the file's: a CheckpointError naming it (the operation names the path).
+  [[noreturn]] static void RethrowAsCheckpoint(std::string msg) {
+    const auto raised = msg.find("\nException raised from");
+    if (raised != std::string::npos) msg.resize(raised);
+    throw std::runtime_error("[ERR_CHECKPOINT] not a loadable TorchScript file (expected one saved by torch.jit.save or "
+                             "torch::jit::Module::save): " + msg);
   }
 
   // A file saved by a newer PyTorch may call operators this libtorch lacks

@@ -53,6 +53,7 @@ const entry = {
   platform: process.platform,
   arch: process.arch,
   interfaceVersion: require(built).interfaceVersion,
+  interfaceRevision: require(built).interfaceRevision ?? 1,
   torchVersion: version,
   cuda,
   glibc: needs.glibc,
@@ -62,4 +63,4 @@ const entry = {
 };
 const next = manifest.filter((e) => e.file !== rel).concat(entry).sort((a, b) => a.file.localeCompare(b.file));
 fs.writeFileSync(manifestFile, `${JSON.stringify(next, null, 2)}\n`);
-console.log(`prebuild: ${rel} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB) for libtorch ${version}${cuda ? ` CUDA ${cuda}` : " CPU"}, interface ${entry.interfaceVersion}, glibc ${needs.glibc}, libstdc++ ${needs.glibcxx ?? "static"}, sources ${hash.slice(0, 12)}`);
+console.log(`prebuild: ${rel} (${(fs.statSync(target).size / 1e6).toFixed(1)} MB) for libtorch ${version}${cuda ? ` CUDA ${cuda}` : " CPU"}, interface ${entry.interfaceVersion}.${entry.interfaceRevision}, glibc ${needs.glibc}, libstdc++ ${needs.glibcxx ?? "static"}, sources ${hash.slice(0, 12)}`);

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libtorch-dev libopenblas0-pthread python3-torch build-essential cmake protobuf-compiler python3-protobuf)
+# libgloo-dev: the Gloo headers c10d's ProcessGroupGloo.hpp includes (data-parallel training);
+# Debian's libtorch-dev does not depend on it.
+packages=(libtorch-dev libopenblas0-pthread libgloo-dev python3-torch build-essential cmake protobuf-compiler python3-protobuf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 // libtorch's include folders, library folder and ABI flag for binding.gyp,
 // found in the same order as cmake/FindLibtorch.cmake: LIBTORCH, Torch_DIR,
 // a Python with torch, the system (Debian's libtorch-dev).
-//   node scripts/torch-paths.js include|libdir|libs|defines|describe
+//   node scripts/torch-paths.js include|libdir|libs|defines|c10d-defines|describe
 "use strict";
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -39,10 +39,24 @@ const include = [path.join(torch.root, "include"), path.join(torch.root, "includ
 const cuda = fs.existsSync(path.join(libdir, "libtorch_cuda.so"));
 const libs = ["torch", "torch_cpu", "c10", ...(cuda ? ["torch_cuda", "c10_cuda"] : [])];
 
+// c10d's Gloo headers (data-parallel training, native/process_group.cc): as cmake/FindC10dGloo.cmake.
+function c10dGloo() {
+  const roots = [...include, "/usr/include", "/usr/local/include"];
+  const c10d = include.some((d) => fs.existsSync(path.join(d, "torch", "csrc", "distributed", "c10d", "ProcessGroupGloo.hpp")));
+  const gloo = roots.find((d) => fs.existsSync(path.join(d, "gloo", "algorithm.h")));
+  return c10d && gloo ? gloo : undefined;
+}
+
 switch (process.argv[2]) {
   case "include": console.log(include.join(" ")); break;
   case "libdir": console.log(libdir); break;
   case "libs": console.log(libs.map((l) => `-l${l}`).join(" ")); break;
   case "defines": console.log(`_GLIBCXX_USE_CXX11_ABI=${torch.abi}`); break;
+  case "c10d-defines": {
+    const gloo = c10dGloo();
+    process.stderr.write(gloo ? `embeddings-torch: c10d Gloo headers found (gloo in ${gloo}): data-parallel training built (-DEMBEDDINGS_TORCH_C10D_GLOO -DUSE_C10D_GLOO)\n` : "embeddings-torch: c10d Gloo headers missing: data-parallel training left out of this build; on Debian apt-get install libgloo-dev and rebuild\n");
+    console.log(gloo ? "EMBEDDINGS_TORCH_C10D_GLOO USE_C10D_GLOO" : "");
+    break;
+  }
   default: console.log(`libtorch from ${torch.origin}: ${torch.root} (lib ${libdir}${cuda ? ", CUDA" : ""})`);
 }

@@ -36,7 +36,10 @@ AdamW (--lr, default 5e-5) and the loss (default info_nce), prints held-out
 recall@k, MRR and nDCG@10 before and after, and saves the model to <dir>/model
 (checkpoints in <dir>/checkpoints, metrics in <dir>/logs; --resume continues
 from the latest checkpoint there). --export-triton writes the fine-tuned
-towers to that Triton repository as <name> (default "model").`;
+towers to that Triton repository as <name> (default "model").
+Under embeddings-torch launch it trains data-parallel (--batch-size per process;
+info_nce's in-batch negatives are each process's own) and rank 0 alone
+evaluates, saves and exports.`;
 
 /** Without savePretrained (CLIP, TorchScript): each tower's weights as safetensors. */
 async function saveModel(model: EmbeddingsModelInterface, dir: string): Promise<string> {
@@ -110,7 +113,11 @@ export async function finetuneCommand(args: readonly string[], io: CommandIO): P
     const evaluation = { sessions: split.validation, catalogue };
     const shown = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== "sessions"));
     const before = await evaluateRetrieval(model, split.validation, catalogue);
+    // Under `embeddings-torch launch` (or torchrun): data-parallel, rank 0 alone reports and writes.
+    const launched = (process.env.WORLD_SIZE ?? "") !== "";
+    const rankZero = !launched || process.env.RANK === "0";
     const trainer = new Trainer({
+      ...(launched ? { strategy: "ddp" as const } : {}),
       seed,
       maxEpochs: epochs,
       ...(maxSteps === undefined ? {} : { maxSteps }),
@@ -124,6 +131,7 @@ export async function finetuneCommand(args: readonly string[], io: CommandIO): P
       logDir: path.join(out, "logs"),
     });
     const fit = await trainer.fit(model, { train: pairs, validation: validationPairs }, values.resume ? { resumeFrom: path.join(out, "checkpoints") } : {});
+    if (!rankZero) return 0;
     const after = await evaluateRetrieval(model, split.validation, catalogue);
     io.stdout(`trained ${fit.steps.length} steps (global step ${fit.globalStep}); held-out retrieval over the whole catalogue (${after.sessions} sessions):`);
     io.stdout(formatMetricTable(shown(before), shown(after)));

@@ -21,12 +21,14 @@ import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
 import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
-import { TextTokenizer } from "../tokenization";
+import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { readClipConfig, type ClipConfig } from "./clip/config";
 import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { stackEncodings } from "../tokenization/padding";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -34,6 +36,8 @@ export interface ClipModelOptions extends HubOptions {
   device?: Device;
   /** Images per vision forward in forwardItems; default 32. */
   batchSize?: number;
+  /** Concurrent forwardQuery calls share one forward: as TextModelOptions.microBatching (default on). */
+  microBatching?: MicroBatching;
 }
 
 /** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */
@@ -66,9 +70,11 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   readonly #images: ImageProcessor;
   readonly #config: ClipConfig;
   readonly #batchSize: number;
+  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
+  readonly #batcher: QueryBatcher<BatchEncoding>;
   #disposed = false;
 
-  private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number) {
+  private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number, microBatching: MicroBatchingSettings, dir: string) {
     super();
     this.#text = text;
     this.#vision = vision;
@@ -76,6 +82,35 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     this.#images = images;
     this.#config = config;
     this.#batchSize = batchSize;
+    this.#batcher = new QueryBatcher<BatchEncoding>(
+      {
+        modules: [text],
+        prepare: (query) => this.#prepareQuery(query),
+        length: (encoding) => encoding.length,
+        padInvariant: false,  // every row is padded to the same 77 positions anyway
+        run: async (encodings) => {
+          using ids = this.#ids(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide), this.device);
+          return this.#text.forwardTensor([ids], { grad: false });
+        },
+      },
+      microBatching,
+      `TextToImageClipModel(${dir})`,
+    );
+  }
+
+  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
+  get microBatching(): MicroBatchingSettings {
+    return this.#batcher.settings;
+  }
+
+  /** As TextEncoderModel.setMicroBatching. @throws TypeError / RangeError for a bad value. */
+  setMicroBatching(value: MicroBatching): void {
+    this.#batcher.settings = resolveMicroBatching(value, "TextToImageClipModel.setMicroBatching");
+  }
+
+  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
+  get microBatchStats(): MicroBatchStats {
+    return this.#batcher.stats;
   }
 
   /**
@@ -95,6 +130,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     const device = checkDevice(options.device ?? "cpu", context);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
+    const microBatching = resolveMicroBatching(options.microBatching, context);
     const config = await readClipConfig(dir, context); // first: a folder of another model fails on model_type
     const [tokenizer, images] = await Promise.all([TextTokenizer.fromPretrained(dir), ImageProcessor.fromPretrained(dir)]);
     await checkTokenizerFitsModel(dir, config.vocabSize);
@@ -112,7 +148,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
       vision.dispose();
       throw error;
     }
-    return new TextToImageClipModel(text, vision, tokenizer, images, config, batchSize);
+    return new TextToImageClipModel(text, vision, tokenizer, images, config, batchSize, microBatching, dir);
   }
 
   get device(): Device {
@@ -196,7 +232,8 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   /** The text's embedding: float32 [1, projection_dim] on the model's device. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
-    return useModules([this.#text], () => this.encodeQueries([query], { grad: false }));  // waits for a running fit (ownership.ts)
+    this.#check("forwardQuery");
+    return this.#batcher.submit(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
   }
 
   /**
@@ -215,11 +252,15 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeQueries");
+    return useModules([this.#text], () => this.#encodeTexts(texts, options.grad));  // waits for a running fit (ownership.ts)
+  }
+
+  async #encodeTexts(texts: readonly string[], grad: boolean): Promise<Tensor> {
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.#batchSize) {
-        using ids = this.#encode(texts.slice(start, start + this.#batchSize), this.device);
-        parts.push(await this.#text.forwardTensor([ids], { grad: options.grad }));
+        using ids = await this.#encodeAsync(texts.slice(start, start + this.#batchSize), this.device);
+        parts.push(await this.#text.forwardTensor([ids], { grad }));
       }
       return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
     } finally {
@@ -233,7 +274,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   async encodeItems(items: readonly ImageInput[], options: { grad: boolean }): Promise<Tensor> {
     this.#check("encodeItems");
-    return this.#encodeImages(items, options.grad, "encodeItems");
+    return useModules([this.#vision], () => this.#encodeImages(items, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
@@ -251,9 +292,13 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
     }
   }
 
-  /** Frees both towers (idempotent). */
+  /**
+   * Frees both towers (idempotent); queries waiting for a batch are rejected with a DisposedError.
+   * @throws BusyError while a forward runs (as Module.dispose); call it again once that settles.
+   */
   dispose(): void {
     if (this.#disposed) return;
+    this.#batcher.close();
     this.#text.dispose();
     this.#vision.dispose();
     this.#disposed = true;
@@ -261,10 +306,28 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
 
   /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
   #encode(texts: string | readonly string[], device: Device): Tensor {
-    const maxLength = Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength);
-    const batch = this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, { maxLength, padding: "max_length" });
+    return this.#ids(this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, this.#tokenizerOptions()), device);
+  }
+
+  /** #encode with a large batch tokenized off the JS thread (lib/tokenization/tokenizer-pool.ts). */
+  async #encodeAsync(texts: readonly string[], device: Device): Promise<Tensor> {
+    return this.#ids(await this.#tokenizer.encodeBatchAsync(texts, this.#tokenizerOptions()), device);
+  }
+
+  #tokenizerOptions(): { maxLength: number; padding: "max_length" } {
+    return { maxLength: Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength), padding: "max_length" };
+  }
+
+  #ids(batch: BatchEncoding, device: Device): Tensor {
     checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return Tensor.from(batch.inputIds, [batch.batchSize, batch.length], { device });
+  }
+
+  /** One query's ids checked against the vocabulary (a large text tokenized off the JS thread): what micro-batching queues. */
+  async #prepareQuery(text: string): Promise<BatchEncoding> {
+    const batch = await this.#tokenizer.encodeBatchAsync([text], this.#tokenizerOptions());
+    checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
+    return batch;
   }
 
   #check(method: string): void {

@@ -14,3 +14,4 @@ export { TextEncoderModel, type TextModelOptions, type Towers } from "./text-enc
 export { TextToImageClipModel, type ClipModelOptions } from "./clip";
 export { SentenceTransformerModel, type SentenceTransformerOptions } from "./sentence-transformer";
 export { POOLING_MODES, type PoolingMode } from "./sentence-transformers/config";
+export { DEFAULT_MICRO_BATCHING, type MicroBatching, type MicroBatchingOptions, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";

@@ -6,7 +6,10 @@
  * for serving calls already running, so fit's train()/eval() never meet a
  * forward in flight (which would be a BusyError). Calls made by the owner
  * itself (a validation step that calls forwardQuery) run at once: the owner
- * is known through AsyncLocalStorage.
+ * is known through AsyncLocalStorage. Serving calls nest (forwardQuery calls
+ * encode, which is public too): a call made inside another that already uses
+ * the same modules runs at once, so a fit claiming in between cannot deadlock
+ * them.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
@@ -25,6 +28,9 @@ const table = new WeakMap<Module, Ownership>();
 
 /** The owner (a fit) whose work the current async context belongs to. */
 const currentOwner = new AsyncLocalStorage<Promise<void>>();
+
+/** The modules the serving call of the current async context counts as a user of. */
+const currentUse = new AsyncLocalStorage<ReadonlySet<Module>>();
 
 function entry(module: Module): Ownership {
   let e = table.get(module);
@@ -53,15 +59,29 @@ export function isOwned(module: Module): boolean {
 }
 
 /**
+ * True when the current async context is the fit that owns one of
+ * `modules`: its calls run at once and must not queue behind calls that
+ * wait for it (query-batcher.ts).
+ */
+export function isOwnedByCaller(modules: Iterable<Module>): boolean {
+  const mine = currentOwner.getStore();
+  if (mine === undefined) return false;
+  for (const m of modules) if (table.get(m)?.owner === mine) return true;
+  return false;
+}
+
+/**
  * Runs `work` (a serving call) once no fit owns any of `modules`, counting it
  * as a user of them until it settles.
  */
 export async function useModules<T>(modules: Iterable<Module>, work: () => Promise<T>): Promise<T> {
   const list = distinct(modules);
+  const using = currentUse.getStore();
+  if (using !== undefined && list.every((m) => using.has(m))) return work();  // nested in a call that already uses them
   await unowned(list);
   for (const m of list) entry(m).users++;
   try {
-    return await work();
+    return await currentUse.run(new Set([...(using ?? []), ...list]), work);
   } finally {
     for (const m of list) {
       const e = entry(m);

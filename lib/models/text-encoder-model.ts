@@ -17,9 +17,11 @@ import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
+import { stackEncodings } from "../tokenization/padding";
 import { checkTokenIds } from "./vocabulary";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
 export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions, type TextModelSpec, type Towers } from "./text-model-loader";
@@ -37,6 +39,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly #vocabSize: number;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
+  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
+  readonly #batcher: QueryBatcher<BatchEncoding>;
   /** The empty-query warning is given once per model. */
   #warnedEmptyQuery = false;
   /** Longest input in tokens. */
@@ -69,6 +73,37 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     this.dir = loaded.dir;
     this.queryPrefix = prefixes.queryPrefix ?? spec.queryPrefix;
     this.itemPrefix = prefixes.itemPrefix ?? spec.itemPrefix;
+    this.#batcher = new QueryBatcher<BatchEncoding>(
+      {
+        modules: [this.#query],
+        prepare: (query) => this.#tokenize([query], this.queryPrefix),
+        length: (encoding) => encoding.length,
+        // BERT position ids count from the first column: padding before the tokens would move them.
+        padInvariant: this.#tokenizer.paddingSide === "right",
+        run: (encodings) => this.#forwardEncoding(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide), "query", false),
+      },
+      loaded.microBatching,
+      `${spec.className}(${loaded.dir})`,
+    );
+  }
+
+  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
+  get microBatching(): MicroBatchingSettings {
+    return this.#batcher.settings;
+  }
+
+  /**
+   * Turns micro-batching on (`true`, or bounds) or off (`false`: one forward
+   * per forwardQuery call); queries already queued still go together.
+   * @throws TypeError / RangeError for a bad value.
+   */
+  setMicroBatching(value: MicroBatching): void {
+    this.#batcher.settings = resolveMicroBatching(value, `${this.constructor.name}.setMicroBatching`);
+  }
+
+  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
+  get microBatchStats(): MicroBatchStats {
+    return this.#batcher.stats;
   }
 
   get device(): Device {
@@ -137,6 +172,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   #exampleInputs(text: string, device?: Device): Promise<Record<string, Tensor>> {
     const target = device === undefined ? this.device : checkDevice(device, "get*ModelInputs");
     const encoding = this.#tokenizer.encodeBatch([text], { maxLength: this.maxLength, padding: "max_length" });
+    checkTokenIds(encoding.inputIds, encoding.length, this.#vocabSize, `${this.constructor.name} get*ModelInputs (${this.dir})`);
     return Promise.resolve(this.#tensors(encoding, target));
   }
 
@@ -164,8 +200,8 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
       this.#warnedEmptyQuery = true;
       process.emitWarning("forwardQuery: the query is empty; its embedding carries no information (warned once per model)", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
     }
-    // A running Trainer.fit owns the towers: wait for it (lib/models/ownership.ts).
-    return useModules([this.#query], () => this.encode([query], { kind: "query" }));
+    // Concurrent calls share forwards; a running Trainer.fit owns the towers and they wait for it (query-batcher.ts, ownership.ts).
+    return this.#batcher.submit(query);
   }
 
   async forwardItems(items: readonly unknown[]): Promise<Tensor> {
@@ -182,25 +218,41 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
    * concatenated natively: [n, dim]. With `grad`, records autograd (training).
    */
   async encode(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
+    // A running Trainer.fit owns the towers: callers other than the fit wait for it (lib/models/ownership.ts).
+    return useModules([options.kind === "query" ? this.#query : this.#items], () => this.#encodeBatches(texts, options));
+  }
+
+  async #encodeBatches(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
     const prefix = options.kind === "query" ? this.queryPrefix : this.itemPrefix;
     const parts: Tensor[] = [];
     try {
       for (let start = 0; start < texts.length; start += this.batchSize) {
-        // A large batch is tokenized on a worker thread (lib/tokenization/tokenizer-pool.ts).
-        const encoding = await this.#tokenizer.encodeBatchAsync(texts.slice(start, start + this.batchSize), { maxLength: this.maxLength, padding: this.padding, prefix });
-        const inputs = this.#tensors(encoding, this.device);
-        try {
-          const forward = this.autocast ? { grad: options.grad ?? false, autocast: this.autocast } : { grad: options.grad ?? false };
-          const module = options.kind === "query" ? this.#query : this.#items;
-          parts.push(await this.finishBatch(await module.forwardTensor(inputs, forward), encoding, options.kind));
-        } finally {
-          for (const t of Object.values(inputs)) t.dispose();
-        }
+        const encoding = await this.#tokenize(texts.slice(start, start + this.batchSize), prefix);
+        parts.push(await this.#forwardEncoding(encoding, options.kind, options.grad ?? false));
       }
       if (parts.length === 1) return parts.pop() as Tensor;
       return await cat(parts, 0);
     } finally {
       for (const t of parts) t.dispose();
+    }
+  }
+
+  /** Token ids checked against the vocabulary; a large batch is tokenized on a worker thread (lib/tokenization/tokenizer-pool.ts). */
+  async #tokenize(texts: readonly string[], prefix: string): Promise<BatchEncoding> {
+    const encoding = await this.#tokenizer.encodeBatchAsync(texts, { maxLength: this.maxLength, padding: this.padding, prefix });
+    checkTokenIds(encoding.inputIds, encoding.length, this.#vocabSize, `${this.constructor.name} forward (${this.dir})`);
+    return encoding;
+  }
+
+  /** One forward of a tower and the family's head: [batchSize, dim]. */
+  async #forwardEncoding(encoding: BatchEncoding, kind: "query" | "items", grad: boolean): Promise<Tensor> {
+    const inputs = this.#tensors(encoding, this.device);
+    try {
+      const forward = this.autocast ? { grad, autocast: this.autocast } : { grad };
+      const module = kind === "query" ? this.#query : this.#items;
+      return await this.finishBatch(await module.forwardTensor(inputs, forward), encoding, kind);
+    } finally {
+      for (const t of Object.values(inputs)) t.dispose();
     }
   }
 
@@ -244,14 +296,19 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
 
   #tensors(encoding: BatchEncoding, device: Device): Record<string, Tensor> {
     const shape = [encoding.batchSize, encoding.length];
-    checkTokenIds(encoding.inputIds, encoding.length, this.#vocabSize, `${this.constructor.name} forward (${this.dir})`);
     return {
       input_ids: Tensor.from(encoding.inputIds, shape, { device }),
       attention_mask: Tensor.from(encoding.attentionMask, shape, { device }),
     };
   }
 
+  /**
+   * Frees the towers (idempotent). Queries waiting for a batch are rejected
+   * with a DisposedError, later forwardQuery calls too.
+   * @throws BusyError while a forward runs (as Module.dispose); call it again once that settles.
+   */
   dispose(): void {
+    this.#batcher.close();
     this.#query.dispose();
     if (this.#items !== this.#query) this.#items.dispose();
   }

@@ -18,6 +18,7 @@ import { resolvePretrained, TEXT_MODEL_FILES } from "../hub/resolve-pretrained";
 import { Module } from "../module";
 import { readJsonObject, TextTokenizer } from "../tokenization";
 import { checkTokenizerFitsModel } from "./vocabulary";
+import { resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
 
 /** "shared": one encoder serves queries and items. "separate": each has its own (parameters, optimizer, checkpoint, Triton model). */
 export type Towers = "shared" | "separate";
@@ -50,6 +51,12 @@ export interface TextModelOptions extends HubOptions {
    * (towers.json) loads as "separate" by default.
    */
   towers?: Towers;
+  /**
+   * Concurrent forwardQuery calls share one forward (lib/models/query-batcher.ts):
+   * `true` (default), `false` (one forward per call) or bounds
+   * `{ maxBatch, maxTokens, maxWaitMs }`. Change it later with `setMicroBatching`.
+   */
+  microBatching?: MicroBatching;
 }
 
 /** How a family pools token states into one vector, and which architectures it accepts. */
@@ -81,6 +88,7 @@ export interface LoadedTextModel {
   readonly batchSize: number;
   readonly padding: "longest" | "max_length";
   readonly autocast: "float16" | "bfloat16" | undefined;
+  readonly microBatching: MicroBatchingSettings;
   /** config.json's vocab_size: token ids must be below it. */
   readonly vocabSize: number;
   /** The query tower's (or the shared) checkpoint folder. */
@@ -171,6 +179,7 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
     throw new RangeError(`${where}: dtype must be "float32", "float16" or "bfloat16" but received ${describe(options.dtype)}`);
   if (options.autocast !== undefined && options.autocast !== "float16" && options.autocast !== "bfloat16")
     throw new RangeError(`${where}: autocast must be "float16" or "bfloat16" but received ${describe(options.autocast)}`);
+  const microBatching = resolveMicroBatching(options.microBatching, where);
   const padding = options.padding ?? "longest";
   if (padding !== "longest" && padding !== "max_length") throw new RangeError(`${where}: padding must be "longest" or "max_length" but received ${String(padding)}`);
   const separateDir = await itemsFolder(dir, where);
@@ -203,6 +212,6 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
       throw error;
     }
   }
-  const loaded = { query: query as Module, items, tokenizer, vocabSize, numLayers, maxLength, batchSize, padding, autocast: options.autocast };
+  const loaded = { query: query as Module, items, tokenizer, vocabSize, numLayers, maxLength, batchSize, padding, autocast: options.autocast, microBatching };
   return { ...loaded, dir: path.resolve(dir), itemsDir: path.resolve(separateDir ?? dir) };
 }

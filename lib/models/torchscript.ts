@@ -20,6 +20,8 @@ import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { stackEncodings, type BatchEncoding } from "../tokenization/padding";
 import { registerModelKind } from "./kinds";
 
 /** Inputs a tokenizer makes, by the argument names Hugging Face models use. */
@@ -43,6 +45,12 @@ export interface TorchScriptEmbeddingsModelOptions {
   itemsPrefix?: string;
   /** Items embedded per forward. Default 32. */
   batchSize?: number;
+  /**
+   * Concurrent forwardQuery calls share one forward: as TextModelOptions.microBatching
+   * (default on). Queries of different lengths share one only when forward
+   * takes attention_mask and the tokenizer pads on the right.
+   */
+  microBatching?: MicroBatching;
 }
 
 interface ResolvedOptions {
@@ -74,14 +82,43 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   #items: Module;
   readonly #tokenizer: TextTokenizer;
   readonly #options: ResolvedOptions;
+  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
+  readonly #batcher: QueryBatcher<BatchEncoding>;
   #disposed = false;
 
-  private constructor(query: Module, items: Module, tokenizer: TextTokenizer, options: ResolvedOptions) {
+  private constructor(query: Module, items: Module, tokenizer: TextTokenizer, options: ResolvedOptions, microBatching: MicroBatchingSettings, file: string) {
     super();
     this.#query = query;
     this.#items = items;
     this.#tokenizer = tokenizer;
     this.#options = options;
+    this.#batcher = new QueryBatcher<BatchEncoding>(
+      {
+        modules: [query],
+        prepare: (text) => this.#tokenize([text], this.#options.queryPrefix),
+        length: (encoding) => encoding.length,
+        // Without a mask the module cannot tell padding from tokens; padding before the tokens moves position ids.
+        padInvariant: query.inputNames.includes("attention_mask") && tokenizer.paddingSide === "right",
+        run: (encodings) => this.#forwardEncoding(this.#live(), stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), "forwardQuery", false),
+      },
+      microBatching,
+      `TorchScriptEmbeddingsModel(${file})`,
+    );
+  }
+
+  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
+  get microBatching(): MicroBatchingSettings {
+    return this.#batcher.settings;
+  }
+
+  /** As TextEncoderModel.setMicroBatching. @throws TypeError / RangeError for a bad value. */
+  setMicroBatching(value: MicroBatching): void {
+    this.#batcher.settings = resolveMicroBatching(value, "TorchScriptEmbeddingsModel.setMicroBatching");
+  }
+
+  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
+  get microBatchStats(): MicroBatchStats {
+    return this.#batcher.stats;
   }
 
   /**
@@ -101,6 +138,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     if (maxLength !== undefined && (!Number.isSafeInteger(maxLength) || maxLength < 1)) throw new RangeError(`${what}: maxLength must be a positive integer but received ${describe(maxLength)}`);
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer but received ${describe(batchSize)}`);
     if (typeof queryPrefix !== "string" || typeof itemsPrefix !== "string") throw new TypeError(`${what}: queryPrefix and itemsPrefix must be strings`);
+    const microBatching = resolveMicroBatching(options.microBatching, what);
     const textTokenizer = await TextTokenizer.fromPretrained(tokenizer);
     if (maxLength !== undefined && maxLength > textTokenizer.modelMaxLength)
       throw new RangeError(`${what}: maxLength ${maxLength} exceeds the tokenizer's model_max_length (${textTokenizer.modelMaxLength}) in ${tokenizer}`);
@@ -118,7 +156,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
       if (items !== query) items.dispose();
       throw error;
     }
-    return new TorchScriptEmbeddingsModel(query, items, textTokenizer, { queryPrefix, itemsPrefix, batchSize, maxLength });
+    return new TorchScriptEmbeddingsModel(query, items, textTokenizer, { queryPrefix, itemsPrefix, batchSize, maxLength }, microBatching, queryModel);
   }
 
   /**
@@ -208,8 +246,8 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   /** Embeds one query: [1, dim] on the model's device. @throws TypeError for a non-string. */
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
-    const module = this.#live();
-    return useModules([module], () => this.#embed(module, [query], this.#options.queryPrefix, "forwardQuery"));  // waits for a running fit (ownership.ts)
+    this.#live();
+    return this.#batcher.submit(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
   }
 
   /** Embeds items (strings): [n, dim]. @throws RangeError for an empty list, TypeError naming a non-string. */
@@ -225,13 +263,14 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
 
   /** Query embeddings [n, dim] (the Trainer's queries); with `grad`, the tensor carries the autograd graph. */
   async encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
-    return this.#embedBatches(this.#live(), texts, this.#options.queryPrefix, options.grad, "encodeQueries");
+    const module = this.#live();
+    return useModules([module], () => this.#embedBatches(module, texts, this.#options.queryPrefix, options.grad, "encodeQueries"));  // waits for a running fit
   }
 
   /** Item embeddings [n, dim] through the items file; with `grad`, for training. */
   async encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
     this.#live();
-    return this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems");
+    return useModules([this.#items], () => this.#embedBatches(this.#items, items, this.#options.itemsPrefix, options.grad, "encodeItems"));  // waits for a running fit
   }
 
   async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
@@ -246,8 +285,13 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     }
   }
 
+  /**
+   * Frees the modules (idempotent); queries waiting for a batch are rejected with a DisposedError.
+   * @throws BusyError while a forward runs (as Module.dispose); call it again once that settles.
+   */
   dispose(): void {
     if (this.#disposed) return;
+    this.#batcher.close();
     this.#query.dispose();
     if (this.#items !== this.#query) this.#items.dispose();
     this.#disposed = true;
@@ -258,9 +302,17 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
     return this.#query;
   }
 
-  #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Record<string, Tensor> {
+  /** Tokenized off the JS thread when the batch is large (lib/tokenization/tokenizer-pool.ts). */
+  #tokenize(texts: readonly string[], prefix: string): Promise<BatchEncoding> {
     const { maxLength } = this.#options;
-    const batch = this.#tokenizer.encodeBatch(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
+    return this.#tokenizer.encodeBatchAsync(texts, { ...(maxLength === undefined ? {} : { maxLength }), padding: "longest", prefix });
+  }
+
+  async #encode(module: Module, texts: readonly string[], prefix: string, device: Device | undefined): Promise<Record<string, Tensor>> {
+    return this.#tensors(module, await this.#tokenize(texts, prefix), device);
+  }
+
+  #tensors(module: Module, batch: BatchEncoding, device: Device | undefined): Record<string, Tensor> {
     const arrays: Record<TokenizerInput, BigInt64Array> = { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
     const out: Record<string, Tensor> = {};
     for (const name of module.inputNames) out[name] = Tensor.from(arrays[name as TokenizerInput], [batch.batchSize, batch.length], { device: device ?? module.device });
@@ -268,14 +320,18 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   }
 
   async #embed(module: Module, texts: readonly string[], prefix: string, what: string, grad = false): Promise<Tensor> {
-    const inputs = this.#encode(module, texts, prefix, undefined);
+    return this.#forwardEncoding(module, await this.#tokenize(texts, prefix), what, grad);
+  }
+
+  async #forwardEncoding(module: Module, batch: BatchEncoding, what: string, grad: boolean): Promise<Tensor> {
+    const inputs = this.#tensors(module, batch, undefined);
     try {
       const output = await module.forward(inputs, { grad });
       if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
-      if (output.shape.length !== 2 || output.shape[0] !== texts.length) {
+      if (output.shape.length !== 2 || output.shape[0] !== batch.batchSize) {
         const shape = output.shape;
         output.dispose();
-        throw new ShapeError(`${what}: the TorchScript module returns [${shape.join(", ")}] for ${texts.length} texts; expected [${texts.length}, dim] (export a module that pools)`);
+        throw new ShapeError(`${what}: the TorchScript module returns [${shape.join(", ")}] for ${batch.batchSize} texts; expected [${batch.batchSize}, dim] (export a module that pools)`);
       }
       return output;
     } finally {

@@ -65,3 +65,33 @@ export function packRows(rows: readonly (readonly TokenRun[])[], length: number,
   });
   return Object.freeze({ batchSize: rows.length, length, inputIds, attentionMask, tokenTypeIds });
 }
+
+/**
+ * Stacks encodings (each already padded on `side`, e.g. single texts) into
+ * one batch padded to the longest: rows keep their tokens, mask and type
+ * ids; the new columns are padding (`padTokenId`, mask 0, type 0). Used to
+ * join queries tokenized one by one (lib/models/query-batcher.ts).
+ */
+export function stackEncodings(encodings: readonly BatchEncoding[], padTokenId: number, side: Side): BatchEncoding {
+  if (encodings.length === 1) return encodings[0] as BatchEncoding;
+  let length = 0;
+  let rows = 0;
+  for (const e of encodings) {
+    length = Math.max(length, e.length);
+    rows += e.batchSize;
+  }
+  const inputIds = new BigInt64Array(rows * length).fill(BigInt(padTokenId));
+  const attentionMask = new BigInt64Array(rows * length);
+  const tokenTypeIds = new BigInt64Array(rows * length);
+  let row = 0;
+  for (const e of encodings) {
+    for (let i = 0; i < e.batchSize; i++, row++) {
+      const from = i * e.length;
+      const to = row * length + (side === "left" ? length - e.length : 0);
+      inputIds.set(e.inputIds.subarray(from, from + e.length), to);
+      attentionMask.set(e.attentionMask.subarray(from, from + e.length), to);
+      tokenTypeIds.set(e.tokenTypeIds.subarray(from, from + e.length), to);
+    }
+  }
+  return Object.freeze({ batchSize: rows, length, inputIds, attentionMask, tokenTypeIds });
+}

@@ -1,6 +1,9 @@
 /** Fine-tuning: trainer, optimizers, losses, clickstream data, metrics, checkpoints. */
 export { Trainer, type FitData, type FitOptions, type FitResult, type StepRecord } from "./trainer";
 export type { TrainerOptions, FreezeOptions, CheckpointOptions } from "./trainer-options";
+export { dataParallelSupport } from "./distributed/support";
+export { distributedEnvironment, type DistributedEnvironment } from "./distributed/environment";
+export type { DistributedOptions } from "./distributed/process-group";
 export { RankingTask, type RankingTaskOptions, type RankingEvaluation, type OptimizerSpec } from "./ranking-task";
 export type { TrainingModule, EncodingModel } from "./training-module";
 export { Optimizer, type AdamWOptions, type SGDOptions, type ParamGroup, type StepOptions, type StepResult } from "./optimizer";

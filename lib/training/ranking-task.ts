@@ -6,7 +6,7 @@
  */
 import type { OptimizerConfig } from "../interface";
 import type { Module } from "../module";
-import type { Tensor } from "../tensor";
+import { Tensor } from "../tensor";
 import type { ClickstreamSession } from "./clickstream/format";
 import type { TrainingPair } from "./clickstream/pairs";
 import type { TrainingSeen } from "./clickstream/split";
@@ -26,6 +26,12 @@ export interface RankingTaskOptions {
   readonly itemsOptimizer?: OptimizerSpec;
   /** Held-out sessions and the catalogue: validation also reports retrieval metrics over it (see validationEnd). */
   readonly evaluation?: RankingEvaluation;
+  /**
+   * Data-parallel: [n, dim] rows of this rank -> [global n, dim] rows of every rank, this rank's
+   * keeping their graph (DataParallel.gatherRows). Given, training losses are over the global
+   * batch (InfoNCE's in-batch negatives come from every rank) and lossIsGlobal is true.
+   */
+  readonly gatherRows?: (rows: Tensor) => Promise<Tensor>;
 }
 
 export interface RankingEvaluation {
@@ -47,6 +53,8 @@ export class RankingTask implements TrainingModule<TrainingPair> {
   readonly #optimizer: OptimizerSpec;
   readonly #itemsOptimizer: OptimizerSpec;
   readonly #evaluation: RankingTaskOptions["evaluation"];
+  readonly #gatherRows: RankingTaskOptions["gatherRows"];
+  readonly lossIsGlobal: boolean;
 
   constructor(model: EncodingModel, options: RankingTaskOptions = {}) {
     this.model = model;
@@ -54,6 +62,8 @@ export class RankingTask implements TrainingModule<TrainingPair> {
     this.#optimizer = options.optimizer ?? DEFAULT_OPTIMIZER;
     this.#itemsOptimizer = options.itemsOptimizer ?? this.#optimizer;
     this.#evaluation = options.evaluation;
+    this.#gatherRows = options.gatherRows;
+    this.lossIsGlobal = options.gatherRows !== undefined;
   }
 
   modules(): ReadonlyMap<string, Module> {
@@ -82,7 +92,11 @@ export class RankingTask implements TrainingModule<TrainingPair> {
     using positive = await this.model.encodeItems(batch.map((p) => p.positive), { grad });
     using negative = await this.model.encodeItems(batch.map((p) => p.negative), { grad });
     // The loss's graph keeps what backward needs; the handles can go.
-    return rankingLoss(this.#loss, { query, positive, negative });
+    if (!grad || this.#gatherRows === undefined) return rankingLoss(this.#loss, { query, positive, negative });
+    using allQueries = await this.#gatherRows(query);
+    using allPositives = await this.#gatherRows(positive);
+    using allNegatives = await this.#gatherRows(negative);
+    return rankingLoss(this.#loss, { query: allQueries, positive: allPositives, negative: allNegatives });
   }
 
   trainingStep(batch: readonly TrainingPair[]): Promise<Tensor> {

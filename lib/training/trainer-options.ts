@@ -1,5 +1,6 @@
 /** The Trainer's options, their defaults and their checks. */
 import { describe } from "../dtypes";
+import type { DistributedOptions } from "./distributed/process-group";
 import type { EarlyStoppingOptions } from "./early-stopping";
 import type { RankingLoss } from "./losses";
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from "./non-finite";
@@ -30,7 +31,17 @@ export interface TrainerOptions {
   readonly maxEpochs?: number;
   /** Stop after this many optimizer steps in all. */
   readonly maxSteps?: number;
-  /** Samples per micro-batch. Default 16. */
+  /**
+   * "single" (default): this process trains alone. "ddp": data-parallel over the processes
+   * started by `embeddings-torch launch` (or torchrun): each rank takes its share of every
+   * global micro-batch of batchSize × WORLD_SIZE samples, gradients are summed over the ranks
+   * (c10d Gloo) so every rank steps as one process with the global batch would; rank 0 alone
+   * writes checkpoints, logs and progress. README "Data-parallel training".
+   */
+  readonly strategy?: "single" | "ddp";
+  /** strategy "ddp": timeouts and bucket size. */
+  readonly distributed?: DistributedOptions;
+  /** Samples per micro-batch, per process with strategy "ddp". Default 16. */
   readonly batchSize?: number;
   /** Micro-batches per optimizer step (the loss of each is scaled by 1 / their number). Default 1. */
   readonly accumulateGradBatches?: number;
@@ -76,6 +87,7 @@ export interface ResolvedOptions extends TrainerOptions {
   readonly seed: number;
   readonly schedule: LearningRateSchedule;
   readonly onNonFinite: NonFinitePolicy;
+  readonly strategy: "single" | "ddp";
 }
 
 function integer(value: unknown, what: string, min: number): void {
@@ -107,6 +119,15 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
   if (options.validateAtStart !== undefined && typeof options.validateAtStart !== "boolean") throw new TypeError(`Trainer: validateAtStart must be a boolean but received ${describe(options.validateAtStart)}`);
   if (options.onNonFinite !== undefined && !NON_FINITE_POLICIES.includes(options.onNonFinite))
     throw new RangeError(`Trainer: onNonFinite must be "stop" or "skip-step" but received ${describe(options.onNonFinite)}`);
+  if (options.strategy !== undefined && options.strategy !== "single" && options.strategy !== "ddp")
+    throw new RangeError(`Trainer: strategy must be "single" or "ddp" but received ${describe(options.strategy)}`);
+  if (options.distributed !== undefined) {
+    if (typeof options.distributed !== "object" || options.distributed === null) throw new TypeError(`Trainer: distributed must be an object but received ${describe(options.distributed)}`);
+    integer(options.distributed.timeoutMs, "distributed.timeoutMs", 1);
+    integer(options.distributed.bucketBytes, "distributed.bucketBytes", 1);
+    if (options.distributed.gatherAcrossRanks !== undefined && typeof options.distributed.gatherAcrossRanks !== "boolean")
+      throw new TypeError(`Trainer: distributed.gatherAcrossRanks must be a boolean but received ${describe(options.distributed.gatherAcrossRanks)}`);
+  }
   const progress = options.progress;
   if (progress !== undefined && progress !== false && !["auto", "bar", "lines", "silent"].includes(progress))
     throw new RangeError(`Trainer: progress must be "auto", "bar", "lines", "silent" or false but received ${describe(progress)}`);
@@ -118,5 +139,6 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     seed: options.seed ?? 0,
     schedule: checkSchedule(options.schedule ?? { kind: "constant" }),
     onNonFinite: options.onNonFinite ?? "stop",
+    strategy: options.strategy ?? "single",
   };
 }

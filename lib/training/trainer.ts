@@ -16,6 +16,7 @@ import type { Module } from "../module";
 import { claimModules } from "../models/ownership";
 import { Tensor } from "../tensor";
 import { backward } from "./autograd";
+import { DataParallel } from "./distributed/data-parallel";
 import { latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainerState } from "./checkpoint";
 import { EarlyStopping } from "./early-stopping";
 import { MetricsLog, type MetricRecord } from "./metrics-log";
@@ -76,7 +77,11 @@ export class Trainer {
   async fit(model: TrainingModule<unknown, unknown> | EncodingModel, data: FitData<unknown, unknown>, fitOptions: FitOptions = {}): Promise<FitResult> {
     const o = this.options;
     if (!Array.isArray(data?.train) || data.train.length === 0) throw new TypeError(`Trainer.fit: data.train must be a non-empty array but received ${describe(data?.train)}`);
-    const task = this.#task(model, data.train);
+    // Data-parallel: each rank trains on its share of global batches of batchSize × world size
+    // (lib/training/distributed/data-parallel.ts); rank 0 alone writes checkpoints, logs, progress.
+    const parallel = o.strategy === "ddp" ? await DataParallel.join(o.distributed ?? {}) : DataParallel.single;
+    const globalBatchSize = o.batchSize * parallel.worldSize;
+    const task = this.#task(model, data.train, parallel);
     const validation = data.validation ?? [];
     if (o.earlyStopping && validation.length === 0) throw new RangeError("Trainer.fit: earlyStopping needs data.validation");
     if (o.freeze && (!task.freeze || !task.unfreeze)) throw new TypeError("Trainer.fit: freeze needs a model with freeze()/unfreeze() (fixQueryModel)");
@@ -90,7 +95,9 @@ export class Trainer {
       if (existing !== null && !continuing)
         throw new CheckpointError(`Trainer.fit: checkpoint.dir ${o.checkpoint.dir} already holds another run's checkpoints (latest: ${existing}); continue that run with fit(..., { resumeFrom: ${JSON.stringify(o.checkpoint.dir)} }), or give checkpoint.dir a new or empty folder`);
     }
-    const batchesPerEpoch = Math.ceil(data.train.length / o.batchSize);
+    if (task.lossIsGlobal && data.train.length % globalBatchSize > 0 && data.train.length % globalBatchSize < parallel.worldSize)
+      throw new RangeError(`Trainer.fit: with distributed.gatherAcrossRanks every rank needs a share of every batch, but the last batch of each epoch holds ${data.train.length % globalBatchSize} pairs for ${parallel.worldSize} ranks; drop or add a few training pairs`);
+    const batchesPerEpoch = Math.ceil(data.train.length / globalBatchSize);
     const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.accumulateGradBatches);
     const totalSteps = Math.min(o.maxSteps ?? Infinity, o.maxEpochs * stepsPerEpoch);
     const modules = task.modules();
@@ -102,19 +109,20 @@ export class Trainer {
       let finished = false;
       try {
         optimizers = task.configureOptimizers().map((c) => Optimizer.fromConfig(c));
-        const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length };
+        const config = { batchSize: o.batchSize, accumulateGradBatches: o.accumulateGradBatches, trainSize: data.train.length, ...(parallel.isDistributed ? { worldSize: parallel.worldSize } : {}) };
         let state: MutableState = { version: 1, globalStep: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, baseLearningRates: optimizers.map((x) => x.learningRates), earlyStopping: null, stopped: false, config };
         if (fitOptions.resumeFrom !== undefined) {
           const found = await readCheckpoint(fitOptions.resumeFrom);
           if (JSON.stringify(found.state.config) !== JSON.stringify(config) || found.state.seed !== o.seed)
-            throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching and seed`);
+            throw new CheckpointError(`Trainer.fit: ${found.dir} was written with ${JSON.stringify({ ...found.state.config, seed: found.state.seed })}, this run has ${JSON.stringify({ ...config, seed: o.seed })}; resuming needs the same data, batching, seed and (data-parallel) world size`);
           await restoreCheckpoint(found.dir, modules, optimizers);
           state = { ...found.state };
         }
+        await parallel.broadcast([...modules.values()]);  // every rank starts from rank 0's weights
         const resumedAt = fitOptions.resumeFrom !== undefined ? state.globalStep : -1;
         const early = o.earlyStopping ? new EarlyStopping(o.earlyStopping, state.earlyStopping) : null;
-        const log = o.logDir ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
-        const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
+        const log = o.logDir && parallel.isRankZero ? await MetricsLog.open(o.logDir, fitOptions.resumeFrom !== undefined ? { resumeAtStep: state.globalStep } : {}) : null;
+        const progress = new Progress({ total: totalSteps, start: state.globalStep, ...(o.stream ? { stream: o.stream } : {}), ...(o.progress === false || !parallel.isRankZero ? { mode: "silent" as const } : o.progress && o.progress !== "auto" ? { mode: o.progress } : {}) });
         const steps: StepRecord[] = [];
         const validations: MetricRecord[] = [];
         const skippedSteps: number[] = [];
@@ -133,11 +141,12 @@ export class Trainer {
             const last = steps[steps.length - 1];
             throw new NonFiniteLossError(`Trainer.fit: after step ${state.globalStep} (epoch ${state.epoch}) the parameter ${bad} holds NaN or Infinity (the step's loss was ${last?.loss ?? "not computed"}); stopped before writing its checkpoint. Lower the learning rate or clip gradients (gradientClipVal)`, { step: state.globalStep, epoch: state.epoch, loss: last?.loss ?? Number.NaN });
           }
+          if (!parallel.isRankZero) return;
           state.earlyStopping = early ? { best: early.best, badValidations: early.badValidations } : null;
           checkpoint = await writeCheckpoint(o.checkpoint.dir, { modules, optimizers, state: { ...state } }, o.checkpoint.keepLast ?? 2);
         };
         const validate = async (): Promise<Record<string, number>> => {
-          const measured = await this.#validate(task, modules, validation);
+          const measured = await this.#validate(task, modules, validation, parallel);
           const metrics: MetricRecord = { step: state.globalStep, epoch: state.epoch, ...measured };
           validations.push(metrics);
           await log?.append(metrics);
@@ -153,23 +162,31 @@ export class Trainer {
             const first = state.batchInEpoch;
             const last = Math.min(first + o.accumulateGradBatches, batchesPerEpoch);
             applyFreeze();
-            manualSeed(hash32(o.seed, state.globalStep + 0x51ed));  // dropout masks depend on the step only: resume reproduces them
+            manualSeed((hash32(o.seed, state.globalStep + 0x51ed) + parallel.rank) >>> 0);  // dropout masks depend on the step (and rank) only: resume reproduces them
             const factor = learningRateFactor(o.schedule, state.globalStep, totalSteps);
             optimizers.forEach((opt, i) => state.baseLearningRates[i]?.forEach((base, g) => opt.setLearningRate(base * factor, g)));
             for (const opt of optimizers) opt.zeroGrad();
             let loss = 0;
             for (let b = first; b < last && Number.isFinite(loss); b++) {
-              const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => data.train[i]);
-              const value = await task.trainingStep(batch, b);
+              // This rank's share of the global micro-batch, its mean loss weighted by the share's size.
+              const share = parallel.share(order.slice(b * globalBatchSize, (b + 1) * globalBatchSize));
+              if (share.items.length === 0) continue;  // a short last batch: nothing here, zeros in the gradient sum
+              const value = await task.trainingStep(share.items.map((i) => data.train[i]), b);
               if (!(value instanceof Tensor)) throw new TypeError(`Trainer.fit: trainingStep must resolve with a loss Tensor but gave ${describe(value)}`);
               try {
-                loss += (value.toFloat32Array()[0] as number) / (last - first);
-                if (Number.isFinite(loss)) await backward(value, { scale: 1 / (last - first) });
+                // A global loss (gathered rows) is the same on every rank: each backpropagates all of it into its own
+                // rows, and the rank sum of the reported 1/N parts is it once.
+                const weight = task.lossIsGlobal ? 1 : share.weight;
+                const scale = weight / (last - first);
+                loss += ((value.toFloat32Array()[0] as number) * (task.lossIsGlobal ? 1 / parallel.worldSize : weight)) / (last - first);  // one process: weight 1, as before
+                if (Number.isFinite(loss)) await backward(value, { scale });
               } finally {
                 value.dispose();
               }
             }
+            loss = await parallel.sumLoss(loss);  // NaN on one rank: NaN on all, so all skip or stop alike
             const finite = Number.isFinite(loss);
+            if (finite) await parallel.syncGradients([...modules.values()]);
             if (!finite) {
               const where = { step: state.globalStep + 1, epoch: state.epoch, loss };
               if (o.onNonFinite === "stop")
@@ -225,7 +242,7 @@ export class Trainer {
   }
 
   /** The model's task; a two-tower model's evaluation learns what training saw from the pairs unless told. */
-  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[]): TrainingModule<unknown, unknown> {
+  #task(model: TrainingModule<unknown, unknown> | EncodingModel, train: readonly unknown[], parallel: DataParallel): TrainingModule<unknown, unknown> {
     if (isTrainingModule(model)) return model;
     if (isEncodingModel(model)) {
       const o = this.options;
@@ -235,23 +252,30 @@ export class Trainer {
         ...(o.optimizer ? { optimizer: o.optimizer } : {}),
         ...(o.itemsOptimizer ? { itemsOptimizer: o.itemsOptimizer } : {}),
         ...(evaluation ? { evaluation } : {}),
+        ...(parallel.isDistributed && o.distributed?.gatherAcrossRanks ? { gatherRows: (rows: Tensor) => parallel.gatherRows(rows) } : {}),
       });
     }
     throw new TypeError(`Trainer.fit: model must be a TrainingModule (trainingStep, configureOptimizers, modules) or a two-tower model (encodeQueries, encodeItems, getQueryModel...) but received ${describe(model)}`);
   }
 
   /** Mean validationStep metrics (weighted by batch size) and validationEnd's, in eval mode. */
-  async #validate(task: TrainingModule<unknown, unknown>, modules: ReadonlyMap<string, Module>, validation: readonly unknown[]): Promise<Record<string, number>> {
+  async #validate(task: TrainingModule<unknown, unknown>, modules: ReadonlyMap<string, Module>, validation: readonly unknown[], parallel: DataParallel): Promise<Record<string, number>> {
     for (const m of modules.values()) m.eval();
     try {
-      const sums: Record<string, number> = {};
+      let sums: Record<string, number> = {};
       if (task.validationStep) {
-        for (let b = 0; b * this.options.batchSize < validation.length; b++) {
-          const batch = validation.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize);
+        // Data-parallel: each rank validates its share and the sums are added up (every rank
+        // validates all of a set smaller than the world, and nothing is summed).
+        const sharded = validation.length >= parallel.worldSize;
+        const mine = sharded ? parallel.share(validation).items : validation;
+        for (let b = 0; b * this.options.batchSize < mine.length; b++) {
+          const batch = mine.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize);
           const metrics = await task.validationStep(batch, b);
           for (const [k, v] of Object.entries(metrics)) sums[k] = (sums[k] ?? 0) + v * batch.length;
         }
+        if (sharded) sums = await parallel.sumRecord(sums);
       }
+      // validationEnd (a ranking evaluation) runs on every rank: same weights, same result.
       const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / validation.length]));
       return { ...means, ...(task.validationEnd ? await task.validationEnd() : {}) };
     } finally {

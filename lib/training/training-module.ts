@@ -17,6 +17,12 @@ export interface TrainingModule<B = unknown, V = B> {
   configureOptimizers(): readonly OptimizerConfig[];
   /** The modules by name ("query", "items"): train()/eval() switching and checkpoint file names. */
   modules(): ReadonlyMap<string, Module>;
+  /**
+   * Data-parallel: true when trainingStep's loss is already the global batch's (it gathered the
+   * other ranks' rows, RankingTask with distributed.gatherAcrossRanks): the Trainer then does
+   * not weight it by this rank's share. Default false.
+   */
+  readonly lossIsGlobal?: boolean;
   /** Freeze the embeddings and first `layers` layers (see EmbeddingsModelInterface.fixQueryModel). */
   freeze?(layers: number): void;
   unfreeze?(): void;

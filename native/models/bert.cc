@@ -1,4 +1,5 @@
 #include "models/bert.h"
+#include "token_ids.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -112,6 +113,8 @@ void BertModelImpl::check_inputs(const torch::Tensor& input_ids, const torch::Te
     TORCH_CHECK(t.device() == device, "[ERR_DEVICE] ", input.first, " is on ", t.device(), " but the model is on ",
                 device, "; move the input or the model");
   }
+  CheckTokenIds(input_ids, options.vocab_size(), "input_ids", "config.json vocab_size");
+  CheckTokenIds(token_type_ids, options.type_vocab_size(), "token_type_ids", "config.json type_vocab_size");
   TORCH_CHECK(!token_type_ids.defined() || token_type_ids.scalar_type() == torch::kLong,
               "[ERR_SHAPE] token_type_ids must be int64, got ", token_type_ids.scalar_type());
   TORCH_CHECK(!attention_mask.defined() || !attention_mask.is_complex(),

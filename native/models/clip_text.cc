@@ -1,4 +1,5 @@
 #include "models/clip_text.h"
+#include "token_ids.h"
 
 #include <limits>
 
@@ -95,6 +96,7 @@ c10::IValue CLIPTextModelWithProjectionImpl::forward_inputs(const std::vector<at
   TORCH_CHECK(ids.size(1) <= options.max_position_embeddings(), "[ERR_SHAPE] clip-text: input_ids ", ids.sizes(), " has ",
               ids.size(1), " positions but max_position_embeddings is ", options.max_position_embeddings(),
               "; truncate to at most that many tokens");
+  CheckTokenIds(ids, options.vocab_size(), "clip-text: input_ids", "config.json vocab_size");
   at::Tensor mask;
   if (inputs.size() > 1 && inputs[1].defined()) {
     mask = inputs[1];

@@ -1,4 +1,5 @@
 #include "models/masked_mean.h"
+#include "token_ids.h"
 
 #include "models/registry.h"
 
@@ -34,6 +35,8 @@ c10::IValue MaskedMeanEncoderImpl::forward_inputs(const std::vector<at::Tensor>&
               " and ", mask.sizes());
   TORCH_CHECK(!input(2).defined() || input(2).sizes() == ids.sizes(),
               "[ERR_SHAPE] masked-mean: token_type_ids must be [batch, length] like input_ids, got ", input(2).sizes());
+  CheckTokenIds(ids, options.vocab_size(), "masked-mean: input_ids", "vocab_size");
+  CheckTokenIds(input(2), options.type_vocab_size(), "masked-mean: token_type_ids", "type_vocab_size");
   return forward(ids, mask, input(2));
 }
 

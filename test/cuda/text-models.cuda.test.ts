@@ -38,6 +38,19 @@ describeCuda("CUDA text models (TF32 off) against transformers on an H100", () =
     expect(maxAbsDiff(query.toFloat32Array(), readReferenceTensor("xlmr-tiny", `query.${mode}.cuda.mean_pool_l2`).data)).toBeLessThan(TOL);
   });
 
+  test("micro-batched forwardQuery on cuda: 8 concurrent texts in 2 forwards, each row on cuda:0 within 1e-5 of HF's cuda pooler_output", async () => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { maxLength: 32, device: "cuda" });
+    const texts = readReferenceJson("bert-tiny").texts;
+    const expected = readReferenceTensor("bert-tiny", "dynamic.cuda.pooler_output").data;
+    const rows = await Promise.all(texts.map((t) => model.forwardQuery(t)));
+    expect(model.microBatchStats).toMatchObject({ forwards: 2, queries: 8, largestBatch: 7 });
+    rows.forEach((r, i) => {
+      expect(r.device).toBe("cuda:0");
+      expect(maxAbsDiff(r.toFloat32Array(), expected.subarray(i * 64, (i + 1) * 64))).toBeLessThan(TOL);
+      r.dispose();
+    });
+  });
+
   test("tensors move between devices and back unchanged", () => {
     using host = Tensor.from(new Float32Array([1.5, -2, 3]), [3]);
     using gpu = host.to("cuda");
@@ -54,5 +67,13 @@ describeCuda("CUDA text models (TF32 off) against transformers on an H100", () =
     const diff = maxAbsDiff(got.toFloat32Array(), readReferenceTensor("bert-tiny", "dynamic.cpu.pooler_output").data);
     expect(diff).toBeGreaterThan(1e-6);
     expect(diff).toBeLessThan(2e-2);
+  });
+
+  test("an out-of-range token id in a raw forward on cuda is a ShapeError naming it, not a device-side assert; the context stays usable", async () => {
+    using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { device: "cuda" });
+    using ids = Tensor.from(BigInt64Array.from([101n, 1500n, 102n]), [1, 3], { device: "cuda" });
+    await expect(model.getQueryModel().forward({ input_ids: ids })).rejects.toThrow(/token id 1500 at row 0, position 1 is outside \[0, 1500\)/);
+    using after = await model.forwardQuery("still works");
+    expect(after.device).toBe("cuda:0");
   });
 });

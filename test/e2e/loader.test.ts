@@ -10,14 +10,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { NATIVE_INTERFACE_VERSION } from "../../lib/native";
+import { UnsupportedError } from "../../lib/errors";
+import { NATIVE_INTERFACE_REVISION, NATIVE_INTERFACE_VERSION, addonPath, requireRevision } from "../../lib/native";
 import { compareVersions, prebuildCandidates, readManifest } from "../../lib/prebuilds";
 import { missingLibraries, readDynamicSection } from "../../lib/shared-libraries";
 import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { surface } = require("../../scripts/native-interface.js") as { surface(addon: unknown): Record<string, unknown> };
+const { surface, surfaceKey } = require("../../scripts/native-interface.js") as { surface(addon: unknown): Record<string, unknown>; surfaceKey(version: number, revision: number): string };
 
 /** The CUDA prebuild committed before the glibc baseline existed (built on Debian trixie/sid): rebuilt portably by the GPU issue (#16). */
 const LEGACY_CUDA_SOURCES = "85ee327c848dc5350468485ba2a4c2f7d6452e9968c3ea2ed3590a9c0c96ec4e";
@@ -59,14 +60,48 @@ describe("prebuilds/manifest.json", () => {
     expect(Number(/#define EMBEDDINGS_TORCH_INTERFACE_VERSION (\d+)/.exec(header)?.[1])).toBe(NATIVE_INTERFACE_VERSION);
   });
 
-  test("the CPU prebuild's JS <-> native surface is the one recorded for its version (prebuilds/interface.json): a changed interface needs a new version", () => {
+  test("the CPU prebuild's JS <-> native surface is the one recorded for its version and revision (prebuilds/interface.json): a changed interface needs a new number", () => {
     const recorded = JSON.parse(fs.readFileSync(path.join(ROOT, "prebuilds", "interface.json"), "utf8")) as Record<string, unknown>;
     const entry = entries.find((e) => e.cuda === null);
     if (!entry) throw new Error("no CPU prebuild in prebuilds/manifest.json");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const addon = require(path.join(ROOT, "prebuilds", entry.file)) as { interfaceVersion?: number };
+    const addon = require(path.join(ROOT, "prebuilds", entry.file)) as { interfaceVersion?: number; interfaceRevision?: number };
     expect(addon.interfaceVersion).toBe(NATIVE_INTERFACE_VERSION);
-    expect(surface(addon)).toEqual(recorded[String(NATIVE_INTERFACE_VERSION)]);
+    expect(addon.interfaceRevision ?? 1).toBe(NATIVE_INTERFACE_REVISION);
+    expect(entry.interfaceRevision ?? 1).toBe(NATIVE_INTERFACE_REVISION);
+    expect(surface(addon)).toEqual(recorded[surfaceKey(NATIVE_INTERFACE_VERSION, NATIVE_INTERFACE_REVISION)]);
+  });
+
+  test("each recorded revision of an interface version only adds to the one before it (an addon of an older revision keeps working)", () => {
+    const recorded = JSON.parse(fs.readFileSync(path.join(ROOT, "prebuilds", "interface.json"), "utf8")) as Record<string, Record<string, unknown>>;
+    for (let revision = 2; revision <= NATIVE_INTERFACE_REVISION; revision++) {
+      const before = recorded[surfaceKey(NATIVE_INTERFACE_VERSION, revision - 1)];
+      const after = recorded[surfaceKey(NATIVE_INTERFACE_VERSION, revision)];
+      expect(before).toBeDefined();
+      expect(after).toBeDefined();
+      for (const [part, names] of Object.entries(before ?? {})) {
+        if (!Array.isArray(names)) continue;
+        const kept = new Set(after?.[part] as string[]);
+        expect({ revision, part, removed: names.filter((n: string) => !kept.has(n)) }).toEqual({ revision, part, removed: [] });
+      }
+    }
+  });
+
+  test("a feature that needs a newer revision than the loaded addon's is an UnsupportedError naming the feature, the revisions and the file", () => {
+    expect(() => requireRevision("every binding of this package", NATIVE_INTERFACE_REVISION)).not.toThrow();
+    let error: unknown;
+    try {
+      requireRevision("a future feature", NATIVE_INTERFACE_REVISION + 1);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UnsupportedError);
+    expect((error as Error).message).toContain(`a future feature needs native interface revision ${NATIVE_INTERFACE_REVISION + 1}, but the addon loaded from ${addonPath()} implements revision ${NATIVE_INTERFACE_REVISION}`);
+  });
+
+  test("native/interface_version.h and lib/native.ts name the same revision", () => {
+    const header = fs.readFileSync(path.join(ROOT, "native", "interface_version.h"), "utf8");
+    expect(Number(/#define EMBEDDINGS_TORCH_INTERFACE_REVISION (\d+)/.exec(header)?.[1])).toBe(NATIVE_INTERFACE_REVISION);
   });
 });
 

@@ -110,6 +110,11 @@ describe("README examples", () => {
     expect(fs.existsSync(path.join(root, "hub", "models--intfloat--multilingual-e5-small", "refs", "main"))).toBe(true);
   });
 
+  test("Micro-batching: three concurrent queries take 2 forwards; the setters accept what the README shows", async () => {
+    const block = find("setMicroBatching(false)");
+    await runBlocks([`${block}\nfor (const r of rows) r.dispose();\nif (model.microBatchStats.forwards !== 2 || model.microBatchStats.largestBatch !== 2) throw new Error(JSON.stringify(model.microBatchStats));\nmodel.dispose();`]);
+  });
+
   test("sentence-transformers folders: load by id, embed a query, save the layout", async () => {
     await runBlocks([`${find("SentenceTransformerModel.fromPretrained(")}\nst.dispose();`]);
     expect(fs.existsSync(path.join(root, "my-model", "modules.json"))).toBe(true);

@@ -36,9 +36,13 @@ describe("tokenizer workers (dist/, child processes)", () => {
     expect(r.asyncError).toBe(r.syncError);
   });
 
-  test("forwardItems of the 32 long items: bit-identical embeddings with EMBEDDINGS_TORCH_TOKENIZER_WORKERS=0; event-loop delay printed", () => {
+  test("forwardItems of the 32 long items: bit-identical embeddings with EMBEDDINGS_TORCH_TOKENIZER_WORKERS=0; event-loop delay printed, tokenization on a worker", () => {
     const body = `${SETUP}
       const { monitorEventLoopDelay } = require("node:perf_hooks");
+      const threads = require("node:worker_threads");
+      let workersStarted = 0;
+      const Original = threads.Worker;
+      threads.Worker = class extends Original { constructor(...args) { super(...args); workersStarted++; } };
       (await model.forwardItems(texts)).dispose();
       const h = monitorEventLoopDelay({ resolution: 1 });
       h.enable();
@@ -46,16 +50,18 @@ describe("tokenizer workers (dist/, child processes)", () => {
       const out = await model.forwardItems(texts);
       await new Promise((r) => setTimeout(r, 10));
       h.disable();
-      return { values: Array.from(out.toFloat32Array()), maxDelayMs: h.max / 1e6 };
+      return { values: Array.from(out.toFloat32Array()), maxDelayMs: h.max / 1e6, workersStarted };
     `;
     const workers = runCase(body);
     const inline = runCase(body, { env: { EMBEDDINGS_TORCH_TOKENIZER_WORKERS: "0" } });
     expect(workers.error).toBeUndefined();
     expect(inline.error).toBeUndefined();
-    const [w, i] = [workers.returned, inline.returned] as { values: number[]; maxDelayMs: number }[];
+    const [w, i] = [workers.returned, inline.returned] as { values: number[]; maxDelayMs: number; workersStarted: number }[];
     process.stderr.write(`forwardItems, 32 items of 2,000 characters (models/default, maxLength 64): event-loop delay max ${w!.maxDelayMs.toFixed(1)} ms with tokenizer workers, ${i!.maxDelayMs.toFixed(1)} ms without\n`);
     expect(w!.values).toHaveLength(32 * 128);
     expect(w!.values).toEqual(i!.values);
-    expect(w!.maxDelayMs).toBeLessThan(40);
+    // Where the tokenization ran, not how long it took (timings belong in bench/service.js).
+    expect(w!.workersStarted).toBeGreaterThan(0);
+    expect(i!.workersStarted).toBe(0);
   });
 });

@@ -58,3 +58,38 @@ test("60 undisposed 32 MiB modules: the collector frees them as it goes (RSS sta
   ) as { peakMiB: number };
   expect(r.peakMiB).toBeLessThan(1000);
 });
+
+test("an AdamW optimizer's state (two moments per parameter) is reported once after its first step, survives later steps unchanged, and is returned on dispose", () => {
+  const r = child(
+    `
+    const external = () => et.runtimeInfo().externalMemory;
+    const m = et.Module.create("mlp", { in_features: 1024, hidden_features: 1024, out_features: 1 });  // 4 MiB of fc1.weight
+    const optimizer = et.Optimizer.adamw(m, { lr: 1e-3 });
+    const x = et.Tensor.from(new Float32Array(8 * 1024).fill(0.5), [8, 1024]);
+    const base = external();
+    const step = async () => {
+      optimizer.zeroGrad();
+      const out = await m.forward([x], { grad: true });
+      const ones = et.Tensor.from(new Float32Array(8).fill(1), [8, 1]);
+      await et.backward(out, ones);
+      out.dispose(); ones.dispose();
+      await optimizer.step();
+    };
+    await step();
+    const afterFirst = external() - base;
+    await step(); await step();
+    const afterThird = external() - base;
+    optimizer.dispose();
+    if (global.gc) global.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    const afterDispose = external() - base;
+    console.log(JSON.stringify({ afterFirst, afterThird, afterDispose }));`,
+    ["--expose-gc"],
+  ) as Record<string, number>;
+  const parameterBytes = (1024 * 1024 + 1024 + 1024 + 1) * 4;
+  // exp_avg and exp_avg_sq (gradients are parameters' .grad, not state).
+  expect(Math.abs((r.afterFirst ?? 0) - 2 * parameterBytes)).toBeLessThan(0.6 * parameterBytes);
+  expect(r.afterFirst ?? 0).toBeGreaterThanOrEqual(2 * parameterBytes);
+  expect(r.afterThird).toBe(r.afterFirst);
+  expect(Math.abs(r.afterDispose ?? 1e12)).toBeLessThan(0.1 * parameterBytes);
+});

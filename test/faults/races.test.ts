@@ -98,3 +98,45 @@ test("a step while forwards are in flight is refused with a BusyError naming the
   module.dispose();
   optimizer.dispose();
 });
+
+test("while a backward() writes a module's gradients, its state changes, zeroGrad and step are refused with a BusyError; after it they succeed and the gradients are whole", async () => {
+  // Wide enough that the backward is still running when the synchronous calls below are made.
+  const module = Module.create("mlp", { in_features: 1024, hidden_features: 2048, out_features: 1024 });
+  const other = Module.create("mlp", { in_features: 4, hidden_features: 4, out_features: 1 });  // not in the graph
+  const optimizer = Optimizer.sgd(module, { lr: 0.05 });
+  const input = Tensor.from(Float32Array.from({ length: 2048 * 1024 }, (_, i) => Math.sin(i)), [2048, 1024]);
+  const out = (await module.forward([input], { grad: true })) as Tensor;
+  const ones = Tensor.from(new Float32Array(2048 * 1024).fill(1), [2048, 1024]);
+  const pending = backward(out, ones);
+  expect(() => module.setRequiresGrad("fc1", false)).toThrow(/a backward\(\) writing gradients into this module's parameters is still in flight/);
+  expect(() => module.train()).toThrow(BusyError);
+  expect(() => module.to("float64")).toThrow(BusyError);
+  expect(() => optimizer.zeroGrad()).toThrow(/a backward\(\) writing gradients into a module it updates \(mlp\)/);
+  await expect(optimizer.step()).rejects.toThrow(BusyError);
+  await expect(module.loadStateDict(module.stateDict())).rejects.toThrow(BusyError);
+  expect(() => other.train()).not.toThrow();  // only the graph's modules are held
+  await pending;
+  // Released when the backward finished: every call goes through, on whole gradients.
+  const grads = optimizer.gradients();
+  expect([...grads.keys()].sort()).toEqual(["0.fc1.bias", "0.fc1.weight", "0.fc2.bias", "0.fc2.weight"]);
+  const fc2Bias = grads.get("0.fc2.bias")?.toFloat32Array() ?? new Float32Array();
+  expect(fc2Bias.every((g) => g === 2048)).toBe(true);  // d(sum of outputs)/d(bias) = rows
+  for (const g of grads.values()) g.dispose();
+  await expect(optimizer.step()).resolves.toBeDefined();
+  expect(module.setRequiresGrad("fc1", false)).toBeGreaterThan(0);
+  module.train(false);
+  optimizer.zeroGrad();
+  for (const t of [out, ones, input]) t.dispose();
+  optimizer.dispose();
+  module.dispose();
+  other.dispose();
+});
+
+test("a backward() that fails releases its module at once", async () => {
+  const module = Module.create("mlp", { in_features: 4, hidden_features: 8, out_features: 2 });
+  const out = (await module.forward([Tensor.from(new Float32Array(12), [3, 4])], { grad: true })) as Tensor;
+  await expect(backward(out, Tensor.from(new Float32Array(4), [2, 2]))).rejects.toThrow(/gradients\[0\] is \[2, 2\] but outputs\[0\] is \[3, 2\]/);
+  expect(() => module.train()).not.toThrow();
+  out.dispose();
+  module.dispose();
+});

@@ -83,6 +83,40 @@ describe("error classes", () => {
     expect(() => checkTokenIds(BigInt64Array.from([0n, 9n]), 2, 10, "forward")).not.toThrow();
   });
 
+  test("Module.forward checks token ids against the embedding table in native code (raw id tensors bypass the JS check), naming id, row, position and size", async () => {
+    using bert = await et.TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"));
+    const module = bert.getQueryModel();
+    using ids = et.Tensor.from(BigInt64Array.from([101n, 7n, 102n, 101n, 1500n, 102n]), [2, 3]);
+    using mask = et.Tensor.from(BigInt64Array.from([1n, 1n, 1n, 1n, 1n, 1n]), [2, 3]);
+    await expect(module.forward({ input_ids: ids, attention_mask: mask })).rejects.toThrow(
+      expect.objectContaining({ name: "ShapeError", code: "ERR_SHAPE", message: expect.stringContaining("input_ids: token id 1500 at row 1, position 1 is outside [0, 1500) (config.json vocab_size)") }),
+    );
+    using types = et.Tensor.from(BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 2n]), [2, 3]);
+    using good = et.Tensor.from(BigInt64Array.from([101n, 7n, 102n, 101n, 8n, 102n]), [2, 3]);
+    await expect(module.forward({ input_ids: good, attention_mask: mask, token_type_ids: types })).rejects.toThrow(/token_type_ids: token id 2 at row 1, position 2 is outside \[0, 2\)/);
+    using negative = et.Tensor.from(BigInt64Array.from([101n, -3n, 102n]), [1, 3]);
+    await expect(module.forward({ input_ids: negative })).rejects.toThrow(/token id -3 at row 0, position 1/);
+    const fine = (await module.forward({ input_ids: good, attention_mask: mask })) as et.Tensor;
+    expect(fine.shape[0]).toBe(2);
+    fine.dispose();
+
+    using clip = await et.TextToImageClipModel.fromPretrained(path.join(FIXTURES, "clip-tiny"));
+    using clipIds = et.Tensor.from(BigInt64Array.from([0n, 800n, 2n]), [1, 3]);
+    await expect(clip.getQueryModel().forward({ input_ids: clipIds })).rejects.toThrow(
+      expect.objectContaining({ name: "ShapeError", message: expect.stringContaining("clip-text: input_ids: token id 800 at row 0, position 1 is outside [0, 800)") }),
+    );
+  });
+
+  test("loadTorchScript of a file that is not a complete TorchScript archive is a CheckpointError naming the file", async () => {
+    const dir = temp();
+    const truncated = path.join(dir, "truncated.pt");
+    fs.writeFileSync(truncated, fs.readFileSync(path.join(FIXTURES, "bert-tiny", "traced_pooler.pt")).subarray(0, 2000));
+    await expect(et.Module.loadTorchScript(truncated)).rejects.toThrow(
+      expect.objectContaining({ name: "CheckpointError", code: "ERR_CHECKPOINT", message: expect.stringMatching(new RegExp(`loadTorchScript\\("${truncated.replace(/[/.]/g, "\\$&")}"\\): not a loadable TorchScript file`)) }),
+    );
+    await expect(et.Module.loadTorchScript(path.join(FIXTURES, "bert-tiny", "config.json"))).rejects.toThrow(et.CheckpointError);
+  });
+
   test("checkpoint and repository paths through a file or too long are the package's errors naming the path and errno", async () => {
     const dir = temp();
     const file = path.join(dir, "file");

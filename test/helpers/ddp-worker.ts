@@ -1,0 +1,85 @@
+/**
+ * One process of the data-parallel tests (test/e2e/ddp.test.ts,
+ * test/faults/ddp-faults.test.ts): trains the two-tower MLP on synthetic
+ * pairs with the options in argv[2] (JSON) and writes the final parameters
+ * (as float64 numbers, by module and name) and the step losses to `out`.
+ * strategy "ddp" reads RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+ * A failure prints "FAILED <name> <code>: <message>" and exits 1.
+ */
+import * as fs from "node:fs";
+
+import { Tensor } from "../../lib";
+import { Trainer } from "../../lib/training/trainer";
+import type { TrainerOptions } from "../../lib/training/trainer-options";
+import { FEATURES, features, MlpTwoTower, syntheticPairs } from "./mlp-two-tower";
+
+export interface WorkerSpec {
+  readonly strategy: "single" | "ddp";
+  readonly dtype: "float32" | "float64";
+  readonly out: string;
+  readonly batchSize: number;
+  readonly trainSize: number;
+  readonly maxEpochs?: number;
+  readonly timeoutMs?: number;
+  readonly checkpointDir?: string;
+  /** Validation pairs (validated at the epoch's end) and a logDir (rank 0 alone should write it). */
+  readonly validationSize?: number;
+  readonly logDir?: string;
+  /** InfoNCE instead of the per-pair cosine margin loss; gather: distributed.gatherAcrossRanks. */
+  readonly infoNce?: boolean;
+  readonly gather?: boolean;
+  readonly resume?: boolean;
+  /** Rank that SIGKILLs itself at its `killAtCall`-th grad-recording query encode. */
+  readonly killRank?: number;
+  readonly killAtCall?: number;
+}
+
+/** The MLP two-tower in the spec's dtype (float64 inputs for float64 towers). */
+class Towers extends MlpTwoTower {
+  #calls = 0;
+  constructor(readonly spec: WorkerSpec) {
+    super({ seed: 3 });
+    if (spec.dtype === "float64") (this.query.to("float64"), this.items.to("float64"));
+  }
+  async #encode(texts: readonly string[], grad: boolean, query: boolean): Promise<Tensor> {
+    const f = features(texts);
+    using x = Tensor.from(this.spec.dtype === "float64" ? Float64Array.from(f) : f, [texts.length, FEATURES]);
+    return (query ? this.query : this.items).forwardTensor([x], { grad });
+  }
+  override encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    if (options.grad && ++this.#calls === this.spec.killAtCall && Number(process.env.RANK) === this.spec.killRank) process.kill(process.pid, "SIGKILL");
+    return this.#encode(texts, options.grad, true);
+  }
+  override encodeItems(items: readonly string[], options: { grad: boolean }): Promise<Tensor> {
+    return this.#encode(items, options.grad, false);
+  }
+}
+
+async function main(spec: WorkerSpec): Promise<void> {
+  const model = new Towers(spec);
+  const options: TrainerOptions = {
+    progress: false,
+    seed: 5,
+    strategy: spec.strategy,
+    batchSize: spec.batchSize,
+    maxEpochs: spec.maxEpochs ?? 1,
+    loss: spec.infoNce ? { kind: "info_nce", temperature: 0.1 } : { kind: "cosine_margin", margin: 0.4 },  // cosine margin: per pair, a mean over the batch's pairs
+    optimizer: { kind: "adamw", lr: 0.02, weightDecay: 0.01 },
+    itemsOptimizer: { kind: "sgd", lr: 0.1, momentum: 0.9 },
+    distributed: { ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}), ...(spec.gather ? { gatherAcrossRanks: true } : {}) },
+    ...(spec.checkpointDir !== undefined ? { checkpoint: { dir: spec.checkpointDir, everyNSteps: 1, keepLast: 2 } } : {}),
+    ...(spec.logDir !== undefined ? { logDir: spec.logDir } : {}),
+  };
+  const validation = spec.validationSize !== undefined ? { validation: syntheticPairs(spec.validationSize, 7) } : {};
+  const result = await new Trainer(options).fit(model, { train: syntheticPairs(spec.trainSize, 2), ...validation }, spec.resume && spec.checkpointDir ? { resumeFrom: spec.checkpointDir } : {});
+  const parameters: Record<string, number[]> = {};
+  for (const [tower, m] of [["query", model.query], ["items", model.items]] as const)
+    for (const [name, t] of m.stateDict()) parameters[`${tower}.${name}`] = Array.from(t.dtype === "float64" ? (t.data() as Float64Array) : t.toFloat32Array());
+  fs.writeFileSync(spec.out, JSON.stringify({ parameters, losses: result.steps.map((s) => s.loss), globalStep: result.globalStep, validations: result.validations }));
+}
+
+main(JSON.parse(process.argv[2] as string) as WorkerSpec).catch((error: unknown) => {
+  const e = error as { name?: string; code?: string; message?: string };
+  process.stderr.write(`FAILED ${e.name} ${e.code}: ${e.message}\n`);
+  process.exitCode = 1;
+});
