@@ -43,6 +43,16 @@ const BASELINES = (process.env.BENCH_BASELINE ?? "").split(",").filter(Boolean).
   const [label, dir] = entry.includes("=") ? entry.split("=") : [path.basename(entry), entry];
   return { label, dir: path.resolve(dir) };
 });
+// transformers.js (bench/node_modules/@huggingface/transformers, npm run bench:setup): its version, or null when absent.
+const TRANSFORMERS_JS = (() => {
+  try {
+    // Its exports map hides package.json: read it next to the resolved entry.
+    const entry = require.resolve("@huggingface/transformers");
+    return JSON.parse(fs.readFileSync(path.join(entry.slice(0, entry.lastIndexOf("node_modules")), "node_modules", "@huggingface", "transformers", "package.json"), "utf8")).version;
+  } catch {
+    return null;
+  }
+})();
 // ours with dtype "bfloat16" too, where the CPU multiplies bf16 in hardware (elsewhere it would load float32).
 const BF16 = require("../dist/cpu-features").cpuHasBfloat16Matmul(require("../dist/cpu-features").readCpuinfo());
 
@@ -260,12 +270,43 @@ async function benchShape(et, shape, log) {
     });
   }
 
+  // transformers.js, in its own process, on the same export (bench/text-transformersjs.js), fed the same ids.
+  let tjsParity = null;
+  if (TRANSFORMERS_JS) {
+    const tjsDir = path.join(dir, "transformersjs");
+    fs.mkdirSync(path.join(tjsDir, "onnx"), { recursive: true });
+    fs.copyFileSync(path.join(dir, "config.json"), path.join(tjsDir, "config.json"));
+    fs.copyFileSync(onnxFile, path.join(tjsDir, "onnx", "model.onnx"));
+    const plain = (ids, mask, dims) => ({ ids: Array.from(ids, Number), mask: Array.from(mask, Number), dims });
+    const server = new JsonLineServer(`transformers.js ${TRANSFORMERS_JS}`, process.execPath, [path.join(__dirname, "text-transformersjs.js")], engineEnv(null));
+    const loaded = await server.request({
+      cmd: "load", dir: tjsDir, threads: THREADS,
+      batch: plain(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]),
+      query: plain(queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS]),
+      parity: plain(pIds, pMask, [4, 32]),
+    });
+    tjsParity = [
+      [`transformers.js vs ours \`module.forwardTensor\` (padded batch)`, maxAbsDiff(Float32Array.from(loaded.parity), oursPaddedData)],
+      [`transformers.js vs ours \`forwardQuery\``, maxAbsDiff(Float32Array.from(loaded.query), oursQuery)],
+    ];
+    engines.push({
+      name: `transformers.js ${TRANSFORMERS_JS}`,
+      slow: false,
+      server,
+      time: async (kind, iters, warmup) => {
+        const reply = await server.request({ cmd: "time", kind, iters, warmup });
+        return { samples: reply.samples, faults: reply.faults_per_call };
+      },
+    });
+  }
+
   const parity = [
     ["PyTorch eager vs ours `module.forwardTensor` (padded batch 4×32, lengths 32/20/9/3)", pyParity.module],
     ["PyTorch eager vs ours `forwardQuery` (1×16)", pyParity.forwardQuery],
     ["onnxruntime vs ours `module.forwardTensor` (padded batch)", maxAbsDiff(ortPadded, oursPaddedData)],
     ["onnxruntime vs ours `forwardQuery`", maxAbsDiff(ortQuery, oursQuery)],
     ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput && !e.reduced).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
+    ...(tjsParity ?? []),
   ];
   for (const e of engines.filter((x) => x.reduced)) log(`  ${e.name} vs ours float32 \`forwardQuery\`: cosine ${cosine(e.queryOutput, oursQuery).toFixed(5)}`);
   for (const [what, diff] of parity) log(`  parity: ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "OK" : "FAIL"} (tolerance ${TOLERANCE})`);
@@ -331,12 +372,7 @@ function opsSummary(counts) {
 }
 
 async function main() {
-  try {
-    require.resolve("@huggingface/transformers");
-    console.error("transformers.js is installed but not timed by this script yet");
-  } catch {
-    console.error("transformers.js: skipped (@huggingface/transformers is not in bench/node_modules)");
-  }
+  if (!TRANSFORMERS_JS) console.error("transformers.js: skipped (@huggingface/transformers is not in bench/node_modules: npm run bench:setup)");
   const et = loadPackage();
   et.setNumThreads(THREADS);
   const info = et.runtimeInfo();
@@ -370,7 +406,7 @@ async function main() {
   const command = `${BASELINES.length ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)`;
   const text = [
     preamble("bench/text: forwardItems throughput and query latency", command, m, [
-      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README)`,
+      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids.`,
       "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
       `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
       `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,

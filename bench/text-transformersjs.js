@@ -1,0 +1,66 @@
+// "transformers.js" engine of bench/text.js in its own process: @huggingface/transformers
+// (bench/node_modules) running the same torch.onnx.export of the same weights through its
+// AutoModel (onnxruntime-node underneath, fp32, the same thread count), fed the same token ids
+// as every other engine (its own tokenizer is not timed: the ids are given). Protocol as
+// bench/text-ours.js:
+//   {"cmd": "load", "dir": <folder with config.json and onnx/model.onnx>, "threads": 2,
+//    "batch": {"ids": [...], "mask": [...], "dims": [B, L]}, "query": {...}, "parity": {...}}
+//   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
+//   {"cmd": "quit"}
+"use strict";
+const path = require("node:path");
+const readline = require("node:readline");
+
+async function main() {
+  const tjs = await import("@huggingface/transformers");
+  tjs.env.allowRemoteModels = false;  // never the Hub: the folder is local
+  let model;
+  const feeds = {};
+  const tensors = (f) => ({
+    input_ids: new tjs.Tensor("int64", BigInt64Array.from(f.ids, BigInt), f.dims),
+    attention_mask: new tjs.Tensor("int64", BigInt64Array.from(f.mask, BigInt), f.dims),
+  });
+  const output = async (f) => {
+    const out = await model(f);
+    return out.pooler_output ?? Object.values(out)[0];
+  };
+  const reply = (body) => process.stdout.write(`${JSON.stringify({ ok: true, ...body })}\n`);
+  for await (const line of readline.createInterface({ input: process.stdin })) {
+    const msg = JSON.parse(line);
+    if (msg.cmd === "load") {
+      tjs.env.localModelPath = path.dirname(msg.dir);
+      model = await tjs.AutoModel.from_pretrained(path.basename(msg.dir), {
+        local_files_only: true,
+        dtype: "fp32",
+        device: "cpu",
+        session_options: { intraOpNumThreads: msg.threads, interOpNumThreads: 1, graphOptimizationLevel: "all", executionMode: "sequential" },
+      });
+      feeds.batch = tensors(msg.batch);
+      feeds.query = tensors(msg.query);
+      const parity = msg.parity ? Array.from((await output(tensors(msg.parity))).data) : null;
+      reply({ version: tjs.env.version, query: Array.from((await output(feeds.query)).data), parity });
+    } else if (msg.cmd === "time") {
+      const call = () => output(feeds[msg.kind]);
+      for (let i = 0; i < (msg.warmup ?? 0); i++) await call();
+      const samples = [];
+      const faults = process.resourceUsage().minorPageFault;
+      for (let i = 0; i < msg.iters; i++) {
+        const start = process.hrtime.bigint();
+        await call();
+        samples.push(Number(process.hrtime.bigint() - start) / 1e9);
+      }
+      reply({ samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, msg.iters) });
+    } else if (msg.cmd === "quit") {
+      await model?.dispose?.();
+      process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0));
+      return;
+    } else {
+      process.stdout.write(`${JSON.stringify({ ok: false, error: `unknown command ${msg.cmd}` })}\n`);
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
