@@ -4,6 +4,7 @@
 
 #include <c10/util/StringUtil.h>
 
+#include <initializer_list>
 #include <set>
 
 #include "addon_data.h"
@@ -28,6 +29,17 @@ NamedTensors FromScriptList(const List& list) {
   NamedTensors out;
   for (const auto& item : list) out.emplace_back(item.name, item.value);
   return out;
+}
+
+// A dtype applies to floating-point parameters and buffers only, as nn.Module.to(dtype) in
+// PyTorch: integer buffers (the position_ids / token_type_ids of traced Hugging Face models)
+// keep theirs. libtorch's Module::to(device, dtype) would cast them too, and the traced
+// forward then fails on a float64 index.
+void CastFloating(std::initializer_list<NamedTensors> groups, c10::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  for (const auto& group : groups)
+    for (const auto& entry : group)
+      if (entry.second.is_floating_point() && entry.second.scalar_type() != dtype) entry.second.set_data(entry.second.to(dtype));
 }
 
 std::string Dims(at::IntArrayRef sizes) {
@@ -65,8 +77,8 @@ NamedTensors NativeModuleHandle::named_parameters() const { return ToVector(mode
 NamedTensors NativeModuleHandle::named_buffers() const { return ToVector(model_->named_buffers(true)); }
 
 void NativeModuleHandle::to(c10::Device device, c10::optional<c10::ScalarType> dtype) {
-  if (dtype) model_->to(device, *dtype);
-  else model_->to(device);
+  model_->to(device);
+  if (dtype) CastFloating({named_parameters(), named_buffers()}, *dtype);
 }
 
 ScriptModuleHandle::ScriptModuleHandle(torch::jit::Module module) : module_(std::move(module)) {}
@@ -82,8 +94,8 @@ NamedTensors ScriptModuleHandle::named_parameters() const { return FromScriptLis
 NamedTensors ScriptModuleHandle::named_buffers() const { return FromScriptList(module_.named_buffers(true)); }
 
 void ScriptModuleHandle::to(c10::Device device, c10::optional<c10::ScalarType> dtype) {
-  if (dtype) module_.to(device, *dtype);
-  else module_.to(device);
+  module_.to(device);
+  if (dtype) CastFloating({named_parameters(), named_buffers()}, *dtype);
 }
 
 c10::IValue ScriptModuleHandle::forward(const std::vector<at::Tensor>& inputs) {

@@ -9,10 +9,9 @@
  * dropout 0: dropout masks differ between one batch of 4 and two of 2),
  * clip-tiny (text queries, image items; its dropout is 0) and two TorchScript
  * towers (bert-tiny traced in eval mode: no dropout). float64: the towers
- * converted after loading (bert, CLIP; not the TorchScript towers:
- * Module.to("float64") on a TorchScript module also casts its int64 buffers
- * position_ids and token_type_ids, and its forward then fails in gather(), in
- * one process as well). Tolerances: 1e-6 in float32, 1e-12 in float64.
+ * converted after loading (Module.to casts floating parameters and buffers
+ * only, so the TorchScript towers keep their int64 position_ids and
+ * token_type_ids). Tolerances: 1e-6 in float32, 1e-12 in float64.
  * Measured here: bert separate 6.0e-8 / 2.2e-16, CLIP 1.2e-7 / 5.6e-17,
  * TorchScript 6.0e-8 (float32 / float64); the controls end 2.8e-3 (bert,
  * TorchScript) and 5.5e-2 (CLIP) away.
@@ -54,6 +53,7 @@ describe.each([
   ["clip", "float32", 1e-6],
   ["clip", "float64", 1e-12],
   ["torchscript", "float32", 1e-6],
+  ["torchscript", "float64", 1e-12],
 ] as const)("%s %s", (model, dtype, tolerance) => {
   maybe(`an epoch on 2 ranks with batchSize 2 ends on the weights of 1 process with batchSize 4 within ${tolerance}; the ranks agree bit for bit`, async () => {
     const dirOption = modelDir(model);

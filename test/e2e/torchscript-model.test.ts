@@ -59,6 +59,22 @@ describe("TorchScript files saved by PyTorch 2.11", () => {
   });
 });
 
+test("to(\"float64\") casts a TorchScript module's floating parameters and buffers only: its int64 index buffers stay int64 and the forward gives transformers' pooler_output (was: gather() on a float64 index)", async () => {
+  const ref = readReferenceJson("bert-tiny");
+  using m = await Module.loadTorchScript(EAGER);
+  m.to("float64");
+  expect(m.namedParameters().every((p) => p.dtype === "float64")).toBe(true);
+  const buffers = m.stateDict();
+  expect(buffers.get("m.embeddings.position_ids")?.dtype).toBe("int64");
+  expect(buffers.get("m.embeddings.token_type_ids")?.dtype).toBe("int64");
+  for (const t of buffers.values()) t.dispose();
+  using ids = int64(ref.intRows("dynamic.input_ids"));
+  using mask = int64(ref.intRows("dynamic.attention_mask"));
+  using y = await m.forwardTensor({ input_ids: ids, attention_mask: mask });
+  expect(y.dtype).toBe("float64");
+  expect(maxAbsDiff(y.toFloat32Array(), readReferenceTensor("bert-tiny", "dynamic.cpu.pooler_output").data)).toBeLessThan(3e-7);
+});
+
 describe("TorchScriptEmbeddingsModel (traced_pooler_eager.pt + the bert-tiny tokenizer)", () => {
   test("forwardItems and forwardQuery give transformers' pooler_output within 1e-5, batched or not", async () => {
     const ref = readReferenceJson("bert-tiny");
