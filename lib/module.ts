@@ -149,7 +149,7 @@ export class Module implements Disposable {
     return this.train(false);
   }
 
-  /** Moves parameters (and casts floating ones) in place. */
+  /** Moves parameters and buffers in place; a dtype casts the floating ones only (integer buffers keep theirs, as nn.Module.to). */
   to(target: Device | DType | { device?: Device; dtype?: DType }): this {
     const { device, dtype } = typeof target === "string" ? (isDType(target) ? { dtype: target } : { device: target }) : target;
     const checked = device === undefined ? null : checkDevice(device, "Module.to");
