@@ -93,4 +93,23 @@ const fmt = {
   ms: (s) => (s * 1e3).toFixed(s < 0.01 ? 2 : 1),
 };
 
-module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, sleep, rotate, machine, table, preamble, writeResult, fmt };
+/**
+ * The "time" command of the engine processes (text-ours.js, text-transformersjs.js): `warmup`
+ * untimed calls, then `iters` calls each timed around the call alone; `release` frees a result
+ * outside the timing. Minor page faults per call: fresh pages the allocator mapped (and the
+ * kernel zeroed) for it.
+ */
+async function timeCalls(call, iters, warmup = 0, release = () => {}) {
+  for (let i = 0; i < warmup; i++) release(await call());
+  const samples = [];
+  const faults = process.resourceUsage().minorPageFault;
+  for (let i = 0; i < iters; i++) {
+    const start = process.hrtime.bigint();
+    const out = await call();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e9);
+    release(out);
+  }
+  return { samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, iters) };
+}
+
+module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, timeCalls, sleep, rotate, machine, table, preamble, writeResult, fmt };

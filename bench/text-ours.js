@@ -9,7 +9,7 @@
 "use strict";
 const readline = require("node:readline");
 const path = require("node:path");
-const { loadPackage } = require("./common");
+const { loadPackage, timeCalls } = require("./common");
 
 async function main() {
   // BENCH_PACKAGE: another package folder to time instead (bench/text.js BENCH_BASELINE).
@@ -29,17 +29,7 @@ async function main() {
       out.dispose();
     } else if (msg.cmd === "time") {
       const call = msg.kind === "batch" ? () => model.forwardItems(texts) : () => model.forwardQuery(query);
-      for (let i = 0; i < (msg.warmup ?? 0); i++) (await call()).dispose();
-      const samples = [];
-      const faults = process.resourceUsage().minorPageFault;
-      for (let i = 0; i < msg.iters; i++) {
-        const start = process.hrtime.bigint();
-        const out = await call();
-        samples.push(Number(process.hrtime.bigint() - start) / 1e9);
-        out.dispose();
-      }
-      // Minor page faults per call: fresh pages the allocator mapped (and the kernel zeroed) for it.
-      reply({ samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, msg.iters) });
+      reply(await timeCalls(call, msg.iters, msg.warmup ?? 0, (out) => out.dispose()));
     } else if (msg.cmd === "quit") {
       model?.dispose();
       process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0)); // stdin would keep the process alive

@@ -11,6 +11,8 @@
 const path = require("node:path");
 const readline = require("node:readline");
 
+const { timeCalls } = require("./common");
+
 async function main() {
   const tjs = await import("@huggingface/transformers");
   tjs.env.allowRemoteModels = false;  // never the Hub: the folder is local
@@ -40,16 +42,7 @@ async function main() {
       const parity = msg.parity ? Array.from((await output(tensors(msg.parity))).data) : null;
       reply({ version: tjs.env.version, query: Array.from((await output(feeds.query)).data), parity });
     } else if (msg.cmd === "time") {
-      const call = () => output(feeds[msg.kind]);
-      for (let i = 0; i < (msg.warmup ?? 0); i++) await call();
-      const samples = [];
-      const faults = process.resourceUsage().minorPageFault;
-      for (let i = 0; i < msg.iters; i++) {
-        const start = process.hrtime.bigint();
-        await call();
-        samples.push(Number(process.hrtime.bigint() - start) / 1e9);
-      }
-      reply({ samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, msg.iters) });
+      reply(await timeCalls(() => output(feeds[msg.kind]), msg.iters, msg.warmup ?? 0));
     } else if (msg.cmd === "quit") {
       await model?.dispose?.();
       process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0));
