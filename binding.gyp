@@ -16,6 +16,7 @@
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "<!(node scripts/torch-paths.js defines)",
         "<!@(node scripts/torch-paths.js c10d-defines)",
+        "<!@(node scripts/torch-paths.js onednn-defines)",
         "EMBEDDINGS_TORCH_SOURCE=\"node-gyp\"",
         "EMBEDDINGS_TORCH_NATIVE_HASH=\"<!(node scripts/native-hash.js)\""
       ],
@@ -25,6 +26,7 @@
       "libraries": [
         "-L<!(node scripts/torch-paths.js libdir)",
         "<!@(node scripts/torch-paths.js libs)",
+        "<!@(node scripts/torch-paths.js onednn-libs)",
         "-Wl,-rpath,<!(node scripts/torch-paths.js libdir)"
       ]
     }

@@ -116,6 +116,12 @@ export interface RuntimeInfo {
   numThreads: number;
   interopThreads: number;
   parallelInfo: string;
+  /**
+   * What serves the Linear layers of CPU inference forwards (eval, no grad):
+   * e.g. "oneDNN 2.6.3 gemm:jit (weights packed once)", or "at::addmm (...)"
+   * with the reason (absent in addons built before 2026-12-02).
+   */
+  inferenceGemm?: string;
   architectures: string[];
   /** Bytes of native memory this thread's handles report to V8, once per storage (absent in addons built before 2026-12-02). */
   externalMemory?: number;

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # libgloo-dev: the Gloo headers c10d's ProcessGroupGloo.hpp includes (data-parallel training);
 # Debian's libtorch-dev does not depend on it.
-packages=(libtorch-dev libopenblas0-pthread libgloo-dev python3-torch build-essential cmake protobuf-compiler python3-protobuf)
+# libdnnl-dev: the headers of the oneDNN libtorch links (packed-weight GEMMs for CPU inference).
+packages=(libtorch-dev libopenblas0-pthread libgloo-dev libdnnl-dev python3-torch build-essential cmake protobuf-compiler python3-protobuf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 // libtorch's include folders, library folder and ABI flag for binding.gyp,
 // found in the same order as cmake/FindLibtorch.cmake: LIBTORCH, Torch_DIR,
 // a Python with torch, the system (Debian's libtorch-dev).
-//   node scripts/torch-paths.js include|libdir|libs|defines|c10d-defines|describe
+//   node scripts/torch-paths.js include|libdir|libs|defines|c10d-defines|onednn-defines|onednn-libs|describe
 "use strict";
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -47,6 +47,20 @@ function c10dGloo() {
   return c10d && gloo ? gloo : undefined;
 }
 
+// oneDNN for packed-weight inference GEMMs (native/models/onednn_linear.cc): as
+// cmake/FindOneDnn.cmake, only where libtorch_cpu itself links a shared libdnnl.
+function oneDnn() {
+  const header = [...include, "/usr/include", "/usr/local/include"].some((d) => fs.existsSync(path.join(d, "oneapi", "dnnl", "dnnl.hpp")));
+  const library = [libdir, "/usr/lib/x86_64-linux-gnu", "/usr/lib"].map((d) => path.join(d, "libdnnl.so.2")).find((f) => fs.existsSync(f));
+  let linked = false;
+  try {
+    linked = /NEEDED[^\n]*libdnnl\.so/.test(execFileSync("readelf", ["-d", path.join(libdir, "libtorch_cpu.so")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+  } catch {
+    // no readelf or no libtorch_cpu.so there: not proven, left out
+  }
+  return header && library && linked ? library : undefined;
+}
+
 switch (process.argv[2]) {
   case "include": console.log(include.join(" ")); break;
   case "libdir": console.log(libdir); break;
@@ -56,6 +70,17 @@ switch (process.argv[2]) {
     const gloo = c10dGloo();
     process.stderr.write(gloo ? `embeddings-torch: c10d Gloo headers found (gloo in ${gloo}): data-parallel training built (-DEMBEDDINGS_TORCH_C10D_GLOO -DUSE_C10D_GLOO)\n` : "embeddings-torch: c10d Gloo headers missing: data-parallel training left out of this build; on Debian apt-get install libgloo-dev and rebuild\n");
     console.log(gloo ? "EMBEDDINGS_TORCH_C10D_GLOO USE_C10D_GLOO" : "");
+    break;
+  }
+  case "onednn-defines": {
+    const library = oneDnn();
+    process.stderr.write(library ? `embeddings-torch: oneDNN found (${library}, linked by libtorch_cpu): inference GEMMs with packed weights (-DEMBEDDINGS_TORCH_ONEDNN)\n` : "embeddings-torch: oneDNN left out: inference GEMMs on at::addmm; on Debian apt-get install libdnnl-dev and rebuild\n");
+    console.log(library ? "EMBEDDINGS_TORCH_ONEDNN" : "");
+    break;
+  }
+  case "onednn-libs": {
+    const library = oneDnn();
+    console.log(library ? `-l:${path.basename(library)}` : "");
     break;
   }
   default: console.log(`libtorch from ${torch.origin}: ${torch.root} (lib ${libdir}${cuda ? ", CUDA" : ""})`);

@@ -43,8 +43,8 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& hidden, const 
 }
 
 torch::Tensor BertSelfAttentionImpl::forward_inference(const torch::Tensor& hidden, const torch::Tensor& mask) {
-  const auto qkv = qkv_.get({query, key, value});
-  return SelfAttentionInference(hidden, qkv.first, qkv.second, options.num_attention_heads(), mask);  // [B, L, H]
+  const auto qkv = qkv_.forward({query, key, value}, hidden);                    // [B, L, 3H]
+  return SelfAttentionInference(qkv, options.num_attention_heads(), mask);  // [B, L, H]
 }
 
 BertSelfOutputImpl::BertSelfOutputImpl(const BertOptions& options_) : options(options_) { reset(); }
@@ -57,7 +57,8 @@ void BertSelfOutputImpl::reset() {
 }
 
 torch::Tensor BertSelfOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
-  if (UseInferencePath(*this, hidden)) return LayerNormFloat32(LayerNorm, LinearPlusResidual(dense, hidden, residual));
+  if (UseInferencePath(*this, hidden))
+    return LayerNormFloat32(LayerNorm, dense_.forward({dense}, hidden, LinearActivation::kNone, residual));
   const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
   return LayerNorm->forward(projected + residual);  // [B, L, H]
 }

@@ -24,7 +24,7 @@ struct BertSelfAttentionImpl : torch::nn::Module {
   torch::nn::Linear value{nullptr};
 
  private:
-  ConcatenatedLinear qkv_;  // query/key/value stacked, for forward_inference
+  InferenceLinear qkv_;  // query/key/value stacked, for forward_inference
 };
 TORCH_MODULE(BertSelfAttention);
 
@@ -38,6 +38,9 @@ struct BertSelfOutputImpl : torch::nn::Module {
   BertOptions options;
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};  // HF spelling: the name is a checkpoint key
+
+ private:
+  InferenceLinear dense_;  // dense for inference, the residual added in its epilogue
 };
 TORCH_MODULE(BertSelfOutput);
 

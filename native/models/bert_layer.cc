@@ -11,14 +11,11 @@ void BertIntermediateImpl::reset() {
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& hidden) {
-  auto x = dense->forward(hidden);  // [B, L, I]
   // CheckBertOptions rejects any other name; the branch is on the config, so a
   // trace keeps it.
   const auto& act = options.hidden_act();
-  if (UseInferencePath(*this, hidden)) {  // in place: x is this forward's own temporary
-    if (act == "relu") return x.relu_();
-    return at::gelu_(x, act == "gelu_new" || act == "gelu_pytorch_tanh" ? "tanh" : "none");
-  }
+  if (UseInferencePath(*this, hidden)) return dense_.forward({dense}, hidden, ActivationNamed(act));  // [B, L, I]
+  const auto x = dense->forward(hidden);  // [B, L, I]
   if (act == "relu") return torch::relu(x);
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return torch::gelu(x, "tanh");
   return torch::gelu(x);  // "gelu": exact erf form, as HF
@@ -34,7 +31,8 @@ void BertOutputImpl::reset() {
 }
 
 torch::Tensor BertOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
-  if (UseInferencePath(*this, hidden)) return LayerNormFloat32(LayerNorm, LinearPlusResidual(dense, hidden, residual));
+  if (UseInferencePath(*this, hidden))
+    return LayerNormFloat32(LayerNorm, dense_.forward({dense}, hidden, LinearActivation::kNone, residual));
   const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
   return LayerNorm->forward(projected + residual);  // [B, L, H]
 }

@@ -5,6 +5,7 @@
 
 #include "models/bert_attention.h"
 #include "models/bert_options.h"
+#include "models/inference_path.h"
 
 namespace et {
 
@@ -17,6 +18,9 @@ struct BertIntermediateImpl : torch::nn::Module {
 
   BertOptions options;
   torch::nn::Linear dense{nullptr};
+
+ private:
+  InferenceLinear dense_;  // dense for inference, hidden_act in its epilogue
 };
 TORCH_MODULE(BertIntermediate);
 
@@ -30,6 +34,9 @@ struct BertOutputImpl : torch::nn::Module {
   BertOptions options;
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};  // HF spelling: the name is a checkpoint key
+
+ private:
+  InferenceLinear dense_;  // dense for inference, the residual added in its epilogue
 };
 TORCH_MODULE(BertOutput);
 

@@ -72,8 +72,8 @@ void CLIPAttentionImpl::reset() {
 // accept the example's batch size. unflatten/flatten/expand_as keep them symbolic.
 torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
   if (UseInferencePath(*this, hidden)) {
-    const auto qkv = qkv_.get({q_proj, k_proj, v_proj});
-    return out_proj->forward(SelfAttentionInference(hidden, qkv.first, qkv.second, options.num_attention_heads(), mask));
+    const auto qkv = qkv_.forward({q_proj, k_proj, v_proj}, hidden);  // [B, L, 3H]
+    return out_proj->forward(SelfAttentionInference(qkv, options.num_attention_heads(), mask));
   }
   const int64_t heads = options.num_attention_heads(), head_dim = options.hidden_size() / heads;
   auto split = [&](const torch::Tensor& x) { return x.unflatten(-1, {heads, head_dim}).transpose(1, 2); };

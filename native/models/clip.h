@@ -55,7 +55,7 @@ struct CLIPAttentionImpl : torch::nn::Module {  // HF: CLIPAttention
   torch::nn::Linear out_proj{nullptr};
 
  private:
-  ConcatenatedLinear qkv_;  // q/k/v stacked for the inference path (models/inference_path.h)
+  InferenceLinear qkv_;  // q/k/v stacked for the inference path (models/inference_path.h)
 };
 TORCH_MODULE(CLIPAttention);
 

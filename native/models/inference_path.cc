@@ -20,36 +20,23 @@ torch::Tensor LayerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& i
   return at::layer_norm(input.to(torch::kFloat), o.normalized_shape(), weight, bias, o.eps()).to(input.scalar_type());
 }
 
-torch::Tensor LinearPlusResidual(const torch::nn::Linear& linear, const torch::Tensor& hidden,
-                                 const torch::Tensor& residual) {
-  const auto in = hidden.size(-1);
-  const auto out = linear->weight.size(0);
-  auto sizes = hidden.sizes().vec();
-  sizes.back() = out;
-  auto y = at::addmm(residual.reshape({-1, out}), hidden.reshape({-1, in}), linear->weight.t());  // [N, out]
-  y.add_(linear->bias);
-  return y.view(sizes);
-}
-
-torch::Tensor SelfAttentionInference(const torch::Tensor& hidden, const torch::Tensor& qkv_weight,
-                                     const torch::Tensor& qkv_bias, int64_t heads, const torch::Tensor& mask) {
-  const auto batch = hidden.size(0);
-  const auto length = hidden.size(1);
-  const auto size = hidden.size(2);
+torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads, const torch::Tensor& mask) {
+  TORCH_CHECK(qkv_out.dim() == 3 && qkv_out.size(2) % (3 * heads) == 0, "SelfAttentionInference: qkv ",
+              qkv_out.sizes(), " is not [B, L, 3 * H] with H a multiple of ", heads, " heads");
+  const auto batch = qkv_out.size(0);
+  const auto length = qkv_out.size(1);
+  const auto size = qkv_out.size(2) / 3;
   const auto head_dim = size / heads;
-  TORCH_CHECK(qkv_weight.size(0) == 3 * size && qkv_weight.size(1) == size, "SelfAttentionInference: weight ",
-              qkv_weight.sizes(), " is not [3 * ", size, ", ", size, "]");
   TORCH_CHECK(!mask.defined() || (mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == batch)),
               "SelfAttentionInference: mask must be [B or 1, 1, L or 1, L], got ", mask.sizes());
-  // One GEMM with the bias fused: [B*L, 3H], viewed as [B, L, 3, nh, hd].
-  const auto qkv =
-      at::addmm(qkv_bias, hidden.reshape({batch * length, size}), qkv_weight.t()).view({batch, length, 3, heads, head_dim});
+  // [B, L, 3H] viewed as [B, L, 3, nh, hd].
+  const auto qkv = qkv_out.view({batch, length, 3, heads, head_dim});
   // Strided views [B, nh, L, hd] (rows 3H apart): the batched GEMMs below read them in place.
   const auto q = qkv.select(2, 0).transpose(1, 2);
   const auto k = qkv.select(2, 1).transpose(1, 2);
   const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto scores = at::empty({batch, heads, length, length}, hidden.options());  // [B, nh, L, L]
+  auto scores = at::empty({batch, heads, length, length}, qkv_out.options());  // [B, nh, L, L]
   for (int64_t b = 0; b < batch; ++b) {
     auto s = scores.select(0, b);  // [nh, L, L]
     const auto kt = k.select(0, b).transpose(-1, -2);
@@ -63,7 +50,7 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& hidden, const torch::T
   // kernel accumulates bfloat16 rows in float32.
   at::_softmax_out(scores, scores, -1, false);
   // The context goes straight into [B, L, nh, hd] = [B, L, H] order: no copy after the head transpose.
-  auto context = at::empty({batch, length, heads, head_dim}, hidden.options());
+  auto context = at::empty({batch, length, heads, head_dim}, qkv_out.options());
   for (int64_t b = 0; b < batch; ++b) {
     auto c = context.select(0, b).transpose(0, 1);  // [nh, L, hd] view
     at::bmm_out(c, scores.select(0, b), v.select(0, b));
@@ -77,28 +64,33 @@ std::atomic<uint64_t> parameters_written{0};
 
 void NoteParametersWritten() { parameters_written.fetch_add(1); }
 
-bool ConcatenatedLinear::Stamp::operator==(const Stamp& other) const {
+bool InferenceLinear::Stamp::operator==(const Stamp& other) const {
   return storage._unsafe_get_target() == other.storage._unsafe_get_target() && offset == other.offset &&
          version == other.version && dtype == other.dtype;
 }
 
-ConcatenatedLinear::Stamp ConcatenatedLinear::stamp(const torch::Tensor& t) {
-  return Stamp{t.storage().getWeakStorageImpl(), t.storage_offset(),
-               t._version(), t.scalar_type()};
+InferenceLinear::Stamp InferenceLinear::stamp(const torch::Tensor& t) {
+  return Stamp{t.storage().getWeakStorageImpl(), t.storage_offset(), t._version(), t.scalar_type()};
 }
 
-std::pair<torch::Tensor, torch::Tensor> ConcatenatedLinear::get(const std::vector<torch::nn::Linear>& parts) {
+std::shared_ptr<const InferenceLinear::Weights> InferenceLinear::weights(const std::vector<torch::nn::Linear>& parts) {
   std::vector<torch::Tensor> weights;
   std::vector<torch::Tensor> biases;
   bool versioned = true;  // an inference tensor (made under c10::InferenceMode) has no version counter
   for (const auto& p : parts) {
-    TORCH_CHECK(p->bias.defined(), "ConcatenatedLinear: every part needs a bias");
+    TORCH_CHECK(p->bias.defined(), "InferenceLinear: every part needs a bias");
     weights.push_back(p->weight);
     biases.push_back(p->bias);
     versioned = versioned && !p->weight.is_inference() && !p->bias.is_inference();
   }
   torch::NoGradGuard no_grad;
-  if (!versioned) return {torch::cat(weights, 0), torch::cat(biases, 0)};  // never cached
+  auto stack = [](const std::vector<torch::Tensor>& ts) { return ts.size() == 1 ? ts[0] : torch::cat(ts, 0); };
+  if (!versioned) {  // never cached, so never packed (packing per call would cost more than it saves)
+    auto made = std::make_shared<Weights>();
+    made->weight = stack(weights);
+    made->bias = stack(biases);
+    return made;
+  }
   std::vector<Stamp> now;
   for (size_t i = 0; i < parts.size(); ++i) {
     now.push_back(stamp(weights[i]));
@@ -106,13 +98,60 @@ std::pair<torch::Tensor, torch::Tensor> ConcatenatedLinear::get(const std::vecto
   }
   const uint64_t generation = parameters_written.load();
   std::lock_guard<std::mutex> lock(mutex_);
-  if (now != stamps_ || generation != generation_ || !weight_.defined()) {
-    weight_ = torch::cat(weights, 0);  // [sum(out), in]
-    bias_ = torch::cat(biases, 0);     // [sum(out)]
+  if (now != stamps_ || generation != generation_ || !current_) {
+    auto made = std::make_shared<Weights>();
+    made->weight = stack(weights);  // [sum(out), in]
+    made->bias = stack(biases);     // [sum(out)]
+    made->packed = OneDnnLinear::Pack(made->weight, made->bias);
+    current_ = std::move(made);
     stamps_ = std::move(now);
     generation_ = generation;
   }
-  return {weight_, bias_};
+  return current_;
+}
+
+torch::Tensor InferenceLinear::forward(const std::vector<torch::nn::Linear>& parts, const torch::Tensor& input,
+                                       LinearActivation act, const torch::Tensor& residual) {
+  const auto w = weights(parts);
+  const auto in = w->weight.size(1);
+  const auto out = w->weight.size(0);
+  auto sizes = input.sizes().vec();
+  sizes.back() = out;
+  const auto x = input.reshape({-1, in});  // [N, in]
+  const auto r = residual.defined() ? residual.reshape({-1, out}) : residual;
+  if (w->packed && x.scalar_type() == torch::kFloat) {
+    auto y = w->packed->Forward(x.contiguous(), act, r);
+    if (y.defined()) return y.view(sizes);
+  }
+  torch::Tensor y;
+  if (r.defined() && act == LinearActivation::kNone) {
+    y = at::addmm(r, x, w->weight.t());  // the GEMM adds into a copy of the residual
+    y.add_(w->bias);
+    return y.view(sizes);
+  }
+  y = at::addmm(w->bias, x, w->weight.t());  // [N, out]
+  switch (act) {  // in place: y is this call's own temporary
+    case LinearActivation::kRelu:
+      y.relu_();
+      break;
+    case LinearActivation::kGeluErf:
+      at::gelu_(y, "none");
+      break;
+    case LinearActivation::kGeluTanh:
+      at::gelu_(y, "tanh");
+      break;
+    case LinearActivation::kNone:
+      break;
+  }
+  if (r.defined()) y.add_(r);
+  return y.view(sizes);
+}
+
+LinearActivation ActivationNamed(const std::string& hidden_act) {
+  if (hidden_act == "relu") return LinearActivation::kRelu;
+  if (hidden_act == "gelu_new" || hidden_act == "gelu_pytorch_tanh") return LinearActivation::kGeluTanh;
+  if (hidden_act == "gelu") return LinearActivation::kGeluErf;
+  TORCH_CHECK(false, "no inference epilogue for hidden_act \"", hidden_act, "\"");
 }
 
 }  // namespace et

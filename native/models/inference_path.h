@@ -3,7 +3,11 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "models/onednn_linear.h"
+
+#include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,13 +20,12 @@ namespace et {
 bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& input);
 
 // Multi-head self-attention for inference, as HF's eager formulation:
-// softmax(q kᵀ / sqrt(hd) + mask) v, with q, k, v from one GEMM over the
-// stacked [3H, H] weight (rows: query, key, value). The scale and mask are
-// folded into the score GEMM, the head split/merge are strided views, the
-// softmax runs in place. hidden [B, L, H], mask additive [B or 1, 1, L or 1, L]
-// or undefined -> context [B, L, H] (before the output projection).
-torch::Tensor SelfAttentionInference(const torch::Tensor& hidden, const torch::Tensor& qkv_weight,
-                                     const torch::Tensor& qkv_bias, int64_t heads, const torch::Tensor& mask);
+// softmax(q kᵀ / sqrt(hd) + mask) v, from the output of one GEMM over the
+// stacked query/key/value weights (see InferenceLinear). The scale and mask
+// are folded into the score GEMM, the head split/merge are strided views, the
+// softmax runs in place. qkv [B, L, 3H] (query, key, value), mask additive
+// [B or 1, 1, L or 1, L] or undefined -> context [B, L, H] (before the output projection).
+torch::Tensor SelfAttentionInference(const torch::Tensor& qkv, int64_t heads, const torch::Tensor& mask);
 
 // LayerNorm for inference with float32 statistics: a bfloat16/float16 input is
 // normalised in float32 and rounded back once (libtorch 1.13's CPU kernel
@@ -30,28 +33,26 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& hidden, const torch::T
 // input goes through the module unchanged.
 torch::Tensor LayerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& input);
 
-// linear(hidden) + residual for inference, with one pass fewer: the GEMM adds
-// into a copy of the residual, then the bias is added in place. Equal to
-// (hidden Wᵀ + b) + residual within float rounding (the sums are reordered).
-torch::Tensor LinearPlusResidual(const torch::nn::Linear& linear, const torch::Tensor& hidden,
-                                 const torch::Tensor& residual);
-
 // Records that parameters were written in a way their version counters miss:
 // torch::optim's step() writes through p.data(), a tensor with a counter of its
-// own. Every ConcatenatedLinear rebuilds on its next use. Call after each
+// own. Every InferenceLinear rebuilds on its next use. Call after each
 // optimizer step.
 void NoteParametersWritten();
 
-// Weights and biases of several Linear layers with the same input, stacked
-// into one [sum(out), in] weight and [sum(out)] bias for inference, so that
-// one GEMM replaces several (BERT's query/key/value). Rebuilt when any source
-// parameter changes: loadStateDict (copy_) bumps a parameter's version
+// One or several Linear layers with the same input, for inference:
+// act(x Wᵀ + b) + residual, with W and b the parts' weights and biases stacked
+// ([sum(out), in], [sum(out)]) so that one GEMM replaces several (BERT's
+// query/key/value). The stacked weights, and their oneDNN packing where this
+// build and CPU have it (onednn_linear.h), are made once and rebuilt when any
+// source parameter changes: loadStateDict (copy_) bumps a parameter's version
 // counter, to()/set_data and dtype changes give it a new storage, which
-// stamp() records; optimizer steps call NoteParametersWritten.
-class ConcatenatedLinear {
+// stamp() records; optimizer steps call NoteParametersWritten. Without
+// oneDNN, at::addmm with the bias (or residual) fused and the activation in place.
+class InferenceLinear {
  public:
-  // {weight [sum(out), in], bias [sum(out)]}, current for `parts`. Thread-safe.
-  std::pair<torch::Tensor, torch::Tensor> get(const std::vector<torch::nn::Linear>& parts);
+  // input [..., in] -> [..., sum(out)]; residual [..., sum(out)] or undefined. Thread-safe.
+  torch::Tensor forward(const std::vector<torch::nn::Linear>& parts, const torch::Tensor& input,
+                        LinearActivation act = LinearActivation::kNone, const torch::Tensor& residual = {});
 
  private:
   struct Stamp {
@@ -64,12 +65,20 @@ class ConcatenatedLinear {
     bool operator==(const Stamp& other) const;
   };
   static Stamp stamp(const torch::Tensor& t);
+  struct Weights {
+    torch::Tensor weight;  // [sum(out), in]
+    torch::Tensor bias;    // [sum(out)]
+    std::shared_ptr<OneDnnLinear> packed;  // null: at::addmm
+  };
+  std::shared_ptr<const Weights> weights(const std::vector<torch::nn::Linear>& parts);
 
   std::mutex mutex_;
   std::vector<Stamp> stamps_;
   uint64_t generation_ = 0;  // NoteParametersWritten's count when built
-  torch::Tensor weight_;
-  torch::Tensor bias_;
+  std::shared_ptr<const Weights> current_;
 };
+
+// The activation named by an HF config's hidden_act, for an InferenceLinear epilogue.
+LinearActivation ActivationNamed(const std::string& hidden_act);
 
 }  // namespace et

@@ -7,29 +7,24 @@
  * after the weights change under the cached stacked QKV weight: loadStateDict,
  * an optimizer step, a dtype change. (Parity with PyTorch/transformers itself:
  * test/parity/text-models.test.ts, clip.test.ts, sentence-transformers.test.ts.)
+ * Where the build has oneDNN, the fast path's Linear layers run through it with
+ * packed weights (native/models/onednn_linear.h); EMBEDDINGS_TORCH_ONEDNN=0
+ * puts them back on at::addmm.
  */
-import { Module, Tensor } from "../../lib";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Module, runtimeInfo, type Tensor } from "../../lib";
 import { Optimizer } from "../../lib/training/optimizer";
 import { backward } from "../../lib/training/autograd";
 import { rankingLoss } from "../../lib/training/losses";
-import { seededValues } from "../helpers/torch-reference";
+import { reportSkip } from "../helpers/skip";
+import { inferenceBatch, seedWeights } from "../helpers/inference-batch";
 
 const BERT = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 32, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pooling: "mean", add_pooling_layer: false };
 const CLIP = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 16, projection_dim: 8, eos_token_id: 2, attention_dropout: 0 };
 
-/** A padded batch [3, 7]: lengths 7, 4, 1 (the padding rows exercise the additive mask); `shift` changes the ids. */
-function batch(shift = 0): Tensor[] {
-  const lengths = [7, 4, 1];
-  const ids = new BigInt64Array(21);
-  const mask = new BigInt64Array(21);
-  lengths.forEach((len, b) => {
-    for (let i = 0; i < 7; i++) {
-      ids[b * 7 + i] = BigInt(i < len ? 3 + ((b * 11 + i * 7 + shift) % 45) : 0);
-      mask[b * 7 + i] = i < len ? 1n : 0n;
-    }
-  });
-  return [Tensor.from(ids, [3, 7]), Tensor.from(mask, [3, 7])];
-}
+const batch = inferenceBatch;
 
 async function maxDiffFastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; fast: Float32Array }> {
   using fast = await m.forwardTensor(inputs);
@@ -41,12 +36,7 @@ async function maxDiffFastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: 
   return { diff, fast: a };
 }
 
-/** New random weights for every parameter (seeded), loaded with loadStateDict (copy_ into the existing tensors). */
-async function reloadWeights(m: Module, seed: number): Promise<void> {
-  const fresh = new Map(m.namedParameters().map((p, i) => [p.name, Tensor.from(seededValues(seed + i, p.shape.reduce((a, b) => a * b, 1)), p.shape)]));
-  await m.loadStateDict(fresh);
-  for (const t of fresh.values()) t.dispose();
-}
+const reloadWeights = seedWeights;
 
 describe.each([
   ["bert", BERT],
@@ -83,6 +73,61 @@ describe.each([
       expect(f64.diff).toBeLessThan(1e-12);
     } finally {
       for (const t of inputs) t.dispose();
+    }
+  });
+});
+
+describe("oneDNN packed GEMMs (native/models/onednn_linear.h)", () => {
+  const ROOT = path.resolve(__dirname, "../..");
+  const gemm = runtimeInfo().inferenceGemm ?? "";
+
+  test("serve the inference path where oneDNN's headers were installed at build time (scripts/setup.sh installs libdnnl-dev)", () => {
+    if (!fs.existsSync("/usr/include/oneapi/dnnl/dnnl.hpp")) {
+      reportSkip(`inference GEMMs: ${gemm} (no /usr/include/oneapi/dnnl/dnnl.hpp on this machine, so no oneDNN expected)`);
+      return;
+    }
+    expect(gemm).toMatch(/^oneDNN \d+\.\d+\.\d+ \S+ \(weights packed once\)$/);
+  });
+
+  test.each([
+    ["bert", BERT],
+    ["clip-text", CLIP],
+  ])("%s: a process with EMBEDDINGS_TORCH_ONEDNN=0 uses at::addmm and agrees to float32 rounding", async (architecture, options) => {
+    const child = spawnSync(process.execPath, ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/inference-forward.ts"), architecture, JSON.stringify(options)], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, EMBEDDINGS_TORCH_ONEDNN: "0" },
+    });
+    expect(child.stderr).toBe("");
+    const off = JSON.parse(child.stdout) as { gemm: string; values: number[] };
+    expect(off.gemm).toMatch(/^at::addmm \(/);
+    using m = Module.create(architecture, options).eval();
+    await seedWeights(m, 100);
+    const inputs = inferenceBatch();
+    using on = await m.forwardTensor(inputs);
+    for (const t of inputs) t.dispose();
+    const values = on.toFloat32Array();
+    expect(values.length).toBe(off.values.length);
+    let diff = 0;
+    for (let i = 0; i < values.length; i++) diff = Math.max(diff, Math.abs((values[i] as number) - (off.values[i] as number)));
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  test("every row count and concurrent forwards agree with the exact path (a primitive per M, kept; more Ms than it keeps)", async () => {
+    using m = Module.create("bert", BERT).eval();
+    // 70 distinct M = B*L (the primitive cache keeps 64): lengths 1..10 x batches 1..7, in parallel.
+    const shapes: number[][] = [];
+    for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));
+    for (let start = 0; start < shapes.length; start += 10) {
+      const diffs = await Promise.all(shapes.slice(start, start + 10).map(async (lengths, i) => {
+        const inputs = inferenceBatch(start + i, lengths);
+        try {
+          return (await maxDiffFastVsExact(m, inputs)).diff;
+        } finally {
+          for (const t of inputs) t.dispose();
+        }
+      }));
+      for (const d of diffs) expect(d).toBeLessThan(1e-5);
     }
   });
 });

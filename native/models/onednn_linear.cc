@@ -1,0 +1,180 @@
+#include "models/onednn_linear.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#ifdef EMBEDDINGS_TORCH_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace et {
+
+#ifdef EMBEDDINGS_TORCH_ONEDNN
+namespace {
+
+bool SwitchedOn() {
+  static const bool on = [] {
+    const char* value = std::getenv("EMBEDDINGS_TORCH_ONEDNN");  // read once: setenv from JS may race a later read
+    return value == nullptr || std::strcmp(value, "0") != 0;
+  }();
+  return on;
+}
+
+dnnl::engine& CpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::algorithm Algorithm(LinearActivation act) {
+  switch (act) {
+    case LinearActivation::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case LinearActivation::kGeluErf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case LinearActivation::kGeluTanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case LinearActivation::kNone:
+      break;
+  }
+  return dnnl::algorithm::undef;
+}
+
+using Tag = dnnl::memory::format_tag;
+using Type = dnnl::memory::data_type;
+
+// matmul [M, K] x [K, N] + bias [1, N], then act, then + dst (the residual).
+// Weights "any": the layout this CPU's kernel wants.
+dnnl::matmul::primitive_desc MatmulFor(int64_t m, int64_t k, int64_t n, LinearActivation act, bool residual) {
+  dnnl::post_ops ops;
+  if (act != LinearActivation::kNone) ops.append_eltwise(1.f, Algorithm(act), 0.f, 0.f);
+  if (residual) ops.append_sum(1.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  const dnnl::matmul::desc desc(dnnl::memory::desc({m, k}, Type::f32, Tag::ab), dnnl::memory::desc({k, n}, Type::f32, Tag::any),
+                                dnnl::memory::desc({1, n}, Type::f32, Tag::ab), dnnl::memory::desc({m, n}, Type::f32, Tag::ab));
+  return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+}
+
+class PackedLinear final : public OneDnnLinear {
+ public:
+  PackedLinear(const torch::Tensor& weight, const torch::Tensor& bias)
+      : k_(weight.size(1)), n_(weight.size(0)), bias_(bias.contiguous()) {
+    // torch's weight [N, K] row-major is the [K, N] matrix in "ba" order.
+    const dnnl::memory::desc plain({k_, n_}, Type::f32, Tag::ba);
+    // The packed layout does not depend on M (../shared/CPU.md); a primitive
+    // for another M that wants another layout is refused in Forward.
+    layout_ = MatmulFor(16, k_, n_, LinearActivation::kNone, false).weights_desc();
+    if (layout_ == plain) {
+      weight_ = weight.contiguous();  // taken as it lies: no second copy
+    } else {
+      weight_ = at::empty({static_cast<int64_t>((layout_.get_size() + sizeof(float) - 1) / sizeof(float))},
+                          weight.options());
+      const auto source = weight.contiguous();
+      dnnl::memory from(plain, CpuEngine(), source.data_ptr());
+      dnnl::memory to(layout_, CpuEngine(), weight_.data_ptr());
+      dnnl::stream stream(CpuEngine());
+      dnnl::reorder(from, to).execute(stream, from, to);
+      stream.wait();
+    }
+  }
+
+  torch::Tensor Forward(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual) override {
+    const int64_t m = input.size(0);
+    TORCH_CHECK(input.dim() == 2 && input.size(1) == k_ && input.is_contiguous() && input.scalar_type() == torch::kFloat,
+                "OneDnnLinear: input ", input.sizes(), " is not a contiguous float32 [M, ", k_, "]");
+    at::internal::lazy_init_num_threads();  // this thread's OpenMP team size, as ATen's own ops get it
+    const dnnl::matmul* primitive = Primitive(m, act, residual.defined());
+    if (primitive == nullptr) return {};
+    auto out = residual.defined() ? residual.reshape({m, n_}).clone(at::MemoryFormat::Contiguous)
+                                  : at::empty({m, n_}, input.options());
+    try {
+      auto& engine = CpuEngine();
+      dnnl::memory src({{m, k_}, Type::f32, Tag::ab}, engine, input.data_ptr());
+      dnnl::memory weights(layout_, engine, weight_.data_ptr());
+      dnnl::memory bias({{1, n_}, Type::f32, Tag::ab}, engine, bias_.data_ptr());
+      dnnl::memory dst({{m, n_}, Type::f32, Tag::ab}, engine, out.data_ptr());
+      thread_local dnnl::stream stream(CpuEngine());
+      primitive->execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "] failed: ", e.what());
+    }
+    return out;
+  }
+
+ private:
+  struct Entry {
+    int64_t m;
+    LinearActivation act;
+    bool residual;
+    std::unique_ptr<dnnl::matmul> primitive;  // null: this M wants another weight layout
+  };
+
+  // The primitive for this M and epilogue, made once (0.1-2 ms) and kept: a
+  // service sees a few dozen distinct M. Bounded; the oldest goes first.
+  const dnnl::matmul* Primitive(int64_t m, LinearActivation act, bool residual) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& e : entries_)
+      if (e.m == m && e.act == act && e.residual == residual) return e.primitive.get();
+    std::unique_ptr<dnnl::matmul> made;
+    try {
+      const auto pd = MatmulFor(m, k_, n_, act, residual);
+      if (pd.weights_desc() == layout_) made = std::make_unique<dnnl::matmul>(pd);
+    } catch (const dnnl::error& e) {
+      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "]: no primitive: ", e.what());
+    }
+    if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+    entries_.push_back(Entry{m, act, residual, std::move(made)});
+    return entries_.back().primitive.get();
+  }
+
+  static constexpr size_t kMaxEntries = 64;
+  const int64_t k_;
+  const int64_t n_;
+  dnnl::memory::desc layout_;
+  torch::Tensor weight_;  // in layout_ (the caller's weight itself when that is plain)
+  torch::Tensor bias_;
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!SwitchedOn()) return nullptr;
+  if (weight.dim() != 2 || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat || !bias.defined() ||
+      bias.dim() != 1 || bias.size(0) != weight.size(0) || !bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)
+    return nullptr;
+  try {
+    return std::make_shared<PackedLinear>(weight, bias);
+  } catch (const dnnl::error&) {
+    return nullptr;  // no matmul for this shape on this CPU: at::addmm serves it
+  }
+}
+
+std::string OneDnnLinear::Describe() {
+  if (!SwitchedOn()) return "at::addmm (oneDNN switched off: EMBEDDINGS_TORCH_ONEDNN=0)";
+  try {
+    const auto* v = dnnl_version();
+    const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
+    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + " " +
+           pd.impl_info_str() + " (weights packed once)";
+  } catch (const dnnl::error& e) {
+    return std::string("at::addmm (oneDNN has no matmul here: ") + e.what() + ")";
+  }
+}
+
+#else  // no oneDNN headers at build time
+
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor&, const torch::Tensor&) { return nullptr; }
+
+std::string OneDnnLinear::Describe() { return "at::addmm (built without oneDNN's headers)"; }
+
+#endif
+
+}  // namespace et
