@@ -25,7 +25,7 @@ async function main() {
       model = await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
       ({ texts, query } = msg);
       const out = await model.forwardQuery(query);
-      reply({ threads: et.getNumThreads(), query: Array.from(out.toFloat32Array()) });
+      reply({ threads: et.getNumThreads(), gemm: et.runtimeInfo().inferenceGemm, query: Array.from(out.toFloat32Array()) });
       out.dispose();
     } else if (msg.cmd === "time") {
       const call = msg.kind === "batch" ? () => model.forwardItems(texts) : () => model.forwardQuery(query);

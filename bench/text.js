@@ -213,7 +213,7 @@ async function benchShape(et, shape, log) {
     const py = new JsonLineServer(`PyTorch eager${v.label}`, PYTHON, [path.join(__dirname, "python", "bench_text.py"), String(THREADS)], engineEnv(v.coretype));
     const loadedPy = await py.request({ cmd: "load", config: path.join(dir, "config.json"), weights: path.join(dir, "model.safetensors") });
     info[v.label || "default"] = { oursThreads: loadedOurs.threads, ...loadedPy };
-    log(`  ${v.label || "default OpenBLAS"}: OpenBLAS core ${loadedPy.openblas_core}; ours ${loadedOurs.threads} threads; torch ${loadedPy.torch} ${loadedPy.threads} threads, OMP_WAIT_POLICY=${loadedPy.omp_wait_policy}`);
+    log(`  ${v.label || "default OpenBLAS"}: OpenBLAS core ${loadedPy.openblas_core}; ours ${loadedOurs.threads} threads, GEMMs ${loadedOurs.gemm ?? "at::addmm"}; torch ${loadedPy.torch} ${loadedPy.threads} threads, OMP_WAIT_POLICY=${loadedPy.omp_wait_policy}`);
     const timeServer = (server) => async (kind, iters, warmup) => {
       const reply = await server.request({ cmd: "time", kind, file: kind === "batch" ? batchFile : queryFile, iters, warmup });
       return { samples: reply.samples, faults: reply.faults_per_call };
@@ -222,6 +222,8 @@ async function benchShape(et, shape, log) {
     engines.push({ name: `PyTorch eager${v.label}`, slow: v.slow, time: timeServer(py), server: py });
     if (v !== variants[variants.length - 1]) continue;  // the extra engines run under the last (loader's) OpenBLAS setting
     const extras = BASELINES.map((b) => ({ name: `ours, ${b.label}`, env: { ...engineEnv(v.coretype), BENCH_PACKAGE: b.dir }, load: {} }));
+    // The same package with its inference GEMMs back on at::addmm (OpenBLAS repacking weights every call).
+    if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_ONEDNN: "0" }, load: {} });
     if (BF16) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifdef EMBEDDINGS_TORCH_ONEDNN
@@ -87,19 +88,34 @@ class PackedLinear final : public OneDnnLinear {
     const int64_t m = input.size(0);
     TORCH_CHECK(input.dim() == 2 && input.size(1) == k_ && input.is_contiguous() && input.scalar_type() == torch::kFloat,
                 "OneDnnLinear: input ", input.sizes(), " is not a contiguous float32 [M, ", k_, "]");
+    // Rows in blocks of kBlock, then one block of a multiple of kStep, then
+    // the rest: at most 2 + kBlock / kStep + kStep distinct primitive sizes per
+    // epilogue, whatever mix of batch sizes and lengths a service sees, and no
+    // copy (each block is a view of the input and the output).
+    std::vector<std::pair<int64_t, std::shared_ptr<const dnnl::matmul>>> blocks;
+    for (int64_t row = 0; row < m;) {
+      const int64_t left = m - row;
+      const int64_t rows = left >= kBlock ? kBlock : left >= kStep ? left / kStep * kStep : left;
+      auto primitive = Primitive(rows, act, residual.defined());
+      if (primitive == nullptr) return {};  // this size wants another weight layout: at::addmm serves the call
+      blocks.emplace_back(rows, primitive);
+      row += rows;
+    }
     at::internal::lazy_init_num_threads();  // this thread's OpenMP team size, as ATen's own ops get it
-    const dnnl::matmul* primitive = Primitive(m, act, residual.defined());
-    if (primitive == nullptr) return {};
     auto out = residual.defined() ? residual.reshape({m, n_}).clone(at::MemoryFormat::Contiguous)
                                   : at::empty({m, n_}, input.options());
     try {
       auto& engine = CpuEngine();
-      dnnl::memory src({{m, k_}, Type::f32, Tag::ab}, engine, input.data_ptr());
+      thread_local dnnl::stream stream(CpuEngine());
       dnnl::memory weights(layout_, engine, weight_.data_ptr());
       dnnl::memory bias({{1, n_}, Type::f32, Tag::ab}, engine, bias_.data_ptr());
-      dnnl::memory dst({{m, n_}, Type::f32, Tag::ab}, engine, out.data_ptr());
-      thread_local dnnl::stream stream(CpuEngine());
-      primitive->execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+      int64_t row = 0;
+      for (const auto& [rows, primitive] : blocks) {
+        dnnl::memory src({{rows, k_}, Type::f32, Tag::ab}, engine, input.data_ptr<float>() + row * k_);
+        dnnl::memory dst({{rows, n_}, Type::f32, Tag::ab}, engine, out.data_ptr<float>() + row * n_);
+        primitive->execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+        row += rows;
+      }
       stream.wait();
     } catch (const dnnl::error& e) {
       TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "] failed: ", e.what());
@@ -112,28 +128,30 @@ class PackedLinear final : public OneDnnLinear {
     int64_t m;
     LinearActivation act;
     bool residual;
-    std::unique_ptr<dnnl::matmul> primitive;  // null: this M wants another weight layout
+    std::shared_ptr<const dnnl::matmul> primitive;  // null: this M wants another weight layout
   };
 
-  // The primitive for this M and epilogue, made once (0.1-2 ms) and kept: a
-  // service sees a few dozen distinct M. Bounded; the oldest goes first.
-  const dnnl::matmul* Primitive(int64_t m, LinearActivation act, bool residual) {
+  // The primitive for this M and epilogue, made once (0.1-2 ms) and kept.
+  // Forward's blocking bounds the sizes; the bound here only guards memory.
+  std::shared_ptr<const dnnl::matmul> Primitive(int64_t m, LinearActivation act, bool residual) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& e : entries_)
-      if (e.m == m && e.act == act && e.residual == residual) return e.primitive.get();
-    std::unique_ptr<dnnl::matmul> made;
+      if (e.m == m && e.act == act && e.residual == residual) return e.primitive;
+    std::shared_ptr<const dnnl::matmul> made;
     try {
       const auto pd = MatmulFor(m, k_, n_, act, residual);
-      if (pd.weights_desc() == layout_) made = std::make_unique<dnnl::matmul>(pd);
+      if (pd.weights_desc() == layout_) made = std::make_shared<const dnnl::matmul>(pd);
     } catch (const dnnl::error& e) {
       TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "]: no primitive: ", e.what());
     }
     if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
     entries_.push_back(Entry{m, act, residual, std::move(made)});
-    return entries_.back().primitive.get();
+    return entries_.back().primitive;
   }
 
-  static constexpr size_t kMaxEntries = 64;
+  static constexpr int64_t kBlock = 256;
+  static constexpr int64_t kStep = 64;
+  static constexpr size_t kMaxEntries = 4 * (2 + kBlock / kStep + kStep);  // every size of every epilogue
   const int64_t k_;
   const int64_t n_;
   dnnl::memory::desc layout_;

@@ -113,11 +113,12 @@ describe("oneDNN packed GEMMs (native/models/onednn_linear.h)", () => {
     expect(diff).toBeLessThan(1e-5);
   });
 
-  test("every row count and concurrent forwards agree with the exact path (a primitive per M, kept; more Ms than it keeps)", async () => {
+  test("every row count and concurrent forwards agree with the exact path (rows in blocks of 256, 64-multiples and the rest)", async () => {
     using m = Module.create("bert", BERT).eval();
-    // 70 distinct M = B*L (the primitive cache keeps 64): lengths 1..10 x batches 1..7, in parallel.
+    // M = B*L: 1..70 (lengths 1..10 x batches 1..7), then 120 = 64 + 56, 280 = 256 + 24 and 600 = 2 x 256 + 64 + 24; ten at a time in parallel.
     const shapes: number[][] = [];
     for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));
+    shapes.push([30, 30, 30, 30], Array(10).fill(28), Array(20).fill(30));
     for (let start = 0; start < shapes.length; start += 10) {
       const diffs = await Promise.all(shapes.slice(start, start + 10).map(async (lengths, i) => {
         const inputs = inferenceBatch(start + i, lengths);
