@@ -16,7 +16,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+import { compareVersions } from "./compare-versions";
 import { findTorchInstall } from "./torch-install";
+
+export { compareVersions };
 
 export interface PrebuildEntry {
   /** Path relative to prebuilds/. */
@@ -68,17 +71,6 @@ export function readManifest(root: string): PrebuildEntry[] {
       if (typeof (entry as Record<string, unknown>)[field] !== type) throw new Error(`${file}: entry ${index} (${String((entry as { file?: unknown }).file)}): "${field}" must be a ${type}`);
   });
   return parsed as PrebuildEntry[];
-}
-
-/** Compares dotted versions numerically ("2.28" < "2.38", "3.4.9" < "3.4.25"). */
-export function compareVersions(a: string, b: string): number {
-  const x = a.split(".").map(Number);
-  const y = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
 }
 
 /** This process's glibc version ("2.36"), or undefined (musl, not Linux). */

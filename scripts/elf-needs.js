@@ -6,17 +6,11 @@
 //   node scripts/elf-needs.js <file.node>   → {"glibc":"2.28","glibcxx":"3.4.25"}
 "use strict";
 const { execFileSync } = require("node:child_process");
-
-function compare(a, b) {
-  const x = a.split(".").map(Number);
-  const y = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
-  return 0;
-}
+const { compareVersions } = require("../lib/compare-versions.js");  // plain CommonJS: no build needed
 
 function highest(text, prefix) {
   const versions = [...text.matchAll(new RegExp(`\\(${prefix}_([0-9.]+)\\)`, "g"))].map((m) => m[1]);
-  return versions.sort(compare).at(-1) ?? null;
+  return versions.sort(compareVersions).at(-1) ?? null;
 }
 
 /** { glibc, glibcxx }: the highest version of each that `file` needs, null where it needs none. */

@@ -15,7 +15,6 @@ import { entryToTensor, readSafetensors } from "../hub/safetensors";
 import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
-import { EmbeddingsModelInterface } from "../interface";
 import { registerModelKind } from "./kinds";
 import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
@@ -27,7 +26,8 @@ import { checkTokenIds, checkTokenizerFitsModel } from "./vocabulary";
 import { clipModuleFolder, localClipModuleFolder } from "./sentence-transformers/clip-module";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
-import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
+import { QueryBatchingModel } from "./query-batching-model";
 import { stackEncodings } from "../tokenization/padding";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
@@ -63,54 +63,38 @@ const EXAMPLE_IMAGE = path.join(PACKAGE_ROOT, "assets", "clip-example.png");
  * A Hugging Face CLIPModel folder (config.json, model.safetensors,
  * tokenizer.json, tokenizer_config.json, preprocessor_config.json).
  */
-export class TextToImageClipModel extends EmbeddingsModelInterface {
+export class TextToImageClipModel extends QueryBatchingModel {
   readonly #text: Module;
   readonly #vision: Module;
   readonly #tokenizer: TextTokenizer;
   readonly #images: ImageProcessor;
   readonly #config: ClipConfig;
   readonly #batchSize: number;
-  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
-  readonly #batcher: QueryBatcher<BatchEncoding>;
   #disposed = false;
 
   private constructor(text: Module, vision: Module, tokenizer: TextTokenizer, images: ImageProcessor, config: ClipConfig, batchSize: number, microBatching: MicroBatchingSettings, dir: string) {
-    super();
+    super(
+      new QueryBatcher<BatchEncoding>(
+        {
+          modules: [text],
+          prepare: (query) => this.#prepareQuery(query),
+          length: (encoding) => encoding.length,
+          padInvariant: false,  // every row is padded to the same 77 positions anyway
+          run: async (encodings) => {
+            using ids = this.#ids(stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), this.device);
+            return text.forwardTensor([ids], { grad: false });
+          },
+        },
+        microBatching,
+        `TextToImageClipModel(${dir})`,
+      ),
+    );
     this.#text = text;
     this.#vision = vision;
     this.#tokenizer = tokenizer;
     this.#images = images;
     this.#config = config;
     this.#batchSize = batchSize;
-    this.#batcher = new QueryBatcher<BatchEncoding>(
-      {
-        modules: [text],
-        prepare: (query) => this.#prepareQuery(query),
-        length: (encoding) => encoding.length,
-        padInvariant: false,  // every row is padded to the same 77 positions anyway
-        run: async (encodings) => {
-          using ids = this.#ids(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide), this.device);
-          return this.#text.forwardTensor([ids], { grad: false });
-        },
-      },
-      microBatching,
-      `TextToImageClipModel(${dir})`,
-    );
-  }
-
-  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
-  get microBatching(): MicroBatchingSettings {
-    return this.#batcher.settings;
-  }
-
-  /** As TextEncoderModel.setMicroBatching. @throws TypeError / RangeError for a bad value. */
-  setMicroBatching(value: MicroBatching): void {
-    this.#batcher.settings = resolveMicroBatching(value, "TextToImageClipModel.setMicroBatching");
-  }
-
-  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
-  get microBatchStats(): MicroBatchStats {
-    return this.#batcher.stats;
   }
 
   /**
@@ -233,7 +217,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: query must be a string but received ${describe(query)}`);
     this.#check("forwardQuery");
-    return this.#batcher.submit(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
+    return this.submitQuery(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
   }
 
   /**
@@ -298,7 +282,7 @@ export class TextToImageClipModel extends EmbeddingsModelInterface {
    */
   dispose(): void {
     if (this.#disposed) return;
-    this.#batcher.close();
+    this.closeQueries();
     this.#text.dispose();
     this.#vision.dispose();
     this.#disposed = true;

@@ -12,7 +12,6 @@ import { describe } from "../dtypes";
 import { writeFileAtomic } from "../hub/atomic";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
-import { EmbeddingsModelInterface } from "../interface";
 import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
@@ -21,7 +20,8 @@ import { stackEncodings } from "../tokenization/padding";
 import { checkTokenIds } from "./vocabulary";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
-import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { QueryBatcher } from "./query-batcher";
+import { QueryBatchingModel } from "./query-batching-model";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
 
 export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions, type TextModelSpec, type Towers } from "./text-model-loader";
@@ -30,7 +30,7 @@ export { loadTextModel, TOWERS_FILE, type LoadedTextModel, type TextModelOptions
 const CHECKPOINT_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model"];
 
 /** BERT-family text embeddings behind EmbeddingsModelInterface; query and items share one encoder, or have one each. */
-export abstract class TextEncoderModel extends EmbeddingsModelInterface {
+export abstract class TextEncoderModel extends QueryBatchingModel {
   readonly #query: Module;
   /** #query itself when the towers are shared. */
   readonly #items: Module;
@@ -39,8 +39,6 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   readonly #vocabSize: number;
   readonly #spec: TextModelSpec;
   readonly #numLayers: number;
-  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
-  readonly #batcher: QueryBatcher<BatchEncoding>;
   /** The empty-query warning is given once per model. */
   #warnedEmptyQuery = false;
   /** Longest input in tokens. */
@@ -58,7 +56,21 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
   itemPrefix: string;
 
   protected constructor(loaded: LoadedTextModel, spec: TextModelSpec, prefixes: { queryPrefix?: string; itemPrefix?: string } = {}) {
-    super();
+    const { tokenizer } = loaded;
+    super(
+      new QueryBatcher<BatchEncoding>(
+        {
+          modules: [loaded.query],
+          prepare: (query) => this.#tokenize([query], this.queryPrefix),
+          length: (encoding) => encoding.length,
+          // BERT position ids count from the first column: padding before the tokens would move them.
+          padInvariant: tokenizer.paddingSide === "right",
+          run: (encodings) => this.#forwardEncoding(stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), "query", false),
+        },
+        loaded.microBatching,
+        `${spec.className}(${loaded.dir})`,
+      ),
+    );
     this.#query = loaded.query;
     this.#items = loaded.items;
     this.#itemsDir = loaded.itemsDir;
@@ -73,37 +85,6 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
     this.dir = loaded.dir;
     this.queryPrefix = prefixes.queryPrefix ?? spec.queryPrefix;
     this.itemPrefix = prefixes.itemPrefix ?? spec.itemPrefix;
-    this.#batcher = new QueryBatcher<BatchEncoding>(
-      {
-        modules: [this.#query],
-        prepare: (query) => this.#tokenize([query], this.queryPrefix),
-        length: (encoding) => encoding.length,
-        // BERT position ids count from the first column: padding before the tokens would move them.
-        padInvariant: this.#tokenizer.paddingSide === "right",
-        run: (encodings) => this.#forwardEncoding(stackEncodings(encodings, this.#tokenizer.padTokenId, this.#tokenizer.paddingSide), "query", false),
-      },
-      loaded.microBatching,
-      `${spec.className}(${loaded.dir})`,
-    );
-  }
-
-  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
-  get microBatching(): MicroBatchingSettings {
-    return this.#batcher.settings;
-  }
-
-  /**
-   * Turns micro-batching on (`true`, or bounds) or off (`false`: one forward
-   * per forwardQuery call); queries already queued still go together.
-   * @throws TypeError / RangeError for a bad value.
-   */
-  setMicroBatching(value: MicroBatching): void {
-    this.#batcher.settings = resolveMicroBatching(value, `${this.constructor.name}.setMicroBatching`);
-  }
-
-  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
-  get microBatchStats(): MicroBatchStats {
-    return this.#batcher.stats;
   }
 
   get device(): Device {
@@ -201,7 +182,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
       process.emitWarning("forwardQuery: the query is empty; its embedding carries no information (warned once per model)", { code: "EMBEDDINGS_TORCH_EMPTY_QUERY" });
     }
     // Concurrent calls share forwards; a running Trainer.fit owns the towers and they wait for it (query-batcher.ts, ownership.ts).
-    return this.#batcher.submit(query);
+    return this.submitQuery(query);
   }
 
   async forwardItems(items: readonly unknown[]): Promise<Tensor> {
@@ -308,7 +289,7 @@ export abstract class TextEncoderModel extends EmbeddingsModelInterface {
    * @throws BusyError while a forward runs (as Module.dispose); call it again once that settles.
    */
   dispose(): void {
-    this.#batcher.close();
+    this.closeQueries();
     this.#query.dispose();
     if (this.#items !== this.#query) this.#items.dispose();
   }

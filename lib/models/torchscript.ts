@@ -13,14 +13,14 @@ import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import type { HubOptions } from "../hub/hub-settings";
 import { resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
-import { EmbeddingsModelInterface } from "../interface";
 import { Module, type ParameterInfo } from "../module";
 import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
-import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings, type MicroBatchStats } from "./query-batcher";
+import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
+import { QueryBatchingModel } from "./query-batching-model";
 import { stackEncodings, type BatchEncoding } from "../tokenization/padding";
 import { registerModelKind } from "./kinds";
 
@@ -77,48 +77,32 @@ const TORCHSCRIPT_FILES: FilePlan = async (get) => {
  * input_ids, attention_mask and/or token_type_ids by name and returns
  * [batch, dim] embeddings.
  */
-export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
+export class TorchScriptEmbeddingsModel extends QueryBatchingModel {
   #query: Module;
   #items: Module;
   readonly #tokenizer: TextTokenizer;
   readonly #options: ResolvedOptions;
-  /** Concurrent forwardQuery calls share forwards (query-batcher.ts). */
-  readonly #batcher: QueryBatcher<BatchEncoding>;
   #disposed = false;
 
   private constructor(query: Module, items: Module, tokenizer: TextTokenizer, options: ResolvedOptions, microBatching: MicroBatchingSettings, file: string) {
-    super();
+    super(
+      new QueryBatcher<BatchEncoding>(
+        {
+          modules: [query],
+          prepare: (text) => this.#tokenize([text], options.queryPrefix),
+          length: (encoding) => encoding.length,
+          // Without a mask the module cannot tell padding from tokens; padding before the tokens moves position ids.
+          padInvariant: query.inputNames.includes("attention_mask") && tokenizer.paddingSide === "right",
+          run: (encodings) => this.#forwardEncoding(this.#live(), stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), "forwardQuery", false),
+        },
+        microBatching,
+        `TorchScriptEmbeddingsModel(${file})`,
+      ),
+    );
     this.#query = query;
     this.#items = items;
     this.#tokenizer = tokenizer;
     this.#options = options;
-    this.#batcher = new QueryBatcher<BatchEncoding>(
-      {
-        modules: [query],
-        prepare: (text) => this.#tokenize([text], this.#options.queryPrefix),
-        length: (encoding) => encoding.length,
-        // Without a mask the module cannot tell padding from tokens; padding before the tokens moves position ids.
-        padInvariant: query.inputNames.includes("attention_mask") && tokenizer.paddingSide === "right",
-        run: (encodings) => this.#forwardEncoding(this.#live(), stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), "forwardQuery", false),
-      },
-      microBatching,
-      `TorchScriptEmbeddingsModel(${file})`,
-    );
-  }
-
-  /** How concurrent forwardQuery calls share forwards (on by default: lib/models/query-batcher.ts). */
-  get microBatching(): MicroBatchingSettings {
-    return this.#batcher.settings;
-  }
-
-  /** As TextEncoderModel.setMicroBatching. @throws TypeError / RangeError for a bad value. */
-  setMicroBatching(value: MicroBatching): void {
-    this.#batcher.settings = resolveMicroBatching(value, "TorchScriptEmbeddingsModel.setMicroBatching");
-  }
-
-  /** What forwardQuery ran: forwards, queries, the largest batch, queries waiting now. */
-  get microBatchStats(): MicroBatchStats {
-    return this.#batcher.stats;
   }
 
   /**
@@ -247,7 +231,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
   async forwardQuery(query: string): Promise<Tensor> {
     if (typeof query !== "string") throw new TypeError(`forwardQuery: expected a string but received ${describe(query)}`);
     this.#live();
-    return this.#batcher.submit(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
+    return this.submitQuery(query);  // concurrent calls share forwards; they wait for a running fit (query-batcher.ts)
   }
 
   /** Embeds items (strings): [n, dim]. @throws RangeError for an empty list, TypeError naming a non-string. */
@@ -291,7 +275,7 @@ export class TorchScriptEmbeddingsModel extends EmbeddingsModelInterface {
    */
   dispose(): void {
     if (this.#disposed) return;
-    this.#batcher.close();
+    this.closeQueries();
     this.#query.dispose();
     if (this.#items !== this.#query) this.#items.dispose();
     this.#disposed = true;

@@ -82,6 +82,18 @@ async function expectCoalescedAndExact(model: Batching, texts: readonly string[]
 /** Lets pending promise callbacks run (setImmediate is never faked here). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Freezes the clock: timers wait for jest.advanceTimersByTime; promise callbacks and setImmediate still run. */
+const freezeClock = () => jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
+
+/** With the clock frozen, submits `texts` to a model whose maxWaitMs holds them; returns their calls once all wait in its queue (none dispatched). */
+async function queueInWindow(model: Batching, texts: readonly string[]): Promise<Promise<Tensor>[]> {
+  freezeClock();
+  const pending = texts.map((t) => model.forwardQuery(t));
+  await settle();
+  expect(model.microBatchStats.queued).toBe(texts.length);
+  return pending;
+}
+
 let root: string;
 const made: string[] = [];
 beforeAll(() => (root = fs.mkdtempSync(path.join(os.tmpdir(), "micro-batching-"))));
@@ -177,7 +189,7 @@ describe("lone queries, errors, dispose and the option", () => {
 
   test("a lone query is dispatched without waiting on any timer (the clock is frozen), and sequential calls never batch", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32 });
-    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
+    freezeClock();
     using y = await model.forwardQuery("red running shoes");
     expect(model.microBatchStats).toEqual({ forwards: 1, queries: 1, largestBatch: 1, queued: 0 });
     using z = await model.forwardQuery("blue shoes");
@@ -189,10 +201,7 @@ describe("lone queries, errors, dispose and the option", () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxWaitMs: 2 } });
     const alone = await sequential(model, texts.slice(0, 3));  // each waits its window alone
     const base = model.microBatchStats.forwards;
-    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
-    const pending = texts.slice(0, 3).map((t) => model.forwardQuery(t));
-    await settle();
-    expect(model.microBatchStats.queued).toBe(3);
+    const pending = await queueInWindow(model, texts.slice(0, 3));
     expect(model.microBatchStats.forwards).toBe(base);
     jest.advanceTimersByTime(2);
     const rows = await Promise.all(pending);
@@ -205,7 +214,7 @@ describe("lone queries, errors, dispose and the option", () => {
 
   test("with maxWaitMs 2, queries that arrive while a forward runs go when it ends, without waiting for the clock", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxWaitMs: 2 } });
-    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
+    freezeClock();
     const first = model.forwardQuery(texts[0] as string);
     await settle();
     jest.advanceTimersByTime(2);  // the first query's window ends: its forward starts
@@ -234,10 +243,7 @@ describe("lone queries, errors, dispose and the option", () => {
 
   test("a forward that fails rejects every caller in it with that error (its module was freed while they waited)", async () => {
     using model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxWaitMs: 2 } });
-    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
-    const pending = texts.slice(0, 3).map((t) => model.forwardQuery(t));
-    await settle();
-    expect(model.microBatchStats.queued).toBe(3);
+    const pending = await queueInWindow(model, texts.slice(0, 3));
     model.getQueryModel().dispose();
     jest.advanceTimersByTime(2);
     const settled = await Promise.allSettled(pending);
@@ -248,10 +254,7 @@ describe("lone queries, errors, dispose and the option", () => {
 
   test("dispose() rejects queued queries with a DisposedError naming the model, and later calls too; nothing hangs", async () => {
     const model = await TextToTextBertModel.fromPretrained(BERT, { maxLength: 32, microBatching: { maxWaitMs: 2 } });
-    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask", "hrtime", "performance"] });
-    const pending = texts.slice(0, 4).map((t) => model.forwardQuery(t));
-    await settle();
-    expect(model.microBatchStats.queued).toBe(4);
+    const pending = await queueInWindow(model, texts.slice(0, 4));
     model.dispose();
     for (const s of await Promise.allSettled(pending)) {
       expect(s.status).toBe("rejected");
