@@ -8,7 +8,7 @@
 #include "addon_data.h"
 #include "build_info.h"
 #include "errors.h"
-#include "models/onednn_linear.h"
+#include "models/inference_path.h"
 #include "models/registry.h"
 #include "tensor.h"
 
@@ -29,7 +29,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   out.Set("numThreads", Napi::Number::New(env, at::get_num_threads()));
   out.Set("interopThreads", Napi::Number::New(env, at::get_num_interop_threads()));
   out.Set("parallelInfo", at::get_parallel_info());
-  out.Set("inferenceGemm", OneDnnLinear::Describe());
+  out.Set("inferenceGemm", DescribeInferenceGemm());
   const auto names = RegisteredModels();
   auto archs = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) archs.Set(static_cast<uint32_t>(i), names[i]);

@@ -3,6 +3,8 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 
 namespace et {
@@ -36,7 +38,9 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
   const auto k = qkv.select(2, 1).transpose(1, 2);
   const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto scores = at::empty({batch, heads, length, length}, qkv_out.options());  // [B, nh, L, L]
+  // Zeros where no mask is added: baddbmm with beta 0 may still read (0 * NaN) what at::empty left there.
+  auto scores = mask.defined() ? at::empty({batch, heads, length, length}, qkv_out.options())
+                               : at::zeros({batch, heads, length, length}, qkv_out.options());  // [B, nh, L, L]
   for (int64_t b = 0; b < batch; ++b) {
     auto s = scores.select(0, b);  // [nh, L, L]
     const auto kt = k.select(0, b).transpose(-1, -2);
@@ -60,7 +64,37 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
 
 namespace {
 std::atomic<uint64_t> parameters_written{0};
+
+enum class GemmMode { kAuto, kOneDnn, kAddmm };
+
+// EMBEDDINGS_TORCH_GEMM, read once (setenv from JS may race a later read); an
+// unknown value means auto, and DescribeInferenceGemm says so.
+std::pair<GemmMode, std::string> ModeFromEnvironment() {
+  static const std::pair<GemmMode, std::string> mode = []() -> std::pair<GemmMode, std::string> {
+    const char* value = std::getenv("EMBEDDINGS_TORCH_GEMM");
+    const std::string v = value == nullptr ? "" : value;
+    if (v.empty() || v == "auto") return {GemmMode::kAuto, ""};
+    if (v == "onednn") return {GemmMode::kOneDnn, ""};
+    if (v == "addmm") return {GemmMode::kAddmm, ""};
+    return {GemmMode::kAuto, "EMBEDDINGS_TORCH_GEMM=" + v + " is not auto, onednn or addmm: auto; "};
+  }();
+  return mode;
+}
 }  // namespace
+
+std::string DescribeInferenceGemm() {
+  const auto [mode, note] = ModeFromEnvironment();
+  const auto onednn = OneDnnLinear::Describe();
+  switch (mode) {
+    case GemmMode::kOneDnn:
+      return note + onednn + " (EMBEDDINGS_TORCH_GEMM=onednn)";
+    case GemmMode::kAddmm:
+      return note + "at::addmm (EMBEDDINGS_TORCH_GEMM=addmm)";
+    case GemmMode::kAuto:
+      break;
+  }
+  return note + (OneDnnLinear::PacksHere() ? onednn : "at::addmm; " + onednn + ": not used, it packs nothing here");
+}
 
 void NoteParametersWritten() { parameters_written.fetch_add(1); }
 
@@ -102,7 +136,9 @@ std::shared_ptr<const InferenceLinear::Weights> InferenceLinear::weights(const s
     auto made = std::make_shared<Weights>();
     made->weight = stack(weights);  // [sum(out), in]
     made->bias = stack(biases);     // [sum(out)]
-    made->packed = OneDnnLinear::Pack(made->weight, made->bias);
+    const auto mode = ModeFromEnvironment().first;
+    if (mode != GemmMode::kAddmm)
+      made->onednn = OneDnnLinear::Pack(made->weight, made->bias, /*only_if_packed=*/mode == GemmMode::kAuto);
     current_ = std::move(made);
     stamps_ = std::move(now);
     generation_ = generation;
@@ -119,17 +155,16 @@ torch::Tensor InferenceLinear::forward(const std::vector<torch::nn::Linear>& par
   sizes.back() = out;
   const auto x = input.reshape({-1, in});  // [N, in]
   const auto r = residual.defined() ? residual.reshape({-1, out}) : residual;
-  if (w->packed && x.scalar_type() == torch::kFloat) {
-    auto y = w->packed->Forward(x.contiguous(), act, r);
+  if (w->onednn && x.scalar_type() == torch::kFloat && (!r.defined() || r.scalar_type() == torch::kFloat)) {
+    auto y = w->onednn->Forward(x.contiguous(), act, r);
     if (y.defined()) return y.view(sizes);
   }
-  torch::Tensor y;
   if (r.defined() && act == LinearActivation::kNone) {
-    y = at::addmm(r, x, w->weight.t());  // the GEMM adds into a copy of the residual
+    auto y = at::addmm(r, x, w->weight.t());  // the GEMM adds into a copy of the residual
     y.add_(w->bias);
     return y.view(sizes);
   }
-  y = at::addmm(w->bias, x, w->weight.t());  // [N, out]
+  auto y = at::addmm(w->bias, x, w->weight.t());  // [N, out]
   switch (act) {  // in place: y is this call's own temporary
     case LinearActivation::kRelu:
       y.relu_();

@@ -42,12 +42,17 @@ void NoteParametersWritten();
 // One or several Linear layers with the same input, for inference:
 // act(x Wᵀ + b) + residual, with W and b the parts' weights and biases stacked
 // ([sum(out), in], [sum(out)]) so that one GEMM replaces several (BERT's
-// query/key/value). The stacked weights, and their oneDNN packing where this
-// build and CPU have it (onednn_linear.h), are made once and rebuilt when any
-// source parameter changes: loadStateDict (copy_) bumps a parameter's version
-// counter, to()/set_data and dtype changes give it a new storage, which
-// stamp() records; optimizer steps call NoteParametersWritten. Without
-// oneDNN, at::addmm with the bias (or residual) fused and the activation in place.
+// query/key/value). The stacked weights and their packed copies are made once
+// and rebuilt when any source parameter changes: loadStateDict (copy_) bumps a
+// parameter's version counter, to()/set_data and dtype changes give it a new
+// storage, which stamp() records; optimizer steps call NoteParametersWritten.
+//
+// Which GEMM serves it (EMBEDDINGS_TORCH_GEMM, read once; "auto" by default):
+//   auto    oneDNN where its matmul reads weights packed once on this CPU
+//           (OneDnnLinear::PacksHere: AVX-512/AMX brgemm), else at::addmm
+//   onednn  oneDNN for every float32 call, packed or not
+//   addmm   at::addmm (OpenBLAS), bias or residual fused, activation in place
+// oneDNN applies bias, activation and residual in the same primitive.
 class InferenceLinear {
  public:
   // input [..., in] -> [..., sum(out)]; residual [..., sum(out)] or undefined. Thread-safe.
@@ -66,9 +71,9 @@ class InferenceLinear {
   };
   static Stamp stamp(const torch::Tensor& t);
   struct Weights {
-    torch::Tensor weight;  // [sum(out), in]
-    torch::Tensor bias;    // [sum(out)]
-    std::shared_ptr<OneDnnLinear> packed;  // null: at::addmm
+    torch::Tensor weight;                  // [sum(out), in]
+    torch::Tensor bias;                    // [sum(out)]
+    std::shared_ptr<OneDnnLinear> onednn;  // where chosen: serves every float32 call
   };
   std::shared_ptr<const Weights> weights(const std::vector<torch::nn::Linear>& parts);
 
@@ -77,6 +82,9 @@ class InferenceLinear {
   uint64_t generation_ = 0;  // NoteParametersWritten's count when built
   std::shared_ptr<const Weights> current_;
 };
+
+// What serves InferenceLinear's GEMMs in this process (runtimeInfo().inferenceGemm).
+std::string DescribeInferenceGemm();
 
 // The activation named by an HF config's hidden_act, for an InferenceLinear epilogue.
 LinearActivation ActivationNamed(const std::string& hidden_act);

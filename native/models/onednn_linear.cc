@@ -18,14 +18,6 @@ namespace et {
 #ifdef EMBEDDINGS_TORCH_ONEDNN
 namespace {
 
-bool SwitchedOn() {
-  static const bool on = [] {
-    const char* value = std::getenv("EMBEDDINGS_TORCH_ONEDNN");  // read once: setenv from JS may race a later read
-    return value == nullptr || std::strcmp(value, "0") != 0;
-  }();
-  return on;
-}
-
 dnnl::engine& CpuEngine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
@@ -163,35 +155,48 @@ class PackedLinear final : public OneDnnLinear {
 
 }  // namespace
 
-std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (!SwitchedOn()) return nullptr;
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                  bool only_if_packed) {
   if (weight.dim() != 2 || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat || !bias.defined() ||
       bias.dim() != 1 || bias.size(0) != weight.size(0) || !bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)
     return nullptr;
   try {
-    return std::make_shared<PackedLinear>(weight, bias);
+    auto made = std::make_shared<PackedLinear>(weight, bias);
+    if (only_if_packed && !PacksHere()) return nullptr;
+    return made;
   } catch (const dnnl::error&) {
     return nullptr;  // no matmul for this shape on this CPU: at::addmm serves it
   }
 }
 
 std::string OneDnnLinear::Describe() {
-  if (!SwitchedOn()) return "at::addmm (oneDNN switched off: EMBEDDINGS_TORCH_ONEDNN=0)";
   try {
     const auto* v = dnnl_version();
     const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
+    const bool packs = std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
     return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + " " +
-           pd.impl_info_str() + " (weights packed once)";
+           pd.impl_info_str() + (packs ? ", weights packed once" : ", weights repacked every call");
   } catch (const dnnl::error& e) {
-    return std::string("at::addmm (oneDNN has no matmul here: ") + e.what() + ")";
+    return std::string("oneDNN without a matmul here: ") + e.what();
+  }
+}
+
+bool OneDnnLinear::PacksHere() {
+  try {
+    const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
+    return std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
+  } catch (const dnnl::error&) {
+    return false;
   }
 }
 
 #else  // no oneDNN headers at build time
 
-std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor&, const torch::Tensor&) { return nullptr; }
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor&, const torch::Tensor&, bool) { return nullptr; }
 
-std::string OneDnnLinear::Describe() { return "at::addmm (built without oneDNN's headers)"; }
+std::string OneDnnLinear::Describe() { return "no oneDNN in this build (its headers were not found)"; }
+
+bool OneDnnLinear::PacksHere() { return false; }
 
 #endif
 

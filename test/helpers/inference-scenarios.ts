@@ -1,0 +1,110 @@
+/**
+ * The inference fast path against the exact per-op path, as scenarios that
+ * report max |fast - exact|: test/unit/inference-path.test.ts runs them in its
+ * own process (EMBEDDINGS_TORCH_GEMM as the environment has it, "auto" by
+ * default) and, through test/helpers/inference-forward.ts, in child processes
+ * with each GEMM (the choice is read once per process).
+ */
+import { Module, Tensor } from "../../lib";
+import { backward } from "../../lib/training/autograd";
+import { rankingLoss } from "../../lib/training/losses";
+import { Optimizer } from "../../lib/training/optimizer";
+import { seededValues } from "./torch-reference";
+
+export const BERT = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 32, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pooling: "mean", add_pooling_layer: false };
+export const CLIP = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 16, projection_dim: 8, eos_token_id: 2, attention_dropout: 0 };
+export const ARCHITECTURES: Record<string, Record<string, unknown>> = { bert: BERT, "xlm-roberta": { ...BERT, pad_token_id: 1 }, "clip-text": CLIP };
+
+/** A padded batch [B, max(lengths)] (default lengths 7, 4, 1: the padding rows exercise the additive mask); `shift` changes the ids. */
+export function inferenceBatch(shift = 0, lengths = [7, 4, 1]): Tensor[] {
+  const width = Math.max(...lengths);
+  const ids = new BigInt64Array(lengths.length * width);
+  const mask = new BigInt64Array(lengths.length * width);
+  lengths.forEach((len, b) => {
+    for (let i = 0; i < width; i++) {
+      ids[b * width + i] = BigInt(i < len ? 3 + ((b * 11 + i * 7 + shift) % 45) : 0);
+      mask[b * width + i] = i < len ? 1n : 0n;
+    }
+  });
+  return [Tensor.from(ids, [lengths.length, width]), Tensor.from(mask, [lengths.length, width])];
+}
+
+async function fastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; fast: number[] }> {
+  using fast = await m.forwardTensor(inputs);
+  using exact = await m.forwardTensor(inputs, { grad: true });
+  const a = fast.toFloat32Array();
+  const b = exact.toFloat32Array();
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+  return { diff, fast: Array.from(a) };
+}
+
+/** New random weights for every parameter (seeded), loaded with loadStateDict (copy_ into the existing tensors). */
+export async function seedWeights(m: Module, seed: number): Promise<void> {
+  const fresh = new Map(m.namedParameters().map((p, i) => [p.name, Tensor.from(seededValues(seed + i, p.shape.reduce((a, b) => a * b, 1)), p.shape)]));
+  await m.loadStateDict(fresh);
+  for (const t of fresh.values()) t.dispose();
+}
+
+export interface StaleWeightsReport {
+  created: number;
+  reloaded: number;
+  stepped: number;
+  float64: number;
+  /** The fast path's outputs changed with the weights (no stale stacked or packed copy). */
+  reloadChanged: boolean;
+  stepChanged: boolean;
+}
+
+/** Fast vs exact at creation, after loadStateDict, after an optimizer step and in float64. */
+export async function staleWeightsScenario(architecture: string): Promise<StaleWeightsReport> {
+  using m = Module.create(architecture, ARCHITECTURES[architecture] as Record<string, unknown>).eval();
+  const inputs = inferenceBatch();
+  try {
+    const created = await fastVsExact(m, inputs);
+    await seedWeights(m, 100);
+    const reloaded = await fastVsExact(m, inputs);
+    using opt = Optimizer.sgd(m, { lr: 0.5 });
+    const others = inferenceBatch(5);
+    using q = await m.forwardTensor(inputs, { grad: true });
+    using n = await m.forwardTensor(others, { grad: true });
+    using p = await m.forwardTensor(inputs, { grad: true });
+    for (const t of others) t.dispose();
+    using loss = await rankingLoss({ kind: "cosine_margin", margin: 2 }, { query: q, positive: p, negative: n });
+    await backward(loss);
+    await opt.step();
+    const stepped = await fastVsExact(m, inputs);
+    m.to("float64");
+    const f64 = await fastVsExact(m, inputs);
+    const differs = (a: number[], b: number[]) => a.some((v, i) => v !== b[i]);
+    return { created: created.diff, reloaded: reloaded.diff, stepped: stepped.diff, float64: f64.diff, reloadChanged: differs(reloaded.fast, created.fast), stepChanged: differs(stepped.fast, reloaded.fast) };
+  } finally {
+    for (const t of inputs) t.dispose();
+  }
+}
+
+/**
+ * Fast vs exact over many row counts M = B*L, ten forwards at a time in
+ * parallel: 1..70 (lengths 1..10 x batches 1..7), then 120 = 64 + 56,
+ * 280 = 256 + 24 and 600 = 2 x 256 + 64 + 24 (oneDNN's row blocks). Returns the largest difference.
+ */
+export async function rowCountScenario(architecture: string): Promise<number> {
+  using m = Module.create(architecture, ARCHITECTURES[architecture] as Record<string, unknown>).eval();
+  await seedWeights(m, 300);
+  const shapes: number[][] = [];
+  for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));
+  shapes.push([12, 12, 12, 12, 12, 12, 12, 12, 12, 12], Array(20).fill(14), Array(40).fill(15));
+  let worst = 0;
+  for (let start = 0; start < shapes.length; start += 10) {
+    const diffs = await Promise.all(shapes.slice(start, start + 10).map(async (lengths, i) => {
+      const inputs = inferenceBatch(start + i, lengths);
+      try {
+        return (await fastVsExact(m, inputs)).diff;
+      } finally {
+        for (const t of inputs) t.dispose();
+      }
+    }));
+    worst = Math.max(worst, ...diffs);
+  }
+  return worst;
+}
