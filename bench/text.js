@@ -222,8 +222,10 @@ async function benchShape(et, shape, log) {
     engines.push({ name: `PyTorch eager${v.label}`, slow: v.slow, time: timeServer(py), server: py });
     if (v !== variants[variants.length - 1]) continue;  // the extra engines run under the last (loader's) OpenBLAS setting
     const extras = BASELINES.map((b) => ({ name: `ours, ${b.label}`, env: { ...engineEnv(v.coretype), BENCH_PACKAGE: b.dir }, load: {} }));
-    // The same package with its inference GEMMs back on at::addmm (OpenBLAS repacking weights every call).
-    if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_ONEDNN: "0" }, load: {} });
+    // The same package on the other inference GEMM (native/models/inference_path.h, EMBEDDINGS_TORCH_GEMM):
+    // at::addmm where oneDNN serves by default (it packs weights on this CPU), oneDNN where it is built but not chosen.
+    if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "addmm" }, load: {} });
+    else if (/oneDNN \d/.test(loadedOurs.gemm ?? "")) extras.push({ name: "ours, oneDNN", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "onednn" }, load: {} });
     if (BF16) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
