@@ -4,7 +4,8 @@
 // as every other engine (its own tokenizer is not timed: the ids are given). Protocol as
 // bench/text-ours.js:
 //   {"cmd": "load", "dir": <folder with config.json and onnx/model.onnx>, "threads": 2,
-//    "batch": {"ids": [...], "mask": [...], "dims": [B, L]}, "query": {...}, "parity": {...}}
+//    "className": "AutoModel" | "CLIPTextModelWithProjection" (reads onnx/text_model.onnx),
+//    "batch": {"ids": [...], "mask": [...] | null (no attention_mask input), "dims": [B, L]}, "query": {...}, "parity": {...}}
 //   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
 //   {"cmd": "quit"}
 "use strict";
@@ -20,18 +21,18 @@ async function main() {
   const feeds = {};
   const tensors = (f) => ({
     input_ids: new tjs.Tensor("int64", BigInt64Array.from(f.ids, BigInt), f.dims),
-    attention_mask: new tjs.Tensor("int64", BigInt64Array.from(f.mask, BigInt), f.dims),
+    ...(f.mask ? { attention_mask: new tjs.Tensor("int64", BigInt64Array.from(f.mask, BigInt), f.dims) } : {}),
   });
   const output = async (f) => {
     const out = await model(f);
-    return out.pooler_output ?? Object.values(out)[0];
+    return out.pooler_output ?? out.text_embeds ?? Object.values(out)[0];
   };
   const reply = (body) => process.stdout.write(`${JSON.stringify({ ok: true, ...body })}\n`);
   for await (const line of readline.createInterface({ input: process.stdin })) {
     const msg = JSON.parse(line);
     if (msg.cmd === "load") {
       tjs.env.localModelPath = path.dirname(msg.dir);
-      model = await tjs.AutoModel.from_pretrained(path.basename(msg.dir), {
+      model = await tjs[msg.className ?? "AutoModel"].from_pretrained(path.basename(msg.dir), {
         local_files_only: true,
         dtype: "fp32",
         device: "cpu",

@@ -6,8 +6,13 @@
 //   onnxruntime  onnxruntime-node on torch.onnx.export of that PyTorch model, in this process
 //                (default spin-waiting threads, and a second session without)
 // for a BERT-base and a MiniLM-L6 shape with random weights (Module.create +
-// saveStateDict). Throughput: forwardItems of 32 texts that are 128 tokens each
-// (full attention mask); latency: one 16-token query. Ours and PyTorch also run
+// saveStateDict), and an XLM-R base and a CLIP ViT-B/32 text-tower shape
+// (BENCH_SHAPES=xlmr-base,clip-text; XLM-R runs through bench/python/bert.py with
+// RobertaEmbeddings' position ids, CLIP through bench/python/clip_text.py).
+// Throughput: forwardItems of 32 texts that are 128 tokens each
+// (full attention mask); latency: one 16-token query. CLIP's text tower pads every
+// text to its 77 positions (TextToImageClipModel): batch 32 x 77 through
+// encodeQueries, the 16-token query padded to 77 through forwardQuery. Ours and PyTorch also run
 // with OPENBLAS_CORETYPE forced (see CORETYPE). All engines use THREADS threads and
 // alternate in rounds inside one run; each is timed in its own process around one
 // call while the others idle. Run: npm run bench:text
@@ -57,6 +62,13 @@ const TRANSFORMERS_JS = (() => {
 const BF16 = require("../dist/cpu-features").cpuHasBfloat16Matmul(require("../dist/cpu-features").readCpuinfo());
 
 const COMMON = { vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: "gelu", layer_norm_eps: 1e-12, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 0 };
+// XLM-R base (xlm-roberta-base's config.json): BERT-base plus a 250002-token vocabulary, one token
+// type and position ids counted from pad_token_id + 1 (max_position_embeddings 514 = 512 + 2).
+const XLMR = { vocab_size: 250002, max_position_embeddings: 514, type_vocab_size: 1, hidden_act: "gelu", layer_norm_eps: 1e-5, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1, pad_token_id: 1, bos_token_id: 0, eos_token_id: 2 };
+// CLIP ViT-B/32's text_config (openai/clip-vit-base-patch32); bos/eos/pad are the ids of the
+// tokenizer used here (test/fixtures/clip-tiny's BPE tokenizer: <|startoftext|> 0, <|endoftext|> 1).
+const CLIP_TEXT = { vocab_size: 49408, hidden_size: 512, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 8, max_position_embeddings: 77, hidden_act: "quick_gelu", layer_norm_eps: 1e-5, attention_dropout: 0, bos_token_id: 0, eos_token_id: 1, pad_token_id: 1, model_type: "clip_text_model" };
+const CLIP_FIXTURE = path.join(ROOT, "test", "fixtures", "clip-tiny");
 const SHAPES = [
   {
     key: "minilm-l6",
@@ -72,6 +84,24 @@ const SHAPES = [
     config: { ...COMMON, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
     batch: { rounds: 2, iters: 1, warmup: 0, slowRounds: 1 }, // warmed up by the queries; ~80 s a call with Prescott kernels
     query: { rounds: 3, iters: 8, warmup: 3, slowRounds: 3 },
+  },
+  {
+    key: "xlmr-base",
+    title: "XLM-R base shape (hidden 768, 12 layers, 12 heads, ffn 3072, vocab 250002, positions from 2)",
+    family: "xlm-roberta",
+    config: { ...XLMR, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+    batch: { rounds: 2, iters: 1, warmup: 0, slowRounds: 1 },
+    query: { rounds: 3, iters: 8, warmup: 3, slowRounds: 3 },
+  },
+  {
+    key: "clip-text",
+    title: "CLIP ViT-B/32 text tower shape (hidden 512, 12 layers, 8 heads, ffn 2048, vocab 49408, 77 positions, quick_gelu, projection 512)",
+    family: "clip",
+    seq: 77, // every text is padded to the 77 positions
+    config: CLIP_TEXT,
+    projectionDim: 512,
+    batch: { rounds: 3, iters: 1, warmup: 1, slowRounds: 2 },
+    query: { rounds: 3, iters: 10, warmup: 3, slowRounds: 3 },
   },
 ].filter((s) => !process.env.BENCH_SHAPES || process.env.BENCH_SHAPES.split(",").includes(s.key));
 
@@ -136,13 +166,34 @@ function maxAbsDiff(a, b) {
   return max;
 }
 
-/** A Hugging Face checkpoint folder: config.json, model.safetensors (random weights), the bert-tiny tokenizer. */
+/**
+ * A Hugging Face checkpoint folder: config.json, model.safetensors (random weights), the bert-tiny tokenizer
+ * (BERT, XLM-R: its 1500 ids are valid inputs for either vocabulary). CLIP: a CLIPModel folder whose text
+ * tower has the shape's config and whose vision tower, tokenizer and preprocessor are test/fixtures/clip-tiny's
+ * (TextToImageClipModel loads both towers; only the text tower is timed). Returns the module to time.
+ */
 async function makeCheckpoint(et, shape, dir) {
   fs.mkdirSync(dir, { recursive: true });
   et.manualSeed(0);
-  const module = et.Module.create("bert", { ...shape.config, pooling: "pooler" });
+  if (shape.family === "clip") {
+    const vision = JSON.parse(fs.readFileSync(path.join(CLIP_FIXTURE, "config.json"), "utf8")).vision_config;
+    const text = et.Module.create("clip-text", { ...shape.config, projection_dim: shape.projectionDim });
+    const visionModule = et.Module.create("clip-vision", { ...vision, projection_dim: shape.projectionDim });
+    const state = new Map([...text.stateDict(), ...visionModule.stateDict()]);
+    await et.writeSafetensors(path.join(dir, "model.safetensors"), state);
+    for (const t of state.values()) t.dispose();
+    visionModule.dispose();
+    const config = { architectures: ["CLIPModel"], model_type: "clip", projection_dim: shape.projectionDim, text_config: shape.config, vision_config: vision };
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
+    for (const file of ["tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"]) fs.copyFileSync(path.join(CLIP_FIXTURE, file), path.join(dir, file));
+    return text;
+  }
+  const family = shape.family ?? "bert";
+  // With the pooler (XLM-R's default is none): pooler_output, as xlm-roberta-base's checkpoint has it.
+  const module = et.Module.create(family, { ...shape.config, pooling: "pooler", add_pooling_layer: true });
   await module.saveStateDict(path.join(dir, "model.safetensors"));
-  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ architectures: ["BertModel"], model_type: "bert", ...shape.config }, null, 2));
+  const architecture = family === "xlm-roberta" ? "XLMRobertaModel" : "BertModel";
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ architectures: [architecture], model_type: family, ...shape.config }, null, 2));
   // bert-tiny's WordPiece vocabulary (1500 ids) is a valid input for a 30522-row embedding.
   fs.copyFileSync(path.join(TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
   const tokConfig = JSON.parse(fs.readFileSync(path.join(TOKENIZER, "tokenizer_config.json"), "utf8"));
@@ -150,9 +201,15 @@ async function makeCheckpoint(et, shape, dir) {
   return module;
 }
 
-/** Texts of whole vocabulary words (one token each): `words` words -> words + 2 tokens with [CLS]/[SEP]. */
+/**
+ * Texts of whole vocabulary words (one token each): `words` words -> words + 2 tokens with [CLS]/[SEP]
+ * (CLIP: <|startoftext|>/<|endoftext|>; its BPE vocabulary marks a word's end with </w>).
+ */
 function makeTexts(dir, count, words, seed) {
-  const vocab = Object.keys(JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")).model.vocab).filter((w) => /^[a-z]{3,}$/.test(w));
+  const model = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")).model;
+  const vocab = model.type === "BPE"
+    ? Object.keys(model.vocab).filter((w) => /^[a-z]{3,}<\/w>$/.test(w)).map((w) => w.slice(0, -4))
+    : Object.keys(model.vocab).filter((w) => /^[a-z]{3,}$/.test(w));
   const rand = prng(seed);
   return Array.from({ length: count }, () => Array.from({ length: words }, () => vocab[Math.floor(rand() * vocab.length)]).join(" "));
 }
@@ -167,35 +224,50 @@ async function benchShape(et, shape, log) {
   const dir = path.join(OUT, shape.key);
   const module = await makeCheckpoint(et, shape, dir);
   const tokenizer = await et.TextTokenizer.fromPretrained(dir);
+  const clip = shape.family === "clip";
+  const seq = shape.seq ?? SEQ;
+  // CLIP pads every text to its positions, as TextToImageClipModel does; the others pad to the longest.
+  const encodeOptions = { maxLength: seq, padding: clip ? "max_length" : "longest" };
+  const queryLength = clip ? seq : QUERY_TOKENS;
 
   // Inputs shared by all three engines.
-  const texts = makeTexts(dir, BATCH, SEQ + 20, 1); // longer than SEQ: truncation gives full rows
-  const batchEnc = tokenizer.encodeBatch(texts, { maxLength: SEQ, padding: "longest" });
-  if (batchEnc.length !== SEQ || batchEnc.attentionMask.some((v) => v !== 1n)) throw new Error(`batch encodes to length ${batchEnc.length} with padding; expected full ${SEQ}`);
+  const texts = makeTexts(dir, BATCH, seq + 20, 1); // longer than seq: truncation gives full rows
+  const batchEnc = tokenizer.encodeBatch(texts, encodeOptions);
+  if (batchEnc.length !== seq || batchEnc.attentionMask.some((v) => v !== 1n)) throw new Error(`batch encodes to length ${batchEnc.length} with padding; expected full ${seq}`);
   const query = makeTexts(dir, 1, QUERY_TOKENS - 2, 2)[0];
-  const queryEnc = tokenizer.encodeBatch([query], { maxLength: SEQ, padding: "longest" });
-  if (queryEnc.length !== QUERY_TOKENS) throw new Error(`query encodes to ${queryEnc.length} tokens; expected ${QUERY_TOKENS}`);
+  const queryEnc = tokenizer.encodeBatch([query], encodeOptions);
+  const queryTokens = queryEnc.attentionMask.filter((v) => v === 1n).length;
+  if (queryEnc.length !== queryLength || queryTokens !== QUERY_TOKENS) throw new Error(`query encodes to ${queryTokens} tokens in ${queryEnc.length} positions; expected ${QUERY_TOKENS} in ${queryLength}`);
   const batchFile = path.join(dir, "batch.safetensors");
   const queryFile = path.join(dir, "query.safetensors");
-  await writeInputs(et, batchFile, batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]);
+  await writeInputs(et, batchFile, batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]);
 
-  // Parity: a padded batch through the module, the query through forwardQuery (below).
+  // Parity: a padded batch through the module, the query through forwardQuery (below). Random ids from
+  // above the special ones (BERT: [PAD] 0; XLM-R: <s> 0, <pad> 1, </s> 2; CLIP: start 0, end/pad 1),
+  // padding with pad_token_id; CLIP rows are start, ids, end, then padding to its 77 positions.
   const rand = prng(3);
-  const lengths = [32, 20, 9, 3];
-  const pIds = new BigInt64Array(4 * 32);
-  const pMask = new BigInt64Array(4 * 32);
+  const pLength = clip ? seq : 32;
+  const lengths = [pLength, 20, 9, 3];
+  const firstId = { bert: 1, "xlm-roberta": 3, clip: 2 }[shape.family ?? "bert"];
+  const pIds = new BigInt64Array(4 * pLength).fill(BigInt(shape.config.pad_token_id ?? 0));
+  const pMask = new BigInt64Array(4 * pLength);
   lengths.forEach((len, b) => {
     for (let i = 0; i < len; i++) {
-      pIds[b * 32 + i] = BigInt(1 + Math.floor(rand() * 30000));
-      pMask[b * 32 + i] = 1n;
+      pIds[b * pLength + i] = BigInt(firstId + Math.floor(rand() * 30000));
+      pMask[b * pLength + i] = 1n;
+    }
+    if (clip) {
+      pIds[b * pLength] = BigInt(shape.config.bos_token_id);
+      pIds[b * pLength + len - 1] = BigInt(shape.config.eos_token_id);
     }
   });
-  const pIdsT = et.Tensor.from(pIds, [4, 32]);
-  const pMaskT = et.Tensor.from(pMask, [4, 32]);
-  const oursPadded = await module.forwardTensor({ input_ids: pIdsT, attention_mask: pMaskT });
+  const pIdsT = et.Tensor.from(pIds, [4, pLength]);
+  const pMaskT = et.Tensor.from(pMask, [4, pLength]);
+  // CLIP's text tower takes input_ids alone (positional), the BERT family named ids and mask.
+  const oursPadded = await module.forwardTensor(clip ? [pIdsT] : { input_ids: pIdsT, attention_mask: pMaskT });
   const oursPaddedData = oursPadded.toFloat32Array();
   const parityFile = path.join(dir, "parity.safetensors");
-  await writeInputs(et, parityFile, pIds, pMask, [4, 32], { "ours.module": oursPadded });
+  await writeInputs(et, parityFile, pIds, pMask, [4, pLength], { "ours.module": oursPadded });
   pIdsT.dispose();
   pMaskT.dispose();
   module.dispose();
@@ -209,7 +281,7 @@ async function benchShape(et, shape, log) {
   let oursQuery;
   for (const v of variants) {
     const ours = new JsonLineServer(`ours${v.label}`, process.execPath, [path.join(__dirname, "text-ours.js")], engineEnv(v.coretype));
-    const loadedOurs = await ours.request({ cmd: "load", dir, threads: THREADS, maxLength: SEQ, batchSize: BATCH, texts, query });
+    const loadedOurs = await ours.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query });
     const py = new JsonLineServer(`PyTorch eager${v.label}`, PYTHON, [path.join(__dirname, "python", "bench_text.py"), String(THREADS)], engineEnv(v.coretype));
     const loadedPy = await py.request({ cmd: "load", config: path.join(dir, "config.json"), weights: path.join(dir, "model.safetensors") });
     info[v.label || "default"] = { oursThreads: loadedOurs.threads, ...loadedPy };
@@ -226,16 +298,16 @@ async function benchShape(et, shape, log) {
     // at::addmm where oneDNN serves by default (it packs weights on this CPU), oneDNN where it is built but not chosen.
     if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "addmm" }, load: {} });
     else if (/oneDNN \d/.test(loadedOurs.gemm ?? "")) extras.push({ name: "ours, oneDNN", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "onednn" }, load: {} });
-    if (BF16) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
+    if (BF16 && !clip) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
-      const loaded = await server.request({ cmd: "load", dir, threads: THREADS, maxLength: SEQ, batchSize: BATCH, texts, query, ...x.load });
+      const loaded = await server.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query, ...x.load });
       engines.push({ name: x.name, slow: false, time: timeServer(server), server, queryOutput: Float32Array.from(loaded.query), reduced: x.reduced });
     }
     if (!oursQuery) oursQuery = Float32Array.from(loadedOurs.query);
   }
   const queryTensor = et.Tensor.from(oursQuery, [1, oursQuery.length]);
-  await writeInputs(et, queryFile, queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS], { "ours.forwardQuery": queryTensor });
+  await writeInputs(et, queryFile, queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength], { "ours.forwardQuery": queryTensor });
 
   // PyTorch eager (default variant): parity, then the ONNX export.
   const py = engines.find((e) => e.name.startsWith("PyTorch eager")).server;
@@ -254,11 +326,16 @@ async function benchShape(et, shape, log) {
     ["onnxruntime, allow_spinning=0", await ort.InferenceSession.create(onnxFile, { ...sessionOptions, extra: { session: { intra_op: { allow_spinning: "0" } } } })],
   ];
   const session = sessions[0][1];
-  const feeds = (ids, mask, dims) => ({ input_ids: new ort.Tensor("int64", ids, dims), attention_mask: new ort.Tensor("int64", mask, dims) });
-  const batchFeeds = feeds(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]);
-  const queryFeeds = feeds(queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS]);
-  const ortPadded = (await session.run(feeds(pIds, pMask, [4, 32]))).pooler_output.data;
-  const ortQuery = (await session.run(queryFeeds)).pooler_output.data;
+  // The export's own inputs (CLIP: input_ids only) and its one output (pooler_output / text_embeds).
+  const feeds = (ids, mask, dims) => {
+    const all = { input_ids: new ort.Tensor("int64", ids, dims), attention_mask: new ort.Tensor("int64", mask, dims) };
+    return Object.fromEntries(session.inputNames.map((name) => [name, all[name]]));
+  };
+  const outputName = session.outputNames[0];
+  const batchFeeds = feeds(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]);
+  const queryFeeds = feeds(queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength]);
+  const ortPadded = (await session.run(feeds(pIds, pMask, [4, pLength])))[outputName].data;
+  const ortQuery = (await session.run(queryFeeds))[outputName].data;
   for (const [name, s] of sessions) {
     engines.push({
       name,
@@ -280,33 +357,40 @@ async function benchShape(et, shape, log) {
     const tjsDir = path.join(dir, "transformersjs");
     fs.mkdirSync(path.join(tjsDir, "onnx"), { recursive: true });
     fs.copyFileSync(path.join(dir, "config.json"), path.join(tjsDir, "config.json"));
-    fs.copyFileSync(onnxFile, path.join(tjsDir, "onnx", "model.onnx"));
-    const plain = (ids, mask, dims) => ({ ids: Array.from(ids, Number), mask: Array.from(mask, Number), dims });
+    // CLIP: transformers.js' CLIPTextModelWithProjection reads onnx/text_model.onnx and feeds input_ids alone.
+    fs.copyFileSync(onnxFile, path.join(tjsDir, "onnx", clip ? "text_model.onnx" : "model.onnx"));
+    const plain = (ids, mask, dims) => ({ ids: Array.from(ids, Number), mask: clip ? null : Array.from(mask, Number), dims });
     const server = new JsonLineServer(`transformers.js ${TRANSFORMERS_JS}`, process.execPath, [path.join(__dirname, "text-transformersjs.js")], engineEnv(null));
     const loaded = await server.request({
-      cmd: "load", dir: tjsDir, threads: THREADS,
-      batch: plain(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, SEQ]),
-      query: plain(queryEnc.inputIds, queryEnc.attentionMask, [1, QUERY_TOKENS]),
-      parity: plain(pIds, pMask, [4, 32]),
+      cmd: "load", dir: tjsDir, threads: THREADS, className: clip ? "CLIPTextModelWithProjection" : "AutoModel",
+      batch: plain(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]),
+      query: plain(queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength]),
+      parity: plain(pIds, pMask, [4, pLength]),
+    }).catch((error) => {
+      log(`  transformers.js: skipped for ${shape.key}: it could not run this export (${error.message})`);
+      server.proc.kill();
+      return null;
     });
-    tjsParity = [
-      [`transformers.js vs ours \`module.forwardTensor\` (padded batch)`, maxAbsDiff(Float32Array.from(loaded.parity), oursPaddedData)],
-      [`transformers.js vs ours \`forwardQuery\``, maxAbsDiff(Float32Array.from(loaded.query), oursQuery)],
-    ];
-    engines.push({
-      name: `transformers.js ${TRANSFORMERS_JS}`,
-      slow: false,
-      server,
-      time: async (kind, iters, warmup) => {
-        const reply = await server.request({ cmd: "time", kind, iters, warmup });
-        return { samples: reply.samples, faults: reply.faults_per_call };
-      },
-    });
+    if (loaded) {
+      tjsParity = [
+        [`transformers.js vs ours \`module.forwardTensor\` (padded batch)`, maxAbsDiff(Float32Array.from(loaded.parity), oursPaddedData)],
+        [`transformers.js vs ours \`forwardQuery\``, maxAbsDiff(Float32Array.from(loaded.query), oursQuery)],
+      ];
+      engines.push({
+        name: `transformers.js ${TRANSFORMERS_JS}`,
+        slow: false,
+        server,
+        time: async (kind, iters, warmup) => {
+          const reply = await server.request({ cmd: "time", kind, iters, warmup });
+          return { samples: reply.samples, faults: reply.faults_per_call };
+        },
+      });
+    }
   }
 
   const parity = [
-    ["PyTorch eager vs ours `module.forwardTensor` (padded batch 4×32, lengths 32/20/9/3)", pyParity.module],
-    ["PyTorch eager vs ours `forwardQuery` (1×16)", pyParity.forwardQuery],
+    [`PyTorch eager vs ours \`module.forwardTensor\` (padded batch 4×${pLength}, lengths ${lengths.join("/")})`, pyParity.module],
+    [`PyTorch eager vs ours \`forwardQuery\` (1×${queryLength})`, pyParity.forwardQuery],
     ["onnxruntime vs ours `module.forwardTensor` (padded batch)", maxAbsDiff(ortPadded, oursPaddedData)],
     ["onnxruntime vs ours `forwardQuery`", maxAbsDiff(ortQuery, oursQuery)],
     ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput && !e.reduced).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
@@ -343,14 +427,14 @@ async function benchShape(et, shape, log) {
   const tokBatch = [];
   const tokQuery = [];
   for (let i = 0; i < 20; i++) {
-    tokBatch.push(await timeAsync(() => tokenizer.encodeBatch(texts, { maxLength: SEQ, padding: "longest" })));
-    tokQuery.push(await timeAsync(() => tokenizer.encodeBatch([query], { maxLength: SEQ, padding: "longest" })));
+    tokBatch.push(await timeAsync(() => tokenizer.encodeBatch(texts, encodeOptions)));
+    tokQuery.push(await timeAsync(() => tokenizer.encodeBatch([query], encodeOptions)));
   }
 
   for (const e of engines) await e.server?.close();
   for (const [, s] of sessions) await s.release();
   const ops = { exported: countOps(onnxFile), optimized: countOps(optimizedFile) };
-  return { samples, faults, parity, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops };
+  return { samples, faults, parity, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops, seq, queryLength, outputName };
 }
 
 function shapeTable(result) {
@@ -365,7 +449,8 @@ function shapeTable(result) {
     const faultsPerBatch = f.reduce((a, x) => a + x, 0) / f.length;
     return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), `${(ortBatch / b.median).toFixed(2)}x`, fmt.ms(q.median), fmt.ms(q.p90), `${(q.median / ortQuery).toFixed(2)}x`, `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n}`];
   });
-  return table(["engine", `batch ${BATCH}×${SEQ}: median ms`, "p90 ms", "items/s", "throughput ÷ onnxruntime", `query 1×${QUERY_TOKENS}: median ms`, "p90 ms", "latency ÷ onnxruntime", "page faults / batch", "samples (batch / query)"], rows);
+  const query = result.queryLength === QUERY_TOKENS ? `1×${QUERY_TOKENS}` : `1×${QUERY_TOKENS} padded to ${result.queryLength}`;
+  return table(["engine", `batch ${BATCH}×${result.seq}: median ms`, "p90 ms", "items/s", "throughput ÷ onnxruntime", `query ${query}: median ms`, "p90 ms", "latency ÷ onnxruntime", "page faults / batch", "samples (batch / query)"], rows);
 }
 
 function opsSummary(counts) {
@@ -395,7 +480,7 @@ async function main() {
       "",
       `Tokenization alone (inside ours' numbers): batch ${fmt.ms(result.tokenize.batch.median)} ms, query ${fmt.ms(result.tokenize.query.median)} ms (median).`,
       "",
-      "Parity (pooler_output, float32):",
+      `Parity (${result.outputName}, float32):`,
       "",
       ...result.parity.map(([what, diff]) => `- ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "(OK" : "(FAIL"}, tolerance ${TOLERANCE})`),
       "",
@@ -407,17 +492,19 @@ async function main() {
     console.log(section);
     sections.push(section);
   }
-  const command = `${BASELINES.length ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)`;
+  const command = `${BASELINES.length ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}${process.env.BENCH_SHAPES ? `BENCH_SHAPES=${process.env.BENCH_SHAPES} ` : ""}npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)`;
   const text = [
     preamble("bench/text: forwardItems throughput and query latency", command, m, [
-      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids.`,
+      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), every text padded to 77 (its positions); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
       "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
       `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
       `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,
     ]),
     ...sections,
   ].join("\n");
-  console.log(`written: ${writeResult("text.md", text)}`);
+  // A subset of the shapes (BENCH_SHAPES) gets a file of its own, so the full run's text.md stays.
+  const resultFile = process.env.BENCH_SHAPES ? `text-${SHAPES.map((sh) => sh.key).join("-")}.md` : "text.md";
+  console.log(`written: ${writeResult(resultFile, text)}`);
 }
 
 module.exports = { JsonLineServer, engineEnv, makeTexts, makeCheckpoint, SHAPES, THREADS, BATCH, SEQ };

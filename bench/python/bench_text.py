@@ -3,7 +3,9 @@
 bench/text.js starts one of these per model shape and sends commands, so the
 three implementations can be timed back to back in one run without reloading:
   {"cmd": "load", "config": "config.json", "weights": "model.safetensors"}
-  {"cmd": "parity", "file": "parity.safetensors"}  input_ids, attention_mask, ours -> max |ours - python|
+      model_type "clip": the text tower (bench/python/clip_text.py, input_ids -> text_embeds);
+      otherwise BERT / XLM-R (bench/python/bert.py, input_ids + attention_mask -> pooler_output)
+  {"cmd": "parity", "file": "parity.safetensors"}  the model's inputs, ours.* -> max |ours - python|
   {"cmd": "export", "path": "model.onnx"}          torch.onnx.export, opset 14, dynamic batch/sequence
   {"cmd": "time", "file": "inputs.safetensors", "iters": n, "warmup": w, "mode": "inference_mode"|"no_grad"}
   {"cmd": "quit"}
@@ -23,6 +25,10 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bert import BertModel, read_safetensors  # noqa: E402
+from clip_text import CLIPTextModelWithProjection  # noqa: E402
+
+BertModel.input_names = ["input_ids", "attention_mask"]
+BertModel.output_name = "pooler_output"
 
 
 def openblas_core():
@@ -56,38 +62,39 @@ def main():
             with open(msg["config"]) as f:
                 config = json.load(f)
             start = time.perf_counter()
-            model = BertModel.from_safetensors(config, msg["weights"])
+            family = CLIPTextModelWithProjection if config.get("model_type") == "clip" else BertModel
+            model = family.from_safetensors(config, msg["weights"])
             reply.update(seconds=time.perf_counter() - start, torch=torch.__version__,
                          threads=torch.get_num_threads(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                          openblas_core=openblas_core())
         elif cmd == "parity":
             t = load_inputs(msg["file"])
             with torch.inference_mode():
-                got = model(t["input_ids"], t["attention_mask"])
+                got = model(*(t[name] for name in model.input_names))
             diffs = {k[len("ours."):]: float((got - t[k]).abs().max()) for k in t if k.startswith("ours.")}
             reply.update(max_abs_diff=diffs, shape=list(got.shape))
         elif cmd == "export":
-            ids = torch.randint(1, 100, (2, 16))
+            ids = torch.randint(2, 100, (2, 16))
+            example = (ids, torch.ones_like(ids))[:len(model.input_names)]
+            axes = {name: {0: "batch", 1: "sequence"} for name in model.input_names}
             start = time.perf_counter()
             with torch.no_grad():
-                torch.onnx.export(model, (ids, torch.ones_like(ids)), msg["path"], opset_version=14,
-                                  input_names=["input_ids", "attention_mask"], output_names=["pooler_output"],
-                                  dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                                                "attention_mask": {0: "batch", 1: "sequence"},
-                                                "pooler_output": {0: "batch"}})
+                torch.onnx.export(model, example, msg["path"], opset_version=14,
+                                  input_names=model.input_names, output_names=[model.output_name],
+                                  dynamic_axes={**axes, model.output_name: {0: "batch"}})
             reply.update(seconds=time.perf_counter() - start)
         elif cmd == "time":
             t = load_inputs(msg["file"])
-            ids, mask = t["input_ids"], t["attention_mask"]
+            args = [t[name] for name in model.input_names]
             guard = torch.inference_mode if msg.get("mode", "inference_mode") == "inference_mode" else torch.no_grad
             samples = []
             with guard():
                 for _ in range(msg.get("warmup", 0)):
-                    model(ids, mask)
+                    model(*args)
                 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 for _ in range(msg["iters"]):
                     start = time.perf_counter()
-                    model(ids, mask)
+                    model(*args)
                     samples.append(time.perf_counter() - start)
             # Minor page faults per call: fresh pages the allocator mapped (and the kernel zeroed) for it.
             faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / max(1, msg["iters"])

@@ -7,6 +7,9 @@ modeling_bert.py's eager path: exact (erf) GELU, LayerNorm eps from the config,
 additive mask (1 - mask) * finfo(dtype).min, dropout where HF has it (inactive in
 eval mode; from_safetensors returns the model in eval mode). No transformers, no safetensors
 package: read_safetensors parses the file with struct/json + torch.frombuffer.
+XLM-R (config model_type "xlm-roberta") is the same model with RobertaEmbeddings'
+position ids (from pad_token_id + 1 on, padding at pad_token_id), as in
+modeling_xlm_roberta.py.
 """
 import json
 import math
@@ -42,7 +45,10 @@ class BertEmbeddings(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.word_embeddings = nn.Embedding(c["vocab_size"], c["hidden_size"], padding_idx=c.get("pad_token_id", 0))
-        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], c["hidden_size"])
+        # XLM-R (model_type xlm-roberta / roberta): positions count up from pad_token_id + 1, padding
+        # tokens sit at pad_token_id (HF create_position_ids_from_input_ids); BERT: 0..L-1.
+        self.padding_idx = c.get("pad_token_id", 1) if c.get("model_type") in ("xlm-roberta", "roberta") else None
+        self.position_embeddings = nn.Embedding(c["max_position_embeddings"], c["hidden_size"], padding_idx=self.padding_idx)
         self.token_type_embeddings = nn.Embedding(c.get("type_vocab_size", 2), c["hidden_size"])
         # HF spelling: the attribute name is the checkpoint key.
         self.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c.get("layer_norm_eps", 1e-12))
@@ -50,7 +56,11 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, input_ids):  # [B, L] -> [B, L, H]
         length = input_ids.shape[1]
-        positions = torch.arange(length, dtype=torch.long, device=input_ids.device).unsqueeze(0)  # [1, L]
+        if self.padding_idx is None:
+            positions = torch.arange(length, dtype=torch.long, device=input_ids.device).unsqueeze(0)  # [1, L]
+        else:
+            real = input_ids.ne(self.padding_idx).long()                  # [B, L]
+            positions = torch.cumsum(real, dim=1) * real + self.padding_idx  # [B, L]
         types = torch.zeros_like(input_ids)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(types) + self.position_embeddings(positions)
         return self.dropout(self.LayerNorm(x))

@@ -76,3 +76,28 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
     expect(report.rows).toBeLessThan(1e-5);
   });
 });
+
+// CLIP's MLP activation runs in place on the inference path (quick_gelu blockwise
+// in cache-sized row blocks; native/models/clip.cc) and its residual sums are added
+// in place. A wide MLP (4096) makes quick_gelu's rows span several blocks, the
+// last one partial, split over the threads.
+describe("clip: in-place activation and residuals on the inference path", () => {
+  test.each(["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"])("clip-text, hidden_act %s: equals the exact path within 1e-6", async (act) => {
+    using m = Module.create("clip-text", { ...CLIP, hidden_act: act, intermediate_size: 4096 }).eval();
+    const inputs = batch();
+    try {
+      const { diff } = await maxDiffFastVsExact(m, [inputs[0] as Tensor]);
+      expect(diff).toBeLessThan(1e-6);
+    } finally {
+      for (const t of inputs) t.dispose();
+    }
+  });
+
+  test("clip-vision (quick_gelu): equals the exact path within 1e-6", async () => {
+    const vision = { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 4096, image_size: 32, patch_size: 8, projection_dim: 8, attention_dropout: 0 };
+    using m = Module.create("clip-vision", vision).eval();
+    using pixels = Tensor.from(seededValues(7, 2 * 3 * 32 * 32), [2, 3, 32, 32]);
+    const { diff } = await maxDiffFastVsExact(m, [pixels]);
+    expect(diff).toBeLessThan(1e-6);
+  });
+});
