@@ -13,7 +13,8 @@ import { seededValues } from "./torch-reference";
 
 export const BERT = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 32, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pooling: "mean", add_pooling_layer: false };
 export const CLIP = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 16, projection_dim: 8, eos_token_id: 2, attention_dropout: 0 };
-export const ARCHITECTURES: Record<string, Record<string, unknown>> = { bert: BERT, "xlm-roberta": { ...BERT, pad_token_id: 1 }, "clip-text": CLIP };
+type Options = Readonly<Record<string, string | number | boolean>>;
+export const ARCHITECTURES: Record<string, Options> = { bert: BERT, "xlm-roberta": { ...BERT, pad_token_id: 1 }, "clip-text": CLIP };
 
 /** A padded batch [B, max(lengths)] (default lengths 7, 4, 1: the padding rows exercise the additive mask); `shift` changes the ids. */
 export function inferenceBatch(shift = 0, lengths = [7, 4, 1]): Tensor[] {
@@ -29,7 +30,8 @@ export function inferenceBatch(shift = 0, lengths = [7, 4, 1]): Tensor[] {
   return [Tensor.from(ids, [lengths.length, width]), Tensor.from(mask, [lengths.length, width])];
 }
 
-async function fastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; fast: number[] }> {
+/** max |fast - exact| over the outputs of one forward each (eval, no grad vs grad), and the fast path's values. */
+export async function fastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; fast: number[] }> {
   using fast = await m.forwardTensor(inputs);
   using exact = await m.forwardTensor(inputs, { grad: true });
   const a = fast.toFloat32Array();
@@ -58,7 +60,7 @@ export interface StaleWeightsReport {
 
 /** Fast vs exact at creation, after loadStateDict, after an optimizer step and in float64. */
 export async function staleWeightsScenario(architecture: string): Promise<StaleWeightsReport> {
-  using m = Module.create(architecture, ARCHITECTURES[architecture] as Record<string, unknown>).eval();
+  using m = Module.create(architecture, ARCHITECTURES[architecture] as Options).eval();
   const inputs = inferenceBatch();
   try {
     const created = await fastVsExact(m, inputs);
@@ -89,7 +91,7 @@ export async function staleWeightsScenario(architecture: string): Promise<StaleW
  * 280 = 256 + 24 and 600 = 2 x 256 + 64 + 24 (oneDNN's row blocks). Returns the largest difference.
  */
 export async function rowCountScenario(architecture: string): Promise<number> {
-  using m = Module.create(architecture, ARCHITECTURES[architecture] as Record<string, unknown>).eval();
+  using m = Module.create(architecture, ARCHITECTURES[architecture] as Options).eval();
   await seedWeights(m, 300);
   const shapes: number[][] = [];
   for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));

@@ -17,8 +17,9 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runtimeInfo } from "../../lib";
-import { rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { Module, runtimeInfo, Tensor } from "../../lib";
+import { CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -84,9 +85,9 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
 describe("clip: in-place activation and residuals on the inference path", () => {
   test.each(["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"])("clip-text, hidden_act %s: equals the exact path within 1e-6", async (act) => {
     using m = Module.create("clip-text", { ...CLIP, hidden_act: act, intermediate_size: 4096 }).eval();
-    const inputs = batch();
+    const inputs = inferenceBatch();
     try {
-      const { diff } = await maxDiffFastVsExact(m, [inputs[0] as Tensor]);
+      const { diff } = await fastVsExact(m, [inputs[0] as Tensor]);
       expect(diff).toBeLessThan(1e-6);
     } finally {
       for (const t of inputs) t.dispose();
@@ -97,7 +98,7 @@ describe("clip: in-place activation and residuals on the inference path", () => 
     const vision = { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 4096, image_size: 32, patch_size: 8, projection_dim: 8, attention_dropout: 0 };
     using m = Module.create("clip-vision", vision).eval();
     using pixels = Tensor.from(seededValues(7, 2 * 3 * 32 * 32), [2, 3, 32, 32]);
-    const { diff } = await maxDiffFastVsExact(m, [pixels]);
+    const { diff } = await fastVsExact(m, [pixels]);
     expect(diff).toBeLessThan(1e-6);
   });
 });
