@@ -1,6 +1,5 @@
 #include "models/clip.h"
 
-#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -27,35 +26,6 @@ torch::Tensor Activate(const std::string& name, const torch::Tensor& x) {
   if (name == "relu") return torch::relu(x);
   if (name == "silu") return torch::silu(x);
   return torch::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
-}
-
-// quick_gelu in place, x * sigmoid(1.702 x), in one pass over x: each thread
-// takes blocks of rows small enough to stay in cache and runs the same three
-// ATen ops as Activate on them (multiply into a block-sized temporary, sigmoid
-// in place, multiply into x), so the values equal Activate's and no tensor of
-// x's size is allocated. x: a contiguous temporary of this forward.
-torch::Tensor QuickGeluInPlace(torch::Tensor& x) {
-  const int64_t width = x.size(-1);
-  const int64_t rows = x.numel() / std::max<int64_t>(width, 1);
-  const auto flat = x.view({rows, width});
-  const int64_t block = std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1));  // ~64 KiB of float32
-  at::parallel_for(0, rows, block, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; r += block) {
-      auto part = flat.slice(0, r, std::min(end, r + block));
-      part.mul_(at::mul(part, 1.702).sigmoid_());
-    }
-  });
-  return x;
-}
-
-// Activate for the inference path: in place on x, fc1's fresh output, which
-// nothing else holds (no autograd graph records it there).
-torch::Tensor ActivateInPlace(const std::string& name, torch::Tensor& x) {
-  if (name == "quick_gelu") return x.is_contiguous() ? QuickGeluInPlace(x) : x.mul_(torch::sigmoid(1.702 * x));
-  if (name == "gelu") return at::gelu_(x, "none");
-  if (name == "relu") return x.relu_();
-  if (name == "silu") return at::silu_(x);
-  return at::gelu_(x, "tanh");  // gelu_new, gelu_pytorch_tanh
 }
 
 }  // namespace
@@ -105,7 +75,7 @@ void CLIPAttentionImpl::reset() {
 torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
   if (UseInferencePath(*this, hidden)) {
     const auto qkv = qkv_.forward({q_proj, k_proj, v_proj}, hidden);  // [B, L, 3H]
-    return out_proj->forward(SelfAttentionInference(qkv, options.num_attention_heads(), mask));
+    return out_proj_.forward({out_proj}, SelfAttentionInference(qkv, options.num_attention_heads(), mask));
   }
   const int64_t heads = options.num_attention_heads(), head_dim = options.hidden_size() / heads;
   auto split = [&](const torch::Tensor& x) { return x.unflatten(-1, {heads, head_dim}).transpose(1, 2); };
@@ -136,9 +106,9 @@ void CLIPMLPImpl::reset() {
 }
 
 torch::Tensor CLIPMLPImpl::forward(const torch::Tensor& hidden) {
-  auto x = fc1->forward(hidden);  // [B, L, I]
-  if (UseInferencePath(*this, hidden)) return fc2->forward(ActivateInPlace(options.hidden_act(), x));
-  return fc2->forward(Activate(options.hidden_act(), x));  // [B, L, D]
+  if (UseInferencePath(*this, hidden))  // hidden_act in fc1's epilogue (in place)
+    return fc2_.forward({fc2}, fc1_.forward({fc1}, hidden, ActivationNamed(options.hidden_act())));
+  return fc2->forward(Activate(options.hidden_act(), fc1->forward(hidden)));  // [B, L, D]
 }
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPEncoderOptions& options_) : options(options_) { reset(); }

@@ -55,7 +55,8 @@ struct CLIPAttentionImpl : torch::nn::Module {  // HF: CLIPAttention
   torch::nn::Linear out_proj{nullptr};
 
  private:
-  InferenceLinear qkv_;  // q/k/v stacked for the inference path (models/inference_path.h)
+  InferenceLinear qkv_;       // q/k/v stacked for the inference path (models/inference_path.h)
+  InferenceLinear out_proj_;  // out_proj for the inference path
 };
 TORCH_MODULE(CLIPAttention);
 
@@ -67,6 +68,10 @@ struct CLIPMLPImpl : torch::nn::Module {  // HF: CLIPMLP
   CLIPEncoderOptions options;
   torch::nn::Linear fc1{nullptr};
   torch::nn::Linear fc2{nullptr};
+
+ private:
+  InferenceLinear fc1_;  // fc1 for the inference path, hidden_act in its epilogue
+  InferenceLinear fc2_;
 };
 TORCH_MODULE(CLIPMLP);
 

@@ -86,7 +86,10 @@ class InferenceLinear {
 // What serves InferenceLinear's GEMMs in this process (runtimeInfo().inferenceGemm).
 std::string DescribeInferenceGemm();
 
-// The activation named by an HF config's hidden_act, for an InferenceLinear epilogue.
+// An activation in place on y, a temporary of the caller's (the at::addmm path of InferenceLinear).
+void ActivateInPlace(LinearActivation act, torch::Tensor& y);
+
+// The activation named by an HF config's hidden_act (BERT's and CLIP's), for an InferenceLinear epilogue.
 LinearActivation ActivationNamed(const std::string& hidden_act);
 
 }  // namespace et

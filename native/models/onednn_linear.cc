@@ -31,6 +31,9 @@ dnnl::algorithm Algorithm(LinearActivation act) {
       return dnnl::algorithm::eltwise_gelu_erf;
     case LinearActivation::kGeluTanh:
       return dnnl::algorithm::eltwise_gelu_tanh;
+    case LinearActivation::kQuickGelu:  // x * sigmoid(1.702 x): swish with alpha 1.702
+    case LinearActivation::kSilu:       // x * sigmoid(x): swish with alpha 1
+      return dnnl::algorithm::eltwise_swish;
     case LinearActivation::kNone:
       break;
   }
@@ -44,7 +47,8 @@ using Type = dnnl::memory::data_type;
 // Weights "any": the layout this CPU's kernel wants.
 dnnl::matmul::primitive_desc MatmulFor(int64_t m, int64_t k, int64_t n, LinearActivation act, bool residual) {
   dnnl::post_ops ops;
-  if (act != LinearActivation::kNone) ops.append_eltwise(1.f, Algorithm(act), 0.f, 0.f);
+  const float alpha = act == LinearActivation::kQuickGelu ? 1.702f : act == LinearActivation::kSilu ? 1.f : 0.f;
+  if (act != LinearActivation::kNone) ops.append_eltwise(1.f, Algorithm(act), alpha, 0.f);
   if (residual) ops.append_sum(1.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);

@@ -15,7 +15,7 @@
 namespace et {
 
 // The activations a Linear's epilogue can apply (HF hidden_act names map here).
-enum class LinearActivation { kNone, kRelu, kGeluErf, kGeluTanh };
+enum class LinearActivation { kNone, kRelu, kGeluErf, kGeluTanh, kQuickGelu, kSilu };
 
 class OneDnnLinear {
  public:
