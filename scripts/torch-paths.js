@@ -74,7 +74,7 @@ switch (process.argv[2]) {
   }
   case "onednn-defines": {
     const library = oneDnn();
-    process.stderr.write(library ? `embeddings-torch: oneDNN found (${library}, linked by libtorch_cpu): inference GEMMs with packed weights (-DEMBEDDINGS_TORCH_ONEDNN)\n` : "embeddings-torch: oneDNN left out: inference GEMMs on at::addmm; on Debian apt-get install libdnnl-dev and rebuild\n");
+    process.stderr.write(library ? `embeddings-torch: oneDNN found (${library}, linked by libtorch_cpu): built in (-DEMBEDDINGS_TORCH_ONEDNN); inference GEMMs use it where its kernel packs weights (README \"Inference path\")\n` : "embeddings-torch: oneDNN left out: inference GEMMs on at::addmm (on AVX-512/AMX CPUs oneDNN packs weights once: on Debian apt-get install libdnnl-dev and rebuild)\n");
     console.log(library ? "EMBEDDINGS_TORCH_ONEDNN" : "");
     break;
   }
