@@ -63,6 +63,11 @@ void BackwardLease::Release() {
   }
 }
 
+bool BackwardLease::Any() {
+  std::lock_guard<std::mutex> lock(leases_mutex);
+  return !leased.empty();
+}
+
 bool BackwardLease::Holds(const std::vector<at::Tensor>& tensors) {
   std::lock_guard<std::mutex> lock(leases_mutex);
   if (leased.empty()) return false;

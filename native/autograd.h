@@ -33,6 +33,8 @@ class BackwardLease {
 
   // Whether a queued or running backward writes gradients into any of `tensors`.
   static bool Holds(const std::vector<at::Tensor>& tensors);
+  // Whether any backward holds a lease now: callers skip collecting tensors for Holds when none does.
+  static bool Any();
 
  private:
   std::vector<const c10::TensorImpl*> leaves_;

@@ -175,6 +175,7 @@ void ModuleWrap::CheckIdle(Napi::Env env, const char* method) const {
     Throw(env, std::string("NativeModule.") + method + ": " + std::to_string(busy) +
                    " call(s) on this module are still in flight; await them first",
           kErrBusy);
+  if (!BackwardLease::Any()) return;
   std::vector<at::Tensor> parameters;
   for (const auto& p : handle.named_parameters()) parameters.push_back(p.second);
   if (BackwardLease::Holds(parameters))

@@ -228,7 +228,9 @@ void OptimizerWrap::CheckModulesIdle(Napi::Env env, const char* method) const {
 }
 
 void OptimizerWrap::CheckNoBackward(Napi::Env env, const char* method) const {
-  for (const auto& m : Checked(env, method).modules()) {
+  const auto& modules = Checked(env, method).modules();
+  if (!BackwardLease::Any()) return;
+  for (const auto& m : modules) {
     std::vector<at::Tensor> parameters;
     for (const auto& p : m->named_parameters()) parameters.push_back(p.second);
     if (BackwardLease::Holds(parameters))
