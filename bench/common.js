@@ -112,4 +112,32 @@ async function timeCalls(call, iters, warmup = 0, release = () => {}) {
   return { samples, faults_per_call: (process.resourceUsage().minorPageFault - faults) / Math.max(1, iters) };
 }
 
-module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, timeCalls, sleep, rotate, machine, table, preamble, writeResult, fmt };
+/**
+ * The line-delimited JSON loop of the engine processes (text-ours.js, text-transformersjs.js):
+ * one request per stdin line, `{"cmd": name, ...}`, answered by `handlers[name](msg)` as one
+ * `{"ok": true, ...reply}` line; "quit" runs `handlers.quit` (if any), answers, and exits (stdin
+ * would keep the process alive); an unknown command is answered `{"ok": false, "error": ...}`;
+ * a handler that throws ends the process with exit code 1.
+ */
+function serveEngine(handlers) {
+  const readline = require("node:readline");
+  const write = (body) => process.stdout.write(`${JSON.stringify(body)}\n`);
+  (async () => {
+    for await (const line of readline.createInterface({ input: process.stdin })) {
+      const msg = JSON.parse(line);
+      if (msg.cmd === "quit") {
+        await handlers.quit?.();
+        process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0));
+        return;
+      }
+      const handler = handlers[msg.cmd];
+      if (handler) write({ ok: true, ...(await handler(msg)) });
+      else write({ ok: false, error: `unknown command ${msg.cmd}` });
+    }
+  })().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
+
+module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, timeCalls, serveEngine, sleep, rotate, machine, table, preamble, writeResult, fmt };

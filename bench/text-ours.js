@@ -10,45 +10,35 @@
 //   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
 //   {"cmd": "quit"}
 "use strict";
-const readline = require("node:readline");
 const path = require("node:path");
-const { loadPackage, timeCalls } = require("./common");
+const { loadPackage, serveEngine, timeCalls } = require("./common");
 
-async function main() {
-  // BENCH_PACKAGE: another package folder to time instead (bench/text.js BENCH_BASELINE).
-  const et = process.env.BENCH_PACKAGE ? require(path.join(process.env.BENCH_PACKAGE, "dist", "index.js")) : loadPackage();
-  let model;
-  let clip = false;
-  let texts;
-  let query;
-  const reply = (body) => process.stdout.write(`${JSON.stringify({ ok: true, ...body })}\n`);
-  for await (const line of readline.createInterface({ input: process.stdin })) {
-    const msg = JSON.parse(line);
-    if (msg.cmd === "load") {
-      et.setNumThreads(msg.threads);
-      clip = msg.family === "clip";
-      model = clip
-        ? await et.TextToImageClipModel.fromPretrained(msg.dir, { batchSize: msg.batchSize })
-        : await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
-      ({ texts, query } = msg);
-      const out = await model.forwardQuery(query);
-      reply({ threads: et.getNumThreads(), gemm: et.runtimeInfo().inferenceGemm, query: Array.from(out.toFloat32Array()) });
-      out.dispose();
-    } else if (msg.cmd === "time") {
-      const batch = clip ? () => model.encodeQueries(texts, { grad: false }) : () => model.forwardItems(texts);
-      const call = msg.kind === "batch" ? batch : () => model.forwardQuery(query);
-      reply(await timeCalls(call, msg.iters, msg.warmup ?? 0, (out) => out.dispose()));
-    } else if (msg.cmd === "quit") {
-      model?.dispose();
-      process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0)); // stdin would keep the process alive
-      return;
-    } else {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: `unknown command ${msg.cmd}` })}\n`);
-    }
-  }
-}
+// BENCH_PACKAGE: another package folder to time instead (bench/text.js BENCH_BASELINE).
+const et = process.env.BENCH_PACKAGE ? require(path.join(process.env.BENCH_PACKAGE, "dist", "index.js")) : loadPackage();
+let model;
+let clip = false;
+let texts;
+let query;
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+serveEngine({
+  async load(msg) {
+    et.setNumThreads(msg.threads);
+    clip = msg.family === "clip";
+    model = clip
+      ? await et.TextToImageClipModel.fromPretrained(msg.dir, { batchSize: msg.batchSize })
+      : await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
+    ({ texts, query } = msg);
+    const out = await model.forwardQuery(query);
+    const body = { threads: et.getNumThreads(), gemm: et.runtimeInfo().inferenceGemm, query: Array.from(out.toFloat32Array()) };
+    out.dispose();
+    return body;
+  },
+  time(msg) {
+    const batch = clip ? () => model.encodeQueries(texts, { grad: false }) : () => model.forwardItems(texts);
+    const call = msg.kind === "batch" ? batch : () => model.forwardQuery(query);
+    return timeCalls(call, msg.iters, msg.warmup ?? 0, (out) => out.dispose());
+  },
+  quit() {
+    model?.dispose();
+  },
 });

@@ -10,51 +10,41 @@
 //   {"cmd": "quit"}
 "use strict";
 const path = require("node:path");
-const readline = require("node:readline");
 
-const { timeCalls } = require("./common");
+const { serveEngine, timeCalls } = require("./common");
 
-async function main() {
-  const tjs = await import("@huggingface/transformers");
-  tjs.env.allowRemoteModels = false;  // never the Hub: the folder is local
-  let model;
-  const feeds = {};
-  const tensors = (f) => ({
-    input_ids: new tjs.Tensor("int64", BigInt64Array.from(f.ids, BigInt), f.dims),
-    ...(f.mask ? { attention_mask: new tjs.Tensor("int64", BigInt64Array.from(f.mask, BigInt), f.dims) } : {}),
-  });
-  const output = async (f) => {
-    const out = await model(f);
-    return out.pooler_output ?? out.text_embeds ?? Object.values(out)[0];
-  };
-  const reply = (body) => process.stdout.write(`${JSON.stringify({ ok: true, ...body })}\n`);
-  for await (const line of readline.createInterface({ input: process.stdin })) {
-    const msg = JSON.parse(line);
-    if (msg.cmd === "load") {
-      tjs.env.localModelPath = path.dirname(msg.dir);
-      model = await tjs[msg.className ?? "AutoModel"].from_pretrained(path.basename(msg.dir), {
-        local_files_only: true,
-        dtype: "fp32",
-        device: "cpu",
-        session_options: { intraOpNumThreads: msg.threads, interOpNumThreads: 1, graphOptimizationLevel: "all", executionMode: "sequential" },
-      });
-      feeds.batch = tensors(msg.batch);
-      feeds.query = tensors(msg.query);
-      const parity = msg.parity ? Array.from((await output(tensors(msg.parity))).data) : null;
-      reply({ version: tjs.env.version, query: Array.from((await output(feeds.query)).data), parity });
-    } else if (msg.cmd === "time") {
-      reply(await timeCalls(() => output(feeds[msg.kind]), msg.iters, msg.warmup ?? 0));
-    } else if (msg.cmd === "quit") {
-      await model?.dispose?.();
-      process.stdout.write(`${JSON.stringify({ ok: true })}\n`, () => process.exit(0));
-      return;
-    } else {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: `unknown command ${msg.cmd}` })}\n`);
-    }
-  }
-}
+let tjs;
+let model;
+const feeds = {};
+const tensors = (f) => ({
+  input_ids: new tjs.Tensor("int64", BigInt64Array.from(f.ids, BigInt), f.dims),
+  ...(f.mask ? { attention_mask: new tjs.Tensor("int64", BigInt64Array.from(f.mask, BigInt), f.dims) } : {}),
+});
+const output = async (f) => {
+  const out = await model(f);
+  return out.pooler_output ?? out.text_embeds ?? Object.values(out)[0];
+};
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+serveEngine({
+  async load(msg) {
+    tjs = await import("@huggingface/transformers");
+    tjs.env.allowRemoteModels = false;  // never the Hub: the folder is local
+    tjs.env.localModelPath = path.dirname(msg.dir);
+    model = await tjs[msg.className ?? "AutoModel"].from_pretrained(path.basename(msg.dir), {
+      local_files_only: true,
+      dtype: "fp32",
+      device: "cpu",
+      session_options: { intraOpNumThreads: msg.threads, interOpNumThreads: 1, graphOptimizationLevel: "all", executionMode: "sequential" },
+    });
+    feeds.batch = tensors(msg.batch);
+    feeds.query = tensors(msg.query);
+    const parity = msg.parity ? Array.from((await output(tensors(msg.parity))).data) : null;
+    return { version: tjs.env.version, query: Array.from((await output(feeds.query)).data), parity };
+  },
+  time(msg) {
+    return timeCalls(() => output(feeds[msg.kind]), msg.iters, msg.warmup ?? 0);
+  },
+  async quit() {
+    await model?.dispose?.();
+  },
 });
