@@ -164,10 +164,9 @@ std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor& weight, co
   if (weight.dim() != 2 || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat || !bias.defined() ||
       bias.dim() != 1 || bias.size(0) != weight.size(0) || !bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)
     return nullptr;
+  if (only_if_packed && !PacksHere()) return nullptr;  // before any reorder: nothing made to be thrown away
   try {
-    auto made = std::make_shared<PackedLinear>(weight, bias);
-    if (only_if_packed && !PacksHere()) return nullptr;
-    return made;
+    return std::make_shared<PackedLinear>(weight, bias);
   } catch (const dnnl::error&) {
     return nullptr;  // no matmul for this shape on this CPU: at::addmm serves it
   }
@@ -177,21 +176,23 @@ std::string OneDnnLinear::Describe() {
   try {
     const auto* v = dnnl_version();
     const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
-    const bool packs = std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
     return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + " " +
-           pd.impl_info_str() + (packs ? ", weights packed once" : ", weights repacked every call");
+           pd.impl_info_str() + (PacksHere() ? ", weights packed once" : ", weights repacked every call");
   } catch (const dnnl::error& e) {
     return std::string("oneDNN without a matmul here: ") + e.what();
   }
 }
 
 bool OneDnnLinear::PacksHere() {
-  try {
-    const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
-    return std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
-  } catch (const dnnl::error&) {
-    return false;
-  }
+  static const bool packs = [] {  // the CPU's kernel choice: asked once per process
+    try {
+      const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false);
+      return std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return packs;
 }
 
 #else  // no oneDNN headers at build time
