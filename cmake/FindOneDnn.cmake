@@ -1,4 +1,4 @@
-# Packed-weight GEMMs for CPU inference (native/models/onednn_linear.cc) call
+# Packed-weight GEMMs for CPU inference (native/models/onednn_matmul.cc) call
 # oneDNN directly: the same libdnnl.so.2 that libtorch links (Debian's
 # libtorch1.13 depends on libdnnl2; its headers are in libdnnl-dev). Only where
 # libtorch_cpu itself links a shared libdnnl: pip's libtorch has oneDNN inside
@@ -19,7 +19,7 @@ if(EMBEDDINGS_TORCH_READELF AND EXISTS "${EMBEDDINGS_TORCH_TORCH_LIB_DIR}/libtor
   endif()
 endif()
 if(EMBEDDINGS_TORCH_DNNL_INCLUDE AND EMBEDDINGS_TORCH_DNNL_LIBRARY AND EMBEDDINGS_TORCH_TORCH_NEEDS_DNNL)
-  set_source_files_properties(${CMAKE_SOURCE_DIR}/native/models/onednn_linear.cc PROPERTIES
+  set_source_files_properties(${CMAKE_SOURCE_DIR}/native/models/onednn_matmul.cc PROPERTIES
     COMPILE_DEFINITIONS "EMBEDDINGS_TORCH_ONEDNN")
   target_link_libraries(${PROJECT_NAME} PRIVATE ${EMBEDDINGS_TORCH_DNNL_LIBRARY})
   message(STATUS "embeddings-torch: oneDNN found (${EMBEDDINGS_TORCH_DNNL_INCLUDE}, ${EMBEDDINGS_TORCH_DNNL_LIBRARY}, linked by libtorch_cpu): built in (-DEMBEDDINGS_TORCH_ONEDNN); inference GEMMs use it where its kernel packs weights (README \"Inference path\")")

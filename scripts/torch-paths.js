@@ -47,7 +47,7 @@ function c10dGloo() {
   return c10d && gloo ? gloo : undefined;
 }
 
-// oneDNN for packed-weight inference GEMMs (native/models/onednn_linear.cc): as
+// oneDNN for packed-weight inference GEMMs (native/models/onednn_matmul.cc): as
 // cmake/FindOneDnn.cmake, only where libtorch_cpu itself links a shared libdnnl.
 function oneDnn() {
   const header = [...include, "/usr/include", "/usr/local/include"].some((d) => fs.existsSync(path.join(d, "oneapi", "dnnl", "dnnl.hpp")));

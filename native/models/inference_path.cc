@@ -12,6 +12,10 @@
 
 namespace et {
 
+namespace {
+bool OneDnnServes(c10::ScalarType dtype);
+}  // namespace
+
 bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& input) {
   return !torch::GradMode::is_enabled() && !module.is_training() && input.device().is_cpu() &&
          !torch::jit::tracer::isTracing();
@@ -41,26 +45,36 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
   const auto k = qkv.select(2, 1).transpose(1, 2);
   const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  // Zeros where no mask is added: baddbmm with beta 0 may still read (0 * NaN) what at::empty left there.
-  auto scores = mask.defined() ? at::empty({batch, heads, length, length}, qkv_out.options())
-                               : at::zeros({batch, heads, length, length}, qkv_out.options());  // [B, nh, L, L]
-  for (int64_t b = 0; b < batch; ++b) {
-    auto s = scores.select(0, b);  // [nh, L, L]
-    const auto kt = k.select(0, b).transpose(-1, -2);
-    // scale * q kᵀ + mask in one GEMM (beta 1 adds the mask, broadcast over heads and, for [.., 1, L], queries).
-    if (mask.defined())
-      at::baddbmm_out(s, mask.select(0, mask.size(0) == 1 ? 0 : b), q.select(0, b), kt, 1.0, scale);
-    else
-      at::baddbmm_out(s, s, q.select(0, b), kt, 0.0, scale);
+  // Where oneDNN serves this dtype, each product is one oneDNN call over every
+  // batch row and head, the scale and mask in the first one's epilogue (a mask
+  // shared by the batch is expanded: oneDNN broadcasts it in a reference kernel).
+  const bool onednn = OneDnnServes(qkv_out.scalar_type());
+  auto scores = at::empty({batch, heads, length, length}, qkv_out.options());  // [B, nh, L, L]
+  const auto shared = mask.defined() && mask.size(0) != batch ? mask.expand({batch, -1, -1, -1}).contiguous() : mask;
+  if (!onednn || !OneDnnBatchedMatmul(q, k.transpose(-1, -2), scale, shared.defined() ? shared.contiguous() : shared, scores)) {
+    // Zeros where no mask is added: baddbmm with beta 0 may still read (0 * NaN) what at::empty left there.
+    if (!mask.defined()) scores.zero_();
+    for (int64_t b = 0; b < batch; ++b) {
+      auto s = scores.select(0, b);  // [nh, L, L]
+      const auto kt = k.select(0, b).transpose(-1, -2);
+      // scale * q kᵀ + mask in one GEMM (beta 1 adds the mask, broadcast over heads and, for [.., 1, L], queries).
+      if (mask.defined())
+        at::baddbmm_out(s, mask.select(0, mask.size(0) == 1 ? 0 : b), q.select(0, b), kt, 1.0, scale);
+      else
+        at::baddbmm_out(s, s, q.select(0, b), kt, 0.0, scale);
+    }
   }
   // Softmax in place (each row is read before it is written); libtorch's CPU
   // kernel accumulates bfloat16 rows in float32.
   at::_softmax_out(scores, scores, -1, false);
   // The context goes straight into [B, L, nh, hd] = [B, L, H] order: no copy after the head transpose.
   auto context = at::empty({batch, length, heads, head_dim}, qkv_out.options());
-  for (int64_t b = 0; b < batch; ++b) {
-    auto c = context.select(0, b).transpose(0, 1);  // [nh, L, hd] view
-    at::bmm_out(c, scores.select(0, b), v.select(0, b));
+  auto heads_view = context.transpose(1, 2);  // [B, nh, L, hd] view
+  if (!onednn || !OneDnnBatchedMatmul(scores, v, 1.0, {}, heads_view)) {
+    for (int64_t b = 0; b < batch; ++b) {
+      auto c = heads_view.select(0, b);  // [nh, L, hd] view
+      at::bmm_out(c, scores.select(0, b), v.select(0, b));
+    }
   }
   return context.view({batch, length, size});  // [B, L, H]
 }
@@ -82,6 +96,21 @@ std::pair<GemmMode, std::string> ModeFromEnvironment() {
     return {GemmMode::kAuto, "EMBEDDINGS_TORCH_GEMM=" + v + " is not auto, onednn or addmm: auto; "};
   }();
   return mode;
+}
+
+// Whether oneDNN runs the inference products of `dtype` (InferenceLinear's
+// rule, which attention follows so that a forward on oneDNN never wakes
+// OpenBLAS's thread pool).
+bool OneDnnServes(c10::ScalarType dtype) {
+  switch (ModeFromEnvironment().first) {
+    case GemmMode::kAddmm:
+      return false;
+    case GemmMode::kOneDnn:
+      return dtype == torch::kFloat || OneDnnLinear::PacksHere(dtype);
+    case GemmMode::kAuto:
+      break;
+  }
+  return OneDnnLinear::PacksHere(dtype);
 }
 }  // namespace
 
@@ -139,9 +168,8 @@ std::shared_ptr<const InferenceLinear::Weights> InferenceLinear::weights(const s
     auto made = std::make_shared<Weights>();
     made->weight = stack(weights);  // [sum(out), in]
     made->bias = stack(biases);     // [sum(out)]
-    const auto mode = ModeFromEnvironment().first;
-    if (mode != GemmMode::kAddmm)
-      made->onednn = OneDnnLinear::Pack(made->weight, made->bias, /*only_if_packed=*/mode == GemmMode::kAuto);
+    if (OneDnnServes(made->weight.scalar_type()))
+      made->onednn = OneDnnLinear::Pack(made->weight, made->bias, /*only_if_packed=*/false);
     current_ = std::move(made);
     stamps_ = std::move(now);
     generation_ = generation;
@@ -158,7 +186,7 @@ torch::Tensor InferenceLinear::forward(const std::vector<torch::nn::Linear>& par
   sizes.back() = out;
   const auto x = input.reshape({-1, in});  // [N, in]
   const auto r = residual.defined() ? residual.reshape({-1, out}) : residual;
-  if (w->onednn && x.scalar_type() == torch::kFloat && (!r.defined() || r.scalar_type() == torch::kFloat)) {
+  if (w->onednn && x.scalar_type() == w->weight.scalar_type() && (!r.defined() || r.scalar_type() == x.scalar_type())) {
     auto y = w->onednn->Forward(x.contiguous(), act, r);
     if (y.defined()) return y.view(sizes);
   }

@@ -3,7 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "models/onednn_linear.h"
+#include "models/onednn_matmul.h"
 
 #include <memory>
 #include <mutex>

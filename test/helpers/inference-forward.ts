@@ -6,13 +6,14 @@
  *   EMBEDDINGS_TORCH_GEMM=onednn node -r test/helpers/register-ts.js test/helpers/inference-forward.ts <architecture>
  */
 import { runtimeInfo } from "../../lib";
-import { rowCountScenario, staleWeightsScenario } from "./inference-scenarios";
+import { bfloat16Scenario, rowCountScenario, staleWeightsScenario } from "./inference-scenarios";
 
 async function main(): Promise<void> {
   const architecture = process.argv[2] as string;
   const stale = await staleWeightsScenario(architecture);
   const rows = await rowCountScenario(architecture);
-  process.stdout.write(JSON.stringify({ gemm: runtimeInfo().inferenceGemm, stale, rows }));
+  const bfloat16 = await bfloat16Scenario(architecture);
+  process.stdout.write(JSON.stringify({ gemm: runtimeInfo().inferenceGemm, stale, rows, bfloat16 }));
 }
 
 main().catch((error: unknown) => {

@@ -110,3 +110,56 @@ export async function rowCountScenario(architecture: string): Promise<number> {
   }
   return worst;
 }
+
+/**
+ * bfloat16 on the inference path (oneDNN's packed bfloat16 GEMMs and batched
+ * attention products where this CPU multiplies bfloat16 in hardware, else
+ * at::addmm) against the float32 exact path on the same weights: the smallest
+ * cosine between the two over the rows of padded batches (lengths 7, 4, 1 and
+ * 12 rows of 9..1) and the largest |difference| relative to the float32 row's
+ * largest value.
+ */
+export async function bfloat16Scenario(architecture: string): Promise<{ cosine: number; relative: number }> {
+  using m = Module.create(architecture, ARCHITECTURES[architecture] as Options).eval();
+  await seedWeights(m, 500);
+  const batches = [inferenceBatch(), inferenceBatch(3, [9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 5])];
+  try {
+    const exact: Float32Array[] = [];
+    for (const inputs of batches) {
+      using out = await m.forwardTensor(inputs, { grad: true });
+      exact.push(out.toFloat32Array());
+    }
+    m.to("bfloat16");
+    let cosine = 1;
+    let relative = 0;
+    for (const [i, inputs] of batches.entries()) {
+      using out = await m.forwardTensor(inputs);
+      if (out.dtype !== "bfloat16") throw new Error(`the bfloat16 module returned ${out.dtype}`);
+      using wide = out.to("float32");
+      const fast = wide.toFloat32Array();
+      const reference = exact[i] as Float32Array;
+      const width = out.shape[out.shape.length - 1] as number;
+      for (let row = 0; row < fast.length / width; row++) {
+        let ab = 0;
+        let aa = 0;
+        let bb = 0;
+        let peak = 0;
+        let worst = 0;
+        for (let j = row * width; j < (row + 1) * width; j++) {
+          const a = fast[j] as number;
+          const b = reference[j] as number;
+          ab += a * b;
+          aa += a * a;
+          bb += b * b;
+          peak = Math.max(peak, Math.abs(b));
+          worst = Math.max(worst, Math.abs(a - b));
+        }
+        cosine = Math.min(cosine, ab / Math.sqrt(aa * bb));
+        relative = Math.max(relative, worst / peak);
+      }
+    }
+    return { cosine, relative };
+  } finally {
+    for (const inputs of batches) for (const t of inputs) t.dispose();
+  }
+}

@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Module, runtimeInfo, Tensor } from "../../lib";
-import { CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
 import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
 
@@ -42,12 +42,20 @@ describe.each(["bert", "xlm-roberta", "clip-text"])("%s: inference path equals t
   test("every row count, ten forwards at a time", async () => {
     expect(await rowCountScenario(architecture)).toBeLessThan(1e-5);
   });
+
+  // bfloat16 keeps 8 bits of mantissa: every product rounds its inputs and its
+  // output once (~0.4% each), LayerNorm and softmax accumulate in float32.
+  test("in bfloat16: every padded row's embedding within cosine 0.9995 of float32's exact path", async () => {
+    const { cosine, relative } = await bfloat16Scenario(architecture);
+    expect(cosine).toBeGreaterThan(0.9995);
+    expect(relative).toBeLessThan(0.05);
+  });
 });
 
 describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
   test("runtimeInfo().inferenceGemm says which serves it, and oneDNN is built where its headers are installed (scripts/setup.sh installs libdnnl-dev)", () => {
     const gemm = runtimeInfo().inferenceGemm ?? "";
-    expect(gemm).toMatch(/^(at::addmm|oneDNN \d+\.\d+\.\d+ \S+, weights packed once$)/);
+    expect(gemm).toMatch(/^(at::addmm|oneDNN \d+\.\d+\.\d+ \S+, weights packed once( \(bfloat16: brg:\S+\))?$)/);
     if (!ONEDNN_HEADERS) {
       reportSkip(`inference GEMMs: ${gemm} (no /usr/include/oneapi/dnnl/dnnl.hpp on this machine, so no oneDNN expected)`);
       return;
@@ -71,10 +79,12 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
       env: { ...process.env, EMBEDDINGS_TORCH_GEMM: mode },
     });
     expect(child.stderr).toBe("");
-    const report = JSON.parse(child.stdout) as { gemm: string; stale: StaleWeightsReport; rows: number };
+    const report = JSON.parse(child.stdout) as { gemm: string; stale: StaleWeightsReport; rows: number; bfloat16: { cosine: number; relative: number } };
     expect(report.gemm).toMatch(mode === "onednn" ? /^oneDNN \d+\.\d+\.\d+ \S+, weights .* \(EMBEDDINGS_TORCH_GEMM=onednn\)$/ : /^at::addmm \(EMBEDDINGS_TORCH_GEMM=addmm\)$/);
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
+    expect(report.bfloat16.cosine).toBeGreaterThan(0.9995);
+    expect(report.bfloat16.relative).toBeLessThan(0.05);
   });
 });
 

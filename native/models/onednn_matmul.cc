@@ -1,0 +1,356 @@
+#include "models/onednn_matmul.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#ifdef EMBEDDINGS_TORCH_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace et {
+
+#ifdef EMBEDDINGS_TORCH_ONEDNN
+namespace {
+
+dnnl::engine& CpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::algorithm Algorithm(LinearActivation act) {
+  switch (act) {
+    case LinearActivation::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case LinearActivation::kGeluErf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case LinearActivation::kGeluTanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case LinearActivation::kQuickGelu:  // x * sigmoid(1.702 x): swish with alpha 1.702
+    case LinearActivation::kSilu:       // x * sigmoid(x): swish with alpha 1
+      return dnnl::algorithm::eltwise_swish;
+    case LinearActivation::kNone:
+      break;
+  }
+  return dnnl::algorithm::undef;
+}
+
+using Tag = dnnl::memory::format_tag;
+using Type = dnnl::memory::data_type;
+
+// The oneDNN type of a float32 or bfloat16 tensor; undef for any other.
+Type TypeOf(c10::ScalarType t) {
+  return t == c10::ScalarType::Float ? Type::f32 : t == c10::ScalarType::BFloat16 ? Type::bf16 : Type::undef;
+}
+
+// matmul [M, K] x [K, N] + bias [1, N] (float32), then act, then + dst (the
+// residual); source, weights and destination of `type`. Weights "any": the
+// layout this CPU's kernel wants.
+dnnl::matmul::primitive_desc MatmulFor(int64_t m, int64_t k, int64_t n, LinearActivation act, bool residual, Type type) {
+  dnnl::post_ops ops;
+  const float alpha = act == LinearActivation::kQuickGelu ? 1.702f : act == LinearActivation::kSilu ? 1.f : 0.f;
+  if (act != LinearActivation::kNone) ops.append_eltwise(1.f, Algorithm(act), alpha, 0.f);
+  if (residual) ops.append_sum(1.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see Matmul
+  const dnnl::matmul::desc desc(dnnl::memory::desc({m, k}, type, Tag::ab), dnnl::memory::desc({k, n}, type, Tag::any),
+                                dnnl::memory::desc({1, n}, Type::f32, Tag::ab), dnnl::memory::desc({m, n}, type, Tag::ab));
+  return dnnl::matmul::primitive_desc(desc, attr, CpuEngine());
+}
+
+// A matmul primitive whose every call brings its own scratchpad
+// (scratchpad_mode::user). oneDNN's default shares one scratchpad among all
+// primitives, and a service's concurrent forwards (libuv worker threads, each
+// with its own OpenMP team) would overwrite each other's partial sums in it.
+class Matmul {
+ public:
+  explicit Matmul(const dnnl::matmul::primitive_desc& pd) : primitive_(pd), scratchpad_(pd.scratchpad_desc()) {}
+
+  // Runs to completion on this thread's stream.
+  void Execute(std::unordered_map<int, dnnl::memory> args) const {
+    thread_local dnnl::stream stream(CpuEngine());
+    torch::Tensor pad;  // freed after the wait below
+    if (scratchpad_.get_size() > 0) {
+      pad = at::empty({static_cast<int64_t>(scratchpad_.get_size())}, at::TensorOptions().dtype(at::kByte));
+      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad_, CpuEngine(), pad.data_ptr()));
+    }
+    primitive_.execute(stream, args);
+    stream.wait();
+  }
+
+ private:
+  dnnl::matmul primitive_;
+  dnnl::memory::desc scratchpad_;
+};
+
+class PackedLinear final : public OneDnnLinear {
+ public:
+  PackedLinear(const torch::Tensor& weight, const torch::Tensor& bias)
+      : k_(weight.size(1)),
+        n_(weight.size(0)),
+        dtype_(weight.scalar_type()),
+        type_(TypeOf(dtype_)),
+        bias_(bias.to(torch::kFloat).contiguous()) {
+    // torch's weight [N, K] row-major is the [K, N] matrix in "ba" order.
+    const dnnl::memory::desc plain({k_, n_}, type_, Tag::ba);
+    // The packed layout does not depend on M (../shared/CPU.md); a primitive
+    // for another M that wants another layout is refused in Forward.
+    layout_ = MatmulFor(16, k_, n_, LinearActivation::kNone, false, type_).weights_desc();
+    if (layout_ == plain) {
+      weight_ = weight.contiguous();  // taken as it lies: no second copy
+    } else {
+      weight_ = at::empty({static_cast<int64_t>((layout_.get_size() + weight.element_size() - 1) / weight.element_size())},
+                          weight.options());
+      const auto source = weight.contiguous();
+      dnnl::memory from(plain, CpuEngine(), source.data_ptr());
+      dnnl::memory to(layout_, CpuEngine(), weight_.data_ptr());
+      dnnl::stream stream(CpuEngine());
+      dnnl::reorder(from, to).execute(stream, from, to);
+      stream.wait();
+    }
+  }
+
+  torch::Tensor Forward(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual) override {
+    const int64_t m = input.size(0);
+    TORCH_CHECK(input.dim() == 2 && input.size(1) == k_ && input.is_contiguous() && input.scalar_type() == dtype_,
+                "OneDnnLinear: input ", input.sizes(), " ", input.scalar_type(), " is not a contiguous ", dtype_, " [M, ", k_, "]");
+    TORCH_CHECK(!residual.defined() || (residual.numel() == m * n_ && residual.scalar_type() == dtype_),
+                "OneDnnLinear: residual ", residual.sizes(), " is not ", dtype_, " [", m, ", ", n_, "]");
+    // Rows in blocks of kBlock, then one block of a multiple of kStep, then
+    // the rest: at most 2 + kBlock / kStep + kStep distinct primitive sizes per
+    // epilogue, whatever mix of batch sizes and lengths a service sees, and no
+    // copy (each block is a view of the input and the output).
+    std::vector<std::pair<int64_t, std::shared_ptr<const Matmul>>> blocks;
+    for (int64_t row = 0; row < m;) {
+      const int64_t left = m - row;
+      const int64_t rows = left >= kBlock ? kBlock : left >= kStep ? left / kStep * kStep : left;
+      auto primitive = Primitive(rows, act, residual.defined());
+      if (primitive == nullptr) return {};  // this size wants another weight layout: at::addmm serves the call
+      blocks.emplace_back(rows, primitive);
+      row += rows;
+    }
+    at::internal::lazy_init_num_threads();  // this thread's OpenMP team size, as ATen's own ops get it
+    auto out = residual.defined() ? residual.reshape({m, n_}).clone(at::MemoryFormat::Contiguous)
+                                  : at::empty({m, n_}, input.options());
+    try {
+      auto& engine = CpuEngine();
+      dnnl::memory weights(layout_, engine, weight_.data_ptr());
+      dnnl::memory bias({{1, n_}, Type::f32, Tag::ab}, engine, bias_.data_ptr());
+      int64_t row = 0;
+      for (const auto& [rows, primitive] : blocks) {
+        const auto element = static_cast<int64_t>(input.element_size());
+        dnnl::memory src({{rows, k_}, type_, Tag::ab}, engine, static_cast<char*>(input.data_ptr()) + row * k_ * element);
+        dnnl::memory dst({{rows, n_}, type_, Tag::ab}, engine, static_cast<char*>(out.data_ptr()) + row * n_ * element);
+        primitive->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+        row += rows;
+      }
+    } catch (const dnnl::error& e) {
+      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "] failed: ", e.what());
+    }
+    return out;
+  }
+
+ private:
+  struct Entry {
+    int64_t m;
+    LinearActivation act;
+    bool residual;
+    std::shared_ptr<const Matmul> primitive;  // null: this M wants another weight layout
+  };
+
+  // The primitive for this M and epilogue, made once (0.1-2 ms) and kept.
+  // Forward's blocking bounds the sizes; the bound here only guards memory.
+  std::shared_ptr<const Matmul> Primitive(int64_t m, LinearActivation act, bool residual) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& e : entries_)
+      if (e.m == m && e.act == act && e.residual == residual) return e.primitive;
+    std::shared_ptr<const Matmul> made;
+    try {
+      const auto pd = MatmulFor(m, k_, n_, act, residual, type_);
+      if (pd.weights_desc() == layout_) made = std::make_shared<const Matmul>(pd);
+    } catch (const dnnl::error& e) {
+      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "]: no primitive: ", e.what());
+    }
+    if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+    entries_.push_back(Entry{m, act, residual, std::move(made)});
+    return entries_.back().primitive;
+  }
+
+  static constexpr int64_t kBlock = 256;
+  static constexpr int64_t kStep = 64;
+  static constexpr size_t kMaxEntries = 4 * (2 + kBlock / kStep + kStep);  // every size of every epilogue
+  const int64_t k_;
+  const int64_t n_;
+  const c10::ScalarType dtype_;
+  const Type type_;
+  dnnl::memory::desc layout_;
+  torch::Tensor weight_;  // in layout_ (the caller's weight itself when that is plain)
+  torch::Tensor bias_;  // float32
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+// A batched matmul primitive for one set of layouts, made on first use and kept.
+class BatchedMatmuls {
+ public:
+  static BatchedMatmuls& Instance() {
+    static auto* instance = new BatchedMatmuls();  // never destroyed: used from any thread until exit
+    return *instance;
+  }
+
+  // Null where oneDNN's kernel for these layouts is its reference one.
+  std::shared_ptr<const Matmul> Get(const torch::Tensor& a, const torch::Tensor& b, float scale,
+                                          const torch::Tensor& addend, const torch::Tensor& out) {
+    Key key{{}, scale};
+    for (const auto* t : {&a, &b, &addend, &out}) {
+      key.layout.push_back(t->defined() ? static_cast<int64_t>(t->scalar_type()) : -1);
+      if (!t->defined()) continue;
+      key.layout.insert(key.layout.end(), t->sizes().begin(), t->sizes().end());
+      key.layout.insert(key.layout.end(), t->strides().begin(), t->strides().end());
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first.layout == key.layout && it->first.scale == key.scale) {
+        auto found = it->second;
+        if (it != entries_.begin()) std::rotate(entries_.begin(), it, it + 1);  // most recent first
+        return found;
+      }
+    }
+    std::shared_ptr<const Matmul> made;
+    try {
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see Matmul
+      if (scale != 1.f) attr.set_output_scales(0, {scale});
+      if (addend.defined()) {
+        dnnl::post_ops ops;
+        ops.append_binary(dnnl::algorithm::binary_add, Desc(addend));
+        attr.set_post_ops(ops);
+      }
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(Desc(a), Desc(b), Desc(out)), attr, CpuEngine());
+      if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) made = std::make_shared<const Matmul>(pd);
+    } catch (const dnnl::error&) {
+      // no primitive for these layouts: ATen serves them
+    }
+    if (entries_.size() >= kMaxEntries) entries_.pop_back();
+    entries_.insert(entries_.begin(), {std::move(key), made});
+    return made;
+  }
+
+  static dnnl::memory::desc Desc(const torch::Tensor& t) {
+    return dnnl::memory::desc(dnnl::memory::dims(t.sizes().begin(), t.sizes().end()), TypeOf(t.scalar_type()),
+                              dnnl::memory::dims(t.strides().begin(), t.strides().end()));
+  }
+
+ private:
+  struct Key {
+    std::vector<int64_t> layout;  // dtype, sizes and strides of a, b, addend, out
+    float scale;
+  };
+  // A service sees a few batch sizes and lengths (one layout each for the
+  // scores and the context); the least recently used goes first.
+  static constexpr size_t kMaxEntries = 128;
+  std::mutex mutex_;
+  std::vector<std::pair<Key, std::shared_ptr<const Matmul>>> entries_;
+};
+
+}  // namespace
+
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                  bool only_if_packed) {
+  const auto dtype = weight.scalar_type();
+  if (weight.dim() != 2 || !weight.device().is_cpu() || TypeOf(dtype) == Type::undef || !bias.defined() ||
+      bias.dim() != 1 || bias.size(0) != weight.size(0) || !bias.device().is_cpu() || TypeOf(bias.scalar_type()) == Type::undef)
+    return nullptr;
+  // Before any reorder: nothing made to be thrown away. bfloat16 off brgemm is
+  // oneDNN's reference kernel, slower than at::addmm's: never taken.
+  if ((only_if_packed || dtype == torch::kBFloat16) && !PacksHere(dtype)) return nullptr;
+  try {
+    return std::make_shared<PackedLinear>(weight, bias);
+  } catch (const dnnl::error&) {
+    return nullptr;  // no matmul for this shape on this CPU: at::addmm serves it
+  }
+}
+
+std::string OneDnnLinear::Describe() {
+  try {
+    const auto* v = dnnl_version();
+    const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false, Type::f32);
+    std::string bfloat16;  // where the CPU multiplies bfloat16 in hardware
+    if (PacksHere(torch::kBFloat16))
+      bfloat16 = std::string(" (bfloat16: ") + MatmulFor(16, 384, 1536, LinearActivation::kNone, false, Type::bf16).impl_info_str() + ")";
+    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) + " " +
+           pd.impl_info_str() + (PacksHere() ? ", weights packed once" : ", weights repacked every call") + bfloat16;
+  } catch (const dnnl::error& e) {
+    return std::string("oneDNN without a matmul here: ") + e.what();
+  }
+}
+
+bool OneDnnLinear::PacksHere(c10::ScalarType dtype) {
+  // The CPU's kernel choice: asked once per process and dtype.
+  auto brgemm = [](Type type) {
+    try {
+      const auto pd = MatmulFor(16, 384, 1536, LinearActivation::kNone, false, type);
+      return std::string(pd.impl_info_str()).rfind("brg", 0) == 0;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  };
+  static const bool float32 = brgemm(Type::f32);
+  static const bool bfloat16 = brgemm(Type::bf16);
+  return dtype == torch::kFloat ? float32 : dtype == torch::kBFloat16 ? bfloat16 : false;
+}
+
+bool OneDnnBatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, double scale, const torch::Tensor& addend,
+                         torch::Tensor& out) {
+  const auto type = TypeOf(out.scalar_type());
+  if (type == Type::undef || a.scalar_type() != out.scalar_type() || b.scalar_type() != out.scalar_type() ||
+      a.dim() != 4 || b.dim() != 4 || out.dim() != 4 || !a.device().is_cpu() || !b.device().is_cpu() || !out.device().is_cpu())
+    return false;
+  if (addend.defined() && (addend.dim() != 4 || !addend.is_contiguous() || !addend.device().is_cpu() ||
+                           (addend.scalar_type() != torch::kFloat && addend.scalar_type() != out.scalar_type())))
+    return false;
+  for (const torch::Tensor* t : {&a, &b, static_cast<const torch::Tensor*>(&out)})
+    for (const auto stride : t->strides())
+      if (stride < 0) return false;
+  auto primitive = BatchedMatmuls::Instance().Get(a, b, static_cast<float>(scale), addend, out);
+  if (primitive == nullptr) return false;
+  at::internal::lazy_init_num_threads();  // this thread's OpenMP team size, as ATen's own ops get it
+  try {
+    auto& engine = CpuEngine();
+    dnnl::memory src(BatchedMatmuls::Desc(a), engine, a.data_ptr());
+    dnnl::memory weights(BatchedMatmuls::Desc(b), engine, b.data_ptr());
+    dnnl::memory dst(BatchedMatmuls::Desc(out), engine, out.data_ptr());
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (addend.defined())
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                   dnnl::memory(BatchedMatmuls::Desc(addend), engine, addend.data_ptr()));
+    primitive->Execute(std::move(args));
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "oneDNN batched matmul ", a.sizes(), " x ", b.sizes(), " -> ", out.sizes(), " failed: ", e.what());
+  }
+  return true;
+}
+
+#else  // no oneDNN headers at build time
+
+std::shared_ptr<OneDnnLinear> OneDnnLinear::Pack(const torch::Tensor&, const torch::Tensor&, bool) { return nullptr; }
+
+std::string OneDnnLinear::Describe() { return "no oneDNN in this build (its headers were not found)"; }
+
+bool OneDnnLinear::PacksHere(c10::ScalarType) { return false; }
+
+bool OneDnnBatchedMatmul(const torch::Tensor&, const torch::Tensor&, double, const torch::Tensor&, torch::Tensor&) {
+  return false;
+}
+
+#endif
+
+}  // namespace et
