@@ -13,7 +13,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { Module, TextToTextE5Model, type Tensor } from "../../lib";
+import { cpuHasBfloat16Matmul, readCpuinfo } from "../../lib/cpu-features";
+import { readCatalogue, readClickstream } from "../../lib/training/clickstream/format";
+import { splitSessions } from "../../lib/training/clickstream/split";
 import { demo, type DemoModel } from "../../lib/training/demo";
+import { evaluateHeldOut } from "../../lib/training/evaluate";
+import { reportSkip } from "../helpers/skip";
 import { MlpTwoTower, weights } from "../helpers/mlp-two-tower";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -100,6 +105,58 @@ test("fine-tuning an MLP two-tower on the generated clickstream raises item-disj
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * The fine-tuned model loaded with dtype "bfloat16" (weights converted once;
+ * oneDNN's bfloat16 GEMMs where the CPU has AVX512-BF16 or AMX) ranks the
+ * held-out sessions as float32 does: item-disjoint recall@10 within 0.01 of
+ * the demo's float32 number, and every catalogue item's and held-out query's
+ * embedding within cosine 0.999 of float32's.
+ */
+async function expectBfloat16LikeFloat32(modelDir: string, dataDir: string, float32Recall10: number): Promise<void> {
+  if (!cpuHasBfloat16Matmul(readCpuinfo())) {
+    reportSkip("demo in bfloat16: this CPU has neither AVX512-BF16 nor AMX-BF16, so dtype \"bfloat16\" loads float32 (test/unit/cpu-features.test.ts checks that notice)");
+    return;
+  }
+  const options = { queryPrefix: "", itemPrefix: "", maxLength: 32 };
+  using bf16 = await TextToTextE5Model.fromPretrained(modelDir, { ...options, dtype: "bfloat16" });
+  using fp32 = await TextToTextE5Model.fromPretrained(modelDir, options);
+  expect(new Set([...bf16.getQueryModelParams()].map((p) => p.dtype))).toEqual(new Set(["bfloat16"]));
+  const catalogue = await readCatalogue(path.join(dataDir, "catalogue.jsonl"));
+  const sessions = await readClickstream(path.join(dataDir, "clickstream.jsonl"));
+  // The demo's split (its settings: training sessions lose their clicks on held-out items).
+  const split = splitSessions(sessions, { validationFraction: 0.2, seed: 0, preventItemLeakage: true });
+  const data = { train: split.train, heldOut: split.validation };
+  const float32 = await evaluateHeldOut(fp32, data, catalogue);
+  expect(float32.itemDisjoint?.["recall@10"]).toBeCloseTo(float32Recall10, 10);  // the demo's own number: the same split
+  const bfloat16 = await evaluateHeldOut(bf16, data, catalogue);
+  for (const slice of ["itemDisjoint", "all"] as const)
+    for (const k of ["recall@10", "mrr"]) expect(Math.abs((bfloat16[slice]?.[k] ?? NaN) - (float32[slice]?.[k] ?? NaN))).toBeLessThanOrEqual(0.01);
+  const texts = { items: [...catalogue.values()], queries: data.heldOut.map((s) => s.query) };
+  for (const [kind, list] of Object.entries(texts)) {
+    const encode = (m: TextToTextE5Model) => m.encode(list, { kind: kind === "items" ? "items" : "query" });
+    using a = await encode(bf16);
+    using b = await encode(fp32);
+    using wide = a.to("float32");
+    expect(minRowCosine(wide.toFloat32Array(), b.toFloat32Array(), b.shape[1] as number)).toBeGreaterThan(0.999);
+  }
+}
+
+function minRowCosine(a: Float32Array, b: Float32Array, width: number): number {
+  let min = 1;
+  for (let row = 0; row < a.length / width; row++) {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let j = row * width; j < (row + 1) * width; j++) {
+      ab += (a[j] as number) * (b[j] as number);
+      aa += (a[j] as number) ** 2;
+      bb += (b[j] as number) ** 2;
+    }
+    min = Math.min(min, ab / Math.sqrt(aa * bb));
+  }
+  return min;
+}
+
 test("the demo as shipped (default model, data and settings) raises item-disjoint recall@10 by 0.15 over the untrained model and beats BM25, writes report.json, saves a folder that reloads, and exports to Triton", async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "et-demo-default-"));
   const dataDir = path.join(ROOT, "data");
@@ -140,6 +197,7 @@ test("the demo as shipped (default model, data and settings) raises item-disjoin
     using reloaded = await TextToTextE5Model.fromPretrained(result.modelDir, { queryPrefix: "", itemPrefix: "" });
     using q = await reloaded.forwardQuery("red running shoes");
     expect(q.shape).toEqual([1, 128]);
+    await expectBfloat16LikeFloat32(result.modelDir, dataDir, report.item_disjoint.after["recall@10"]!);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
