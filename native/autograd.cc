@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "grad_thread.h"
+#include "compute_thread.h"
 #include "module.h"
 #include "tensor.h"
 #include "workers.h"
@@ -112,8 +112,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
     }
     std::vector<at::Tensor> detached;  // the gradients are constants, not part of the graph
     for (const auto& g : gradients) detached.push_back(g.detach());
-    // On the autograd thread, like every recorded forward (grad_thread.h).
-    RunOnGradThread([&] { torch::autograd::backward(outputs, detached); });
+    // On the compute thread, like every recorded forward (compute_thread.h).
+    RunOnComputeThread([&] { torch::autograd::backward(outputs, detached); });
     } catch (...) {
       lease->Release();  // before the Promise settles
       throw;

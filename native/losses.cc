@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "grad_thread.h"
+#include "compute_thread.h"
 #include "tensor.h"
 #include "workers.h"
 
@@ -124,7 +124,7 @@ Napi::Value Loss(const Napi::CallbackInfo& info) {
   }
   const LossFn fn = it->second;
   return QueueTensorTask(env, "loss(\"" + name + "\")", nullptr, [fn, tensors, options]() {
-    return RunOnGradThread([&] {
+    return RunOnComputeThread([&] {
       torch::AutoGradMode grad_mode(true);  // thread-local: set it where the graph is recorded
       return fn(tensors, options);
     });

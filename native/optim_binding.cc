@@ -6,7 +6,7 @@
 #include "addon_data.h"
 #include "autograd.h"
 #include "errors.h"
-#include "grad_thread.h"
+#include "compute_thread.h"
 #include "optim.h"
 #include "tensor.h"
 #include "workers.h"
@@ -112,7 +112,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return QueueTensorTask(env, "backward", nullptr, [loss, scale, lease]() {
     // On the thread that recorded the graph, so branches are summed in program order.
     try {
-      RunOnGradThread([&] { loss.backward(torch::full_like(loss, scale)); });  // = (loss * scale).backward()
+      RunOnComputeThread([&] { loss.backward(torch::full_like(loss, scale)); });  // = (loss * scale).backward()
     } catch (...) {
       lease->Release();  // before the Promise settles
       throw;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "autocast.h"
-#include "grad_thread.h"
+#include "compute_thread.h"
 #include "tensor.h"
 #include "trace.h"
 
@@ -103,8 +103,9 @@ class ForwardWorker final : public PromiseWorker {
       AutocastGuard autocast(autocast_, module_->device().type());
       return module_->forward(inputs_);
     };
-    // A recorded graph must be recorded on the autograd thread (grad_thread.h).
-    output_ = grad_ ? RunOnGradThread(body) : body();
+    // A recorded graph must be recorded on the compute thread, and CPU forwards share its one
+    // OpenMP team (compute_thread.h).
+    output_ = (grad_ || module_->device().is_cpu()) ? RunOnComputeThread(body) : body();
     inputs_.clear();
   }
   Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }

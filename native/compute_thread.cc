@@ -1,4 +1,4 @@
-#include "grad_thread.h"
+#include "compute_thread.h"
 
 #include <condition_variable>
 #include <deque>
@@ -10,11 +10,18 @@ namespace et {
 
 namespace {
 
-class GradThread {
+class ComputeThread {
  public:
-  GradThread() : thread_([this] { Loop(); }) { thread_.detach(); }
+  ComputeThread() : thread_([this] { Loop(); }) {
+    id_ = thread_.get_id();
+    thread_.detach();
+  }
 
   void Run(const std::function<void()>& task) {
+    if (std::this_thread::get_id() == id_) {  // a task that runs another: waiting for itself would never end
+      task();
+      return;
+    }
     std::exception_ptr error;
     bool done = false;
     std::mutex done_mutex;
@@ -56,13 +63,14 @@ class GradThread {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   std::thread thread_;
+  std::thread::id id_;
 };
 
 }  // namespace
 
-void RunOnGradThreadVoid(const std::function<void()>& task) {
+void RunOnComputeThreadVoid(const std::function<void()>& task) {
   // Never destroyed: the detached thread may outlive static destructors at exit.
-  static GradThread* thread = new GradThread();
+  static ComputeThread* thread = new ComputeThread();
   thread->Run(task);
 }
 
