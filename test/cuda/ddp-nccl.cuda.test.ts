@@ -35,10 +35,12 @@ describeNccl("data-parallel training on CUDA through NCCL", () => {
 
   test("1 NCCL rank with batchSize 8 ends an epoch (29 pairs, 4 steps) on the weights of 1 process with batchSize 8 on cuda within 1e-6 (float32); NCCL made a communicator; batchSize 4 ends elsewhere", async () => {
     const spec = (name: string, batchSize: number, strategy: WorkerSpec["strategy"]): WorkerSpec => ({ strategy, dtype: "float32", device: "cuda", batchSize, trainSize: 29, out: path.join(dir, `${name}.json`) });
-    const single = await runWorker(spec("single-8", 8, "single"));
-    const half = await runWorker(spec("single-4", 4, "single"));
     // NCCL_DEBUG=INFO: NCCL itself says it initialized (the Gloo group prints nothing); lo: no network there.
-    const [rank0] = await runRanks(1, () => spec("rank0", 8, "ddp"), undefined, { NCCL_DEBUG: "INFO", NCCL_SOCKET_IFNAME: "lo" });
+    const [single, half, [rank0]] = await Promise.all([
+      runWorker(spec("single-8", 8, "single")),
+      runWorker(spec("single-4", 4, "single")),
+      runRanks(1, () => spec("rank0", 8, "ddp"), undefined, { NCCL_DEBUG: "INFO", NCCL_SOCKET_IFNAME: "lo" }),
+    ]);
     for (const r of [single, half, rank0!]) expect({ code: r.code, failure: r.stderr.split("\n").filter((l) => l.startsWith("FAILED")) }).toEqual({ code: 0, failure: [] });
     expect(rank0!.stderr).toMatch(/NCCL INFO/);
     expect(rank0!.output!.globalStep).toBe(4);
