@@ -8,7 +8,8 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native",
-        "<!@(node scripts/torch-paths.js include)"
+        "<!@(node scripts/torch-paths.js include)",
+        "<!@(node scripts/torch-paths.js c10d-includes)"
       ],
       "defines": [
         "NAPI_VERSION=8",

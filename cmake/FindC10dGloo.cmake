@@ -4,7 +4,8 @@
 # wheels may lack include/gloo. Found: that one file is compiled with
 # -DEMBEDDINGS_TORCH_C10D_GLOO and -DUSE_C10D_GLOO (the c10d header's own
 # guard; Torch's CMake config may define it everywhere anyway, gloo/ or not). Not found: the addon builds
-# without it and reports data-parallel training unavailable. Nothing here
+# without it and reports data-parallel training of CPU models unavailable (CUDA models
+# need NCCL instead: cmake/FindC10dNccl.cmake). Nothing here
 # needs reducer.hpp (gradients are allreduced in flat buckets after backward),
 # so no shim for its missing distributed-autograd header.
 find_path(EMBEDDINGS_TORCH_C10D_GLOO_INCLUDE torch/csrc/distributed/c10d/ProcessGroupGloo.hpp
@@ -18,5 +19,5 @@ if(EMBEDDINGS_TORCH_C10D_GLOO_INCLUDE AND EMBEDDINGS_TORCH_GLOO_INCLUDE)
   endif()
   message(STATUS "embeddings-torch: c10d Gloo headers found (${EMBEDDINGS_TORCH_C10D_GLOO_INCLUDE}, gloo in ${EMBEDDINGS_TORCH_GLOO_INCLUDE}): data-parallel training built (native/process_group.cc with -DEMBEDDINGS_TORCH_C10D_GLOO -DUSE_C10D_GLOO)")
 else()
-  message(STATUS "embeddings-torch: c10d Gloo headers missing (ProcessGroupGloo.hpp: ${EMBEDDINGS_TORCH_C10D_GLOO_INCLUDE}, gloo/algorithm.h: ${EMBEDDINGS_TORCH_GLOO_INCLUDE}): data-parallel training left out of this build; on Debian apt-get install libgloo-dev and rebuild")
+  message(STATUS "embeddings-torch: c10d Gloo headers missing (ProcessGroupGloo.hpp: ${EMBEDDINGS_TORCH_C10D_GLOO_INCLUDE}, gloo/algorithm.h: ${EMBEDDINGS_TORCH_GLOO_INCLUDE}): data-parallel training of CPU models left out of this build; on Debian apt-get install libgloo-dev and rebuild")
 endif()

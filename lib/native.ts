@@ -127,7 +127,7 @@ export interface RuntimeInfo {
   externalMemory?: number;
 }
 
-/** native/process_group.h: one c10d process group (TCPStore rendezvous, Gloo). */
+/** native/process_group.h: one c10d process group (TCPStore rendezvous, Gloo for CPU tensors, NCCL for CUDA tensors). */
 export interface NativeProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
@@ -185,7 +185,10 @@ export interface Addon {
    * headers and in those built before it; lib/training/distributed/support.ts checks both.
    */
   readonly NativeProcessGroup?: { create(options: NativeProcessGroupOptions): Promise<NativeProcessGroup> };
-  /** "gloo" or "" (built without c10d's Gloo headers); absent in addons built before data-parallel training. */
+  /**
+   * The c10d backends built in, comma-separated: "gloo" (CPU models), "nccl" (CUDA models), "gloo,nccl",
+   * or "" (neither); absent in addons built before data-parallel training.
+   */
   readonly c10dBackends?: string;
 }
 

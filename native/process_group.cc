@@ -1,14 +1,26 @@
 #include "process_group.h"
 
-// EMBEDDINGS_TORCH_C10D_GLOO comes from the build's probe (USE_C10D_GLOO alone is not enough:
-// Torch's CMake config defines it for every target whether gloo/ is installed or not).
-#ifdef EMBEDDINGS_TORCH_C10D_GLOO
+// EMBEDDINGS_TORCH_C10D_GLOO and EMBEDDINGS_TORCH_C10D_NCCL come from the build's probes
+// (USE_C10D_GLOO alone is not enough: Torch's CMake config defines it for every target whether
+// gloo/ is installed or not). NCCL was written against libtorch 2.x (ProcessGroupNCCL as a
+// c10d::Backend) and is left out of a 1.x build.
+#include <torch/version.h>
+#if defined(EMBEDDINGS_TORCH_C10D_NCCL) && TORCH_VERSION_MAJOR < 2
+#undef EMBEDDINGS_TORCH_C10D_NCCL
+#endif
+
+#if defined(EMBEDDINGS_TORCH_C10D_GLOO) || defined(EMBEDDINGS_TORCH_C10D_NCCL)
 
 #include <c10/util/StringUtil.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +34,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "binding.h"
@@ -101,13 +115,42 @@ Napi::Promise Submit(Napi::Env env, CommQueue& queue, std::string operation, std
   return deferred->Promise();
 }
 
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+// ProcessGroupNCCL::shutdown() (libtorch 2.x; its arguments changed across versions): where it
+// exists the communicators are destroyed in order, else the destructor aborts them.
+template <typename T, typename = void>
+struct HasShutdown : std::false_type {};
+template <typename T>
+struct HasShutdown<T, std::void_t<decltype(std::declval<T&>().shutdown())>> : std::true_type {};
+
+void Shutdown(c10d::ProcessGroupNCCL& nccl) {
+  if constexpr (HasShutdown<c10d::ProcessGroupNCCL>::value) nccl.shutdown();
+}
+#endif
+
+// CPU tensors go to Gloo, CUDA tensors to NCCL (lib/training/distributed/support.ts checks
+// beforehand that the build has the backend a model's device needs). The NCCL group is made at
+// the first CUDA collective, on every rank at the same point of the same call order: a CPU run
+// of a CUDA build never makes one (ProcessGroupNCCL refuses a machine without GPUs).
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // libtorch 2.x: a c10d::Backend; the calls used here are the same
+#endif
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // made by Nccl() at the first CUDA collective
+#endif
   int rank = 0;
   int world = 1;
   std::string where;  // MASTER_ADDR:MASTER_PORT, for messages
   Millis timeout{0};
+  int64_t store_rounds = 0;  // StoreAllreduce/StoreBarrier rounds so far (builds without Gloo)
+
+  ~Group() {
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+    if (nccl) Shutdown(*nccl);
+#endif
+  }
 };
 
 std::vector<int> Absent(c10d::Store& store, const std::string& prefix, int world) {
@@ -152,13 +195,36 @@ std::shared_ptr<Group> Rendezvous(const std::string& addr, int port, int rank, i
                                std::to_string(timeout.count()) + " ms (the timeout; raise it with distributed.timeoutMs)");
     std::this_thread::sleep_for(Millis(20));
   }
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
   auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
   if (!ifname.empty()) gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
   else if (!hostname.empty()) gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(hostname));
   else gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("et/gloo", group->store);
   group->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world, gloo_options);
+#else
+  (void)ifname;
+  (void)hostname;
+#endif
   return group;
+}
+
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+c10d::ProcessGroupNCCL& Nccl(Group& g) {
+  if (!g.nccl) {
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = g.timeout;  // c10d's default is 10 minutes; NCCL's watchdog aborts the process after it
+    g.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("et/nccl", g.store), g.rank, g.world, options);
+  }
+  return *g.nccl;
+}
+#endif
+
+// A collective on a CUDA tensor in a build without NCCL, or on a CPU tensor without Gloo.
+[[noreturn]] void NoBackend(const at::Tensor& t, const char* what) {
+  const bool cuda = t.is_cuda();
+  throw std::runtime_error(std::string(what) + " of " + (cuda ? "CUDA" : "CPU") + " tensors needs c10d's " + (cuda ? "NCCL" : "Gloo") +
+                           ", which this addon was built without (c10dBackends)");
 }
 
 // Each tensor once (shared towers list the same parameters twice).
@@ -166,7 +232,7 @@ void AddUnique(std::vector<at::Tensor>& out, std::set<const void*>& seen, const 
   if (t.defined() && seen.insert(t.unsafeGetTensorImpl()).second) out.push_back(t);
 }
 
-// Runs `collective` in place on flat buckets of consecutive tensors of one dtype (up to
+// Runs `collective` in place on flat buckets of consecutive tensors of one dtype and device (up to
 // bucket_bytes each), then copies the results back: few large messages instead of many.
 void ForEachBucket(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, const std::function<void(at::Tensor&)>& collective) {
   torch::NoGradGuard no_grad;
@@ -174,7 +240,7 @@ void ForEachBucket(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes,
   while (begin < tensors.size()) {
     size_t end = begin;
     int64_t bytes = 0;
-    while (end < tensors.size() && tensors[end].scalar_type() == tensors[begin].scalar_type() &&
+    while (end < tensors.size() && tensors[end].scalar_type() == tensors[begin].scalar_type() && tensors[end].device() == tensors[begin].device() &&
            (end == begin || bytes + tensors[end].nbytes() <= static_cast<size_t>(bucket_bytes))) {
       bytes += static_cast<int64_t>(tensors[end].nbytes());
       ++end;
@@ -193,11 +259,85 @@ void ForEachBucket(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes,
   }
 }
 
+#ifndef EMBEDDINGS_TORCH_C10D_GLOO
+// Without Gloo (pip wheels of libtorch ship no gloo/ headers) the small CPU collectives (the
+// has-grad flags, loss and metric sums, barrier) go through the rendezvous store: every rank
+// writes its values, reads everyone's and reduces them in rank order, so every rank holds the
+// same bits. The last rank to finish a round deletes its keys.
+void StoreAllreduce(Group& g, at::Tensor& t, c10d::ReduceOp op) {
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), "StoreAllreduce: a contiguous CPU tensor");
+  const std::string round = "et/ar/" + std::to_string(g.store_rounds++) + "/";
+  const auto* bytes = static_cast<const uint8_t*>(t.data_ptr());
+  g.store->set(round + std::to_string(g.rank), std::vector<uint8_t>(bytes, bytes + t.nbytes()));
+  std::vector<std::string> keys;
+  for (int r = 0; r < g.world; ++r) keys.push_back(round + std::to_string(r));
+  g.store->wait(keys, g.timeout);
+  at::Tensor result;
+  for (int r = 0; r < g.world; ++r) {
+    auto value = g.store->get(keys[static_cast<size_t>(r)]);
+    TORCH_CHECK(value.size() == t.nbytes(), "allreduce: rank ", r, " sent ", value.size(), " bytes, this rank ", t.nbytes());
+    at::Tensor part = torch::empty_like(t);
+    std::memcpy(part.data_ptr(), value.data(), value.size());
+    if (r == 0) result = part;
+    else if (op == c10d::ReduceOp::SUM) result.add_(part);
+    else if (op == c10d::ReduceOp::MAX) result = torch::maximum(result, part);
+    else if (op == c10d::ReduceOp::MIN) result = torch::minimum(result, part);
+    else TORCH_CHECK(false, "allreduce: this reduction is not supported without Gloo");
+  }
+  t.copy_(result);
+  if (g.store->add(round + "done", 1) == g.world) {
+    for (const auto& key : keys) g.store->deleteKey(key);
+    g.store->deleteKey(round + "done");
+  }
+}
+#endif
+
 void Allreduce(Group& g, at::Tensor& t, c10d::ReduceOp op) {
   std::vector<at::Tensor> one{t};
   c10d::AllreduceOptions options;
   options.reduceOp = op;
+  if (t.is_cuda()) {
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+    // wait(): the current stream waits for NCCL's; later work on it (the copy back, the
+    // optimizer step) sees the sums without blocking this thread.
+    Nccl(g).allreduce(one, options)->wait();
+    return;
+#else
+    NoBackend(t, "allreduce");
+#endif
+  }
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
   g.gloo->allreduce(one, options)->wait();
+#else
+  StoreAllreduce(g, t, op);
+#endif
+}
+
+void Broadcast(Group& g, at::Tensor& t, int root) {
+  std::vector<at::Tensor> one{t};
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  if (t.is_cuda()) {
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+    Nccl(g).broadcast(one, options)->wait();
+    return;
+#endif
+  } else {
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
+    g.gloo->broadcast(one, options)->wait();
+    return;
+#endif
+  }
+  NoBackend(t, "broadcast");
+}
+
+void WaitForAll(Group& g) {
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
+  g.gloo->barrier()->wait();
+#else
+  at::Tensor one = torch::ones({1}, torch::kDouble);
+  StoreAllreduce(g, one, c10d::ReduceOp::SUM);
+#endif
 }
 
 c10d::ReduceOp ParseOp(Napi::Env env, const std::string& name) {
@@ -307,12 +447,7 @@ class ProcessGroupWrap : public GuardedWrap<ProcessGroupWrap> {
         for (const auto& p : m->named_parameters()) AddUnique(tensors, seen, p.second);
         for (const auto& b : m->named_buffers()) AddUnique(tensors, seen, b.second);
       }
-      ForEachBucket(tensors, kBucketBytes, [&](at::Tensor& flat) {
-        std::vector<at::Tensor> one{flat};
-        c10d::BroadcastOptions options;
-        options.rootRank = root;
-        group->gloo->broadcast(one, options)->wait();
-      });
+      ForEachBucket(tensors, kBucketBytes, [&](at::Tensor& flat) { Broadcast(*group, flat, root); });
       return nullptr;
     });
   }
@@ -371,7 +506,7 @@ class ProcessGroupWrap : public GuardedWrap<ProcessGroupWrap> {
     Checked(info.Env());
     auto group = group_;
     return Submit(info.Env(), *queue_, "NativeProcessGroup.barrier", [group]() -> ResultBuilder {
-      group->gloo->barrier()->wait();
+      WaitForAll(*group);
       return nullptr;
     });
   }
@@ -429,12 +564,19 @@ std::map<napi_env, Napi::FunctionReference*> ProcessGroupWrap::constructors_;
 
 void InitProcessGroup(Napi::Env env, Napi::Object exports) {
   ProcessGroupWrap::Init(env, exports);
-  exports.Set("c10dBackends", Napi::String::New(env, "gloo"));
+  std::vector<std::string> backends;
+#ifdef EMBEDDINGS_TORCH_C10D_GLOO
+  backends.push_back("gloo");
+#endif
+#ifdef EMBEDDINGS_TORCH_C10D_NCCL
+  backends.push_back("nccl");
+#endif
+  exports.Set("c10dBackends", Napi::String::New(env, c10::Join(",", backends)));
 }
 
 }  // namespace et
 
-#else  // built without c10d's Gloo headers: no NativeProcessGroup export; JS reports why
+#else  // built without c10d's Gloo and NCCL headers: no NativeProcessGroup export; JS reports why
 
 namespace et {
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One device call on the GPU machine (no Node, no network there): unpack the
 # carried Node and node_modules (scripts/gpu-pack.sh made them), build the
-# addon against the machine's PyTorch (CUDA), run the CUDA tests and the CPU
-# parity tests on libtorch 2.x, benchmark against transformers, build the CUDA
+# addon against the machine's PyTorch (CUDA), run the CUDA tests (data-parallel
+# training on NCCL among them) and the CPU parity tests on libtorch 2.x, benchmark against transformers, build the CUDA
 # prebuild, and leave results in $OUT.
 #   device run: carry [".device"], command: bash scripts/gpu-check.sh
 set -uo pipefail
@@ -33,8 +33,16 @@ if [ $rc -ne 0 ]; then grep -E "error|Error" "$OUT/build.log" | head -40; exit 1
 export EMBEDDINGS_TORCH_ADDON=$PWD/build/Release/embeddings_torch.node
 export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
 
-timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' > "$OUT/cuda-tests.log" 2>&1
+timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --runInBand --testMatch '**/test/cuda/**/*.test.js' --testPathIgnorePatterns ddp-nccl > "$OUT/cuda-tests.log" 2>&1
 log "CUDA tests rc=$? ($(grep -E '^Tests:' "$OUT/cuda-tests.log"))"
+
+# Data-parallel training on NCCL (README "Data-parallel training"): what the build's probes
+# found, then 1 NCCL rank on the GPU against 1 process (one GPU cannot hold two NCCL ranks).
+grep -E "embeddings-torch: c10d (Gloo|NCCL)" "$OUT/build.log" | sed 's/^-- //' | while read -r line; do log "probe: $line"; done
+timeout 200 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --runInBand --testMatch '**/test/cuda/ddp-nccl.cuda.test.js' > "$OUT/ddp-nccl.log" 2>&1
+rc=$?
+log "NCCL DDP, 1 rank vs 1 process on cuda: rc=$rc ($(grep -E '^Tests:' "$OUT/ddp-nccl.log")) $(grep -oE 'max \|1 NCCL rank - 1 process\| = [0-9.e+-]+' "$OUT/ddp-nccl.log") $(grep -m1 -E '^skipped test/cuda/ddp-nccl' "$OUT/ddp-nccl.log")"
+[ $rc -eq 0 ] || grep -E "✕|Expected|Received|FAILED|NCCL WARN|Error" "$OUT/ddp-nccl.log" | head -20
 timeout 150 node node_modules/jest/bin/jest.js --rootDir "$D/js" --config '{"testEnvironment":"node","setupFiles":["<rootDir>/test/helpers/setup.js"],"globalSetup":"<rootDir>/test/helpers/global-setup.js","testTimeout":300000}' --maxWorkers 8 --testMatch '**/test/parity/**/*.test.js' > "$OUT/parity-2x.log" 2>&1
 log "CPU parity on libtorch $TORCH_VERSION rc=$? ($(grep -E '^Tests:' "$OUT/parity-2x.log"))"
 

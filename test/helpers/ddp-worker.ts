@@ -31,6 +31,8 @@ export interface WorkerSpec {
   readonly modelDir?: string;
   readonly strategy: "single" | "ddp";
   readonly dtype: "float32" | "float64";
+  /** The MLP's device (default "cpu"; test/cuda/ddp-nccl.cuda.test.ts trains it on "cuda"). */
+  readonly device?: "cpu" | "cuda";
   readonly out: string;
   readonly batchSize: number;
   readonly trainSize: number;
@@ -55,10 +57,11 @@ class Towers extends MlpTwoTower {
   constructor(readonly spec: WorkerSpec) {
     super({ seed: 3 });
     if (spec.dtype === "float64") (this.query.to("float64"), this.items.to("float64"));
+    if (spec.device === "cuda") (this.query.to("cuda"), this.items.to("cuda"));
   }
   async #encode(texts: readonly string[], grad: boolean, query: boolean): Promise<Tensor> {
     const f = features(texts);
-    using x = Tensor.from(this.spec.dtype === "float64" ? Float64Array.from(f) : f, [texts.length, FEATURES]);
+    using x = Tensor.from(this.spec.dtype === "float64" ? Float64Array.from(f) : f, [texts.length, FEATURES], { device: this.spec.device ?? "cpu" });
     return (query ? this.query : this.items).forwardTensor([x], { grad });
   }
   override encodeQueries(texts: readonly string[], options: { grad: boolean }): Promise<Tensor> {

@@ -10,9 +10,9 @@ import { reportSkip } from "./skip";
 
 const ROOT = path.resolve(__dirname, "../..");
 
-/** Whether this addon has c10d/Gloo; prints why not (the tests skip then). */
+/** Whether this addon can train CPU models data-parallel (c10d/Gloo); prints why not (the tests skip then). */
 export function ddpAvailable(suite: string): boolean {
-  const support = dataParallelSupport();
+  const support = dataParallelSupport("cpu");
   if (!support.available) reportSkip(`${suite}: skipped: ${support.reason}`);
   return support.available;
 }
@@ -33,10 +33,13 @@ export interface RunResult {
   readonly output: { parameters: Record<string, number[]>; losses: number[]; globalStep: number; validations: Record<string, number>[] } | null;
 }
 
+// The worker as TypeScript here, as JavaScript where the tests run compiled (scripts/gpu-pack.sh: no TypeScript there).
+const WORKER = __filename.endsWith(".js") ? [path.join(__dirname, "ddp-worker.js")] : ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/ddp-worker.ts")];
+
 /** Runs one worker process to its end; `env` adds RANK etc. for strategy "ddp". */
 export function runWorker(spec: WorkerSpec, env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/ddp-worker.ts"), JSON.stringify(spec)], {
+    const child = spawn(process.execPath, [...WORKER, JSON.stringify(spec)], {
       cwd: ROOT,
       env: { ...process.env, OMP_NUM_THREADS: "1", ...env },
       stdio: ["ignore", "ignore", "pipe"],
@@ -50,13 +53,13 @@ export function runWorker(spec: WorkerSpec, env: Record<string, string> = {}): P
   });
 }
 
-/** `worldSize` ranks of one run on 127.0.0.1 (each spec gets its own `out`); `ranks` limits which are started. */
-export async function runRanks(worldSize: number, spec: (rank: number) => WorkerSpec, ranks?: readonly number[]): Promise<RunResult[]> {
+/** `worldSize` ranks of one run on 127.0.0.1 (each spec gets its own `out`); `ranks` limits which are started; `env` adds variables. */
+export async function runRanks(worldSize: number, spec: (rank: number) => WorkerSpec, ranks?: readonly number[], env: Record<string, string> = {}): Promise<RunResult[]> {
   const port = await freePort();
   const started = ranks ?? Array.from({ length: worldSize }, (_, r) => r);
   return Promise.all(
     started.map((rank) =>
-      runWorker(spec(rank), { RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), GLOO_SOCKET_IFNAME: "lo" }),
+      runWorker(spec(rank), { RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(worldSize), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), GLOO_SOCKET_IFNAME: "lo", ...env }),
     ),
   );
 }

@@ -3,10 +3,13 @@
  * shared, the launch variables and their errors, the Trainer's options.
  * (Training across processes: test/e2e/ddp.test.ts, test/faults/ddp-faults.test.ts.)
  */
-import { DistributedError } from "../../lib/errors";
+import { DistributedError, UnsupportedError } from "../../lib/errors";
+import { native, type Addon } from "../../lib/native";
 import { distributedEnvironment, rankShare } from "../../lib/training/distributed/environment";
+import { builtBackends, collectiveBackend, requireBackends } from "../../lib/training/distributed/support";
 import { Trainer } from "../../lib/training/trainer";
 import { MlpTwoTower, syntheticPairs } from "../helpers/mlp-two-tower";
+import { reportSkip } from "../helpers/skip";
 
 test("rankShare splits a batch into contiguous shares that cover it once, sizes differing by at most 1 (8 over 2: 4 + 4; 5 over 2: 2 + 3; 1 over 2: 0 + 1)", () => {
   for (const [length, world] of [[8, 2], [5, 2], [1, 2], [29, 3], [0, 4]] as const) {
@@ -46,4 +49,23 @@ test('fit with strategy "ddp" outside a launched process rejects with Distribute
   } finally {
     Object.assign(process.env, Object.fromEntries(Object.entries(saved).filter(([, v]) => v !== undefined)));
   }
+});
+
+test("the backend follows the device (NCCL on CUDA, Gloo on the CPU) and a build without it is an UnsupportedError naming device, backend and fix", () => {
+  const addon = (c10dBackends: string | undefined) => ({ c10dBackends }) as unknown as Addon;
+  expect([collectiveBackend("cpu"), collectiveBackend("cuda"), collectiveBackend("cuda:1")]).toEqual(["gloo", "nccl", "nccl"]);
+  expect([builtBackends(addon("gloo,nccl")), builtBackends(addon("gloo")), builtBackends(addon("")), builtBackends(addon(undefined))]).toEqual([["gloo", "nccl"], ["gloo"], [], []]);
+  expect(() => requireBackends(["cpu", "cuda:0"], addon("gloo,nccl"))).not.toThrow();
+  expect(() => requireBackends(["cpu"], addon("gloo"))).not.toThrow();
+  expect(() => requireBackends(["cpu", "cuda:1"], addon("gloo"))).toThrow(UnsupportedError);
+  expect(() => requireBackends(["cpu", "cuda:1"], addon("gloo"))).toThrow(/model on "cuda:1": .* built without c10d's NCCL \(c10dBackends "gloo"\): build the addon against a CUDA libtorch 2.x built with NCCL/);
+  expect(() => requireBackends(["cuda", "cpu"], addon("nccl"))).toThrow(/model on "cpu": .* built without c10d's Gloo \(c10dBackends "nccl"; pip wheels of libtorch ship no gloo\/ headers\): install libgloo-dev/);
+});
+
+// A CUDA build may have NCCL; a CPU build cannot (the probes need libtorch_cuda exporting ProcessGroupNCCL).
+const cpuBuild = !native().runtimeInfo().cudaBuilt;
+if (!cpuBuild) reportSkip("skipped the CPU-build c10dBackends test: this addon is a CUDA build");
+(cpuBuild ? test : test.skip)("an addon built against a CPU libtorch has no nccl in c10dBackends", () => {
+  expect(typeof native().c10dBackends).toBe("string");
+  expect((native().c10dBackends as string).split(",")).not.toContain("nccl");
 });

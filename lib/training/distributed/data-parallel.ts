@@ -10,6 +10,7 @@ import { cat } from "../../ops";
 import { Tensor } from "../../tensor";
 import { rankShare } from "./environment";
 import { defaultProcessGroup, type DistributedOptions, type ProcessGroup } from "./process-group";
+import { requireBackends } from "./support";
 
 export interface BatchShare<T> {
   /** This rank's items of the global micro-batch (possibly none in a short last batch). */
@@ -56,9 +57,15 @@ export class DataParallel {
     return { items: global.slice(begin, end), weight: global.length === 0 ? 0 : (end - begin) / global.length };
   }
 
-  /** Rank 0's parameters and buffers everywhere (at the start of fit, after any resume). */
+  /**
+   * Rank 0's parameters and buffers everywhere (at the start of fit, after any resume). The first
+   * collective of every fit: it first checks that the addon has each module's backend (Gloo for CPU
+   * modules, NCCL for CUDA modules). @throws UnsupportedError naming the device and the missing backend.
+   */
   async broadcast(modules: readonly Module[]): Promise<void> {
-    await this.#group?.broadcastModules(modules);
+    if (!this.#group) return;
+    requireBackends(modules.map((m) => m.device));
+    await this.#group.broadcastModules(modules);
   }
 
   /** The sum of each rank's weighted loss: the global batch's mean loss (NaN anywhere makes it NaN everywhere). */
@@ -76,8 +83,8 @@ export class DataParallel {
    * Every rank's [n_r, dim] rows, in rank order ([Σ n_r, dim]); this rank's rows are `rows`
    * itself (their graph kept), the others' are constants. Every rank calling it with its share
    * and computing the loss of the whole, the sum over the ranks of the gradients that reach
-   * their own rows is the whole batch's gradient. CPU tensors; values travel as float64 (exact
-   * for float32).
+   * their own rows is the whole batch's gradient. The others' rows are made on `rows`' device;
+   * values travel through the CPU as float64 (exact for float32).
    */
   async gatherRows(rows: Tensor): Promise<Tensor> {
     if (!this.#group) return cat([rows]);
@@ -94,7 +101,7 @@ export class DataParallel {
     const all = await this.#group.allreduce(values, "sum");  // other ranks' rows land in their places
     const part = (from: number, to: number) => {
       const slice = all.subarray(from * dim, to * dim);
-      return Tensor.from(rows.dtype === "float64" ? Float64Array.from(slice) : Float32Array.from(slice), [to - from, dim]);
+      return Tensor.from(rows.dtype === "float64" ? Float64Array.from(slice) : Float32Array.from(slice), [to - from, dim], { device: rows.device });
     };
     const before = offset > 0 ? [part(0, offset)] : [];
     const after = offset + n < total ? [part(offset + n, total)] : [];
