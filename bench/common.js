@@ -48,7 +48,7 @@ function machine(runtimeInfo) {
   const cpuinfo = fs.readFileSync("/proc/cpuinfo", "utf8");
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
   const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.split(" ") ?? [];
-  const simd = ["avx2", "avx512f", "avx512_vnni", "amx_tile"].filter((f) => flags.includes(f)).join(", ");
+  const simd = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"].filter((f) => flags.includes(f)).join(", ");
   return {
     nproc: os.availableParallelism(),
     cpu: model,
