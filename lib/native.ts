@@ -117,8 +117,9 @@ export interface RuntimeInfo {
   interopThreads: number;
   parallelInfo: string;
   /**
-   * What serves the Linear layers of CPU inference forwards (eval, no grad):
-   * e.g. "oneDNN 2.6.3 gemm:jit (weights packed once)", or "at::addmm (...)"
+   * What serves the Linear layers (and, with oneDNN, attention's products) of
+   * CPU inference forwards (eval, no grad): e.g. "oneDNN 2.6.3 brg:avx512_core,
+   * weights packed once (bfloat16: brg:avx512_core_bf16)", or "at::addmm; ..."
    * with the reason (absent in addons built before 2026-12-02).
    */
   inferenceGemm?: string;
