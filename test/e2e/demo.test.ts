@@ -18,6 +18,7 @@ import { readCatalogue, readClickstream } from "../../lib/training/clickstream/f
 import { splitSessions } from "../../lib/training/clickstream/split";
 import { demo, type DemoModel } from "../../lib/training/demo";
 import { evaluateHeldOut } from "../../lib/training/evaluate";
+import { minRowCosine } from "../helpers/inference-scenarios";
 import { reportSkip } from "../helpers/skip";
 import { MlpTwoTower, weights } from "../helpers/mlp-two-tower";
 
@@ -139,22 +140,6 @@ async function expectBfloat16LikeFloat32(modelDir: string, dataDir: string, floa
     using wide = a.to("float32");
     expect(minRowCosine(wide.toFloat32Array(), b.toFloat32Array(), b.shape[1] as number)).toBeGreaterThan(0.999);
   }
-}
-
-function minRowCosine(a: Float32Array, b: Float32Array, width: number): number {
-  let min = 1;
-  for (let row = 0; row < a.length / width; row++) {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let j = row * width; j < (row + 1) * width; j++) {
-      ab += (a[j] as number) * (b[j] as number);
-      aa += (a[j] as number) ** 2;
-      bb += (b[j] as number) ** 2;
-    }
-    min = Math.min(min, ab / Math.sqrt(aa * bb));
-  }
-  return min;
 }
 
 test("the demo as shipped (default model, data and settings) raises item-disjoint recall@10 by 0.15 over the untrained model and beats BM25, writes report.json, saves a folder that reloads, and exports to Triton", async () => {
