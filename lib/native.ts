@@ -123,6 +123,13 @@ export interface RuntimeInfo {
    * with the reason (absent in addons built before 2026-12-02).
    */
   inferenceGemm?: string;
+  /**
+   * CPU inference forwards of at most 64 rows (batch × length: a query) whose
+   * matrix products were split by columns across partner threads instead of
+   * OpenMP's, since the addon loaded (README "Threads and BLAS"). Stays 0 on
+   * one intra-op thread or one CPU (absent in addons built before 2026-12-07).
+   */
+  splitForwards?: number;
   architectures: string[];
   /** Bytes of native memory this thread's handles report to V8, once per storage (absent in addons built before 2026-12-02). */
   externalMemory?: number;

@@ -1,14 +1,20 @@
 #include "compute_thread.h"
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 
 namespace et {
 
 namespace {
+
+std::atomic<int> requested_threads{0};  // 0: libtorch's default, never set
 
 class ComputeThread {
  public:
@@ -47,6 +53,7 @@ class ComputeThread {
 
  private:
   void Loop() {
+    pthread_setname_np(pthread_self(), "et-compute");  // as top -H and perf show it
     for (;;) {
       std::function<void()> next;
       {
@@ -54,6 +61,11 @@ class ComputeThread {
         cv_.wait(lock, [this] { return !queue_.empty(); });
         next = std::move(queue_.front());
         queue_.pop_front();
+      }
+      const int threads = requested_threads.load();
+      if (threads > 0 && threads != applied_threads_) {
+        at::set_num_threads(threads);
+        applied_threads_ = threads;
       }
       next();
     }
@@ -64,9 +76,12 @@ class ComputeThread {
   std::deque<std::function<void()>> queue_;
   std::thread thread_;
   std::thread::id id_;
+  int applied_threads_ = 0;  // this thread's OpenMP team size as last set here
 };
 
 }  // namespace
+
+void SetComputeThreadCount(int threads) { requested_threads.store(threads); }
 
 void RunOnComputeThreadVoid(const std::function<void()>& task) {
   // Never destroyed: the detached thread may outlive static destructors at exit.

@@ -27,6 +27,11 @@ namespace et {
 // Runs `task` on the compute thread and waits for it; rethrows what it threw.
 void RunOnComputeThreadVoid(const std::function<void()>& task);
 
+// setNumThreads: OpenMP's team size is per thread, so at::set_num_threads on
+// the JS thread leaves the compute thread's team as its first task found it.
+// The compute thread applies the count given here before its next task.
+void SetComputeThreadCount(int threads);
+
 template <typename F>
 auto RunOnComputeThread(F&& body) -> decltype(body()) {
   using R = decltype(body());

@@ -64,14 +64,16 @@ ModelOptions ReadOptions(const Napi::Object& object) {
 
 }  // namespace
 
-c10::Device ModuleHandle::device() const {
-  for (const auto& p : named_parameters()) return p.second.device();
-  for (const auto& b : named_buffers()) return b.second.device();
-  return c10::Device(c10::kCPU);
+void ModuleHandle::NoteDevice() {
+  for (const auto& p : named_parameters()) return device_.store(p.second.device());
+  for (const auto& b : named_buffers()) return device_.store(b.second.device());
+  device_.store(c10::Device(c10::kCPU));
 }
 
 NativeModuleHandle::NativeModuleHandle(std::string architecture, std::shared_ptr<NativeModel> model)
-    : architecture_(std::move(architecture)), model_(std::move(model)) {}
+    : architecture_(std::move(architecture)), model_(std::move(model)) {
+  NoteDevice();
+}
 
 NamedTensors NativeModuleHandle::named_parameters() const { return ToVector(model_->named_parameters(true)); }
 NamedTensors NativeModuleHandle::named_buffers() const { return ToVector(model_->named_buffers(true)); }
@@ -79,9 +81,10 @@ NamedTensors NativeModuleHandle::named_buffers() const { return ToVector(model_-
 void NativeModuleHandle::to(c10::Device device, c10::optional<c10::ScalarType> dtype) {
   model_->to(device);
   if (dtype) CastFloating({named_parameters(), named_buffers()}, *dtype);
+  NoteDevice();
 }
 
-ScriptModuleHandle::ScriptModuleHandle(torch::jit::Module module) : module_(std::move(module)) {}
+ScriptModuleHandle::ScriptModuleHandle(torch::jit::Module module) : module_(std::move(module)) { NoteDevice(); }
 
 std::vector<std::string> ScriptModuleHandle::input_names() const {
   const auto& schema = module_.get_method("forward").function().getSchema();
@@ -96,6 +99,7 @@ NamedTensors ScriptModuleHandle::named_buffers() const { return FromScriptList(m
 void ScriptModuleHandle::to(c10::Device device, c10::optional<c10::ScalarType> dtype) {
   module_.to(device);
   if (dtype) CastFloating({named_parameters(), named_buffers()}, *dtype);
+  NoteDevice();
 }
 
 c10::IValue ScriptModuleHandle::forward(const std::vector<at::Tensor>& inputs) {

@@ -56,9 +56,18 @@ class ModuleHandle {
   // Positional inputs, already ordered as input_names() (undefined = not given).
   virtual c10::IValue forward(const std::vector<at::Tensor>& inputs) = 0;
 
-  c10::Device device() const;
+  // The first parameter's (or buffer's) device, CPU for a module without
+  // tensors. Read on every forward, so noted at construction and by every to()
+  // instead of walked each time (~0.2 ms of names for MiniLM).
+  c10::Device device() const { return device_.load(); }
   std::atomic<int> in_flight{0};  // forwards, steps, traces holding this module
   std::atomic<int> stepping{0};   // optimizer steps and clips changing its parameters: forwards are refused meanwhile
+
+ protected:
+  void NoteDevice();  // at the end of each constructor and to()
+
+ private:
+  std::atomic<c10::Device> device_{c10::Device(c10::kCPU)};
 };
 
 class NativeModuleHandle final : public ModuleHandle {

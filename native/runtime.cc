@@ -7,6 +7,8 @@
 
 #include "addon_data.h"
 #include "build_info.h"
+#include "compute_thread.h"
+#include "small_forward.h"
 #include "errors.h"
 #include "models/inference_path.h"
 #include "models/registry.h"
@@ -30,6 +32,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   out.Set("interopThreads", Napi::Number::New(env, at::get_num_interop_threads()));
   out.Set("parallelInfo", at::get_parallel_info());
   out.Set("inferenceGemm", DescribeInferenceGemm());
+  out.Set("splitForwards", Napi::Number::New(env, static_cast<double>(SmallForwardScope::Opened())));
   const auto names = RegisteredModels();
   auto archs = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) archs.Set(static_cast<uint32_t>(i), names[i]);
@@ -62,7 +65,9 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  const int threads = info[0].As<Napi::Number>().Int32Value();
+  at::set_num_threads(threads);
+  SetComputeThreadCount(threads);  // forwards run there (compute_thread.h)
   return info.Env().Undefined();
 }
 

@@ -1,6 +1,9 @@
 #include "models/bert_layer.h"
 
 #include "models/inference_path.h"
+#include "small_forward.h"
+
+#include <algorithm>
 
 namespace et {
 
@@ -58,6 +61,8 @@ void BertEncoderImpl::reset() {
 }
 
 torch::Tensor BertEncoderImpl::forward(torch::Tensor hidden, const torch::Tensor& mask) {
+  // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
+  SmallForwardScope small(SplitsProducts(*this, hidden), hidden.numel() / std::max<int64_t>(hidden.size(-1), 1));
   for (size_t i = 0; i < layer->size(); ++i) hidden = layer->ptr<BertLayerImpl>(i)->forward(hidden, mask);
   return hidden;  // [B, L, H]
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "models/registry.h"
+#include "small_forward.h"
 
 namespace et {
 
@@ -140,6 +141,8 @@ void CLIPEncoderImpl::reset() {
 }
 
 torch::Tensor CLIPEncoderImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
+  SmallForwardScope small(SplitsProducts(*this, hidden), hidden.numel() / std::max<int64_t>(hidden.size(-1), 1));
   auto h = hidden;
   for (const auto& layer : *layers) h = layer->as<CLIPEncoderLayer>()->forward(h, mask);
   return h;  // [B, L, D]

@@ -21,6 +21,10 @@ bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& inpu
          !torch::jit::tracer::isTracing();
 }
 
+bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden) {
+  return UseInferencePath(module, hidden) && OneDnnServes(hidden.scalar_type()) && OneDnnLinear::PacksHere(hidden.scalar_type());
+}
+
 torch::Tensor LayerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& input) {
   if (input.scalar_type() != torch::kBFloat16 && input.scalar_type() != torch::kHalf) return norm->forward(input);
   const auto& o = norm->options;

@@ -19,6 +19,12 @@ namespace et {
 // the plain per-op path runs, so gradients and traces are exactly as before.
 bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& input);
 
+// Whether an encoder's forward of `hidden` [B, L, H] may split its products
+// across partner threads (small_forward.h: SmallForwardScope): the inference
+// path, with oneDNN's packed GEMMs serving hidden's dtype (elsewhere nothing
+// would be split and the partners would spin for nothing).
+bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden);
+
 // Multi-head self-attention for inference, as HF's eager formulation:
 // softmax(q kᵀ / sqrt(hd) + mask) v, from the output of one GEMM over the
 // stacked query/key/value weights (see InferenceLinear). The scale and mask

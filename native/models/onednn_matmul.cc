@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "small_forward.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -116,6 +118,16 @@ class PackedLinear final : public OneDnnLinear {
       dnnl::reorder(from, to).execute(stream, from, to);
       stream.wait();
     }
+    // Column blocks (the packed layout's N blocks are outermost: a run of whole
+    // blocks is itself a packed [K, n] weight, which SmallForwardScope's
+    // partners take one each).
+    if (layout_.data.format_kind == dnnl_blocked) {
+      const auto& blocking = layout_.data.format_desc.blocking;
+      block_n_ = 1;
+      for (int i = 0; i < blocking.inner_nblks; ++i)
+        if (blocking.inner_idxs[i] == 1) block_n_ *= blocking.inner_blks[i];
+      stride_n_ = blocking.strides[1];
+    }
   }
 
   torch::Tensor Forward(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual) override {
@@ -124,6 +136,11 @@ class PackedLinear final : public OneDnnLinear {
                 "OneDnnLinear: input ", input.sizes(), " ", input.scalar_type(), " is not a contiguous ", dtype_, " [M, ", k_, "]");
     TORCH_CHECK(!residual.defined() || (residual.numel() == m * n_ && residual.scalar_type() == dtype_),
                 "OneDnnLinear: residual ", residual.sizes(), " is not ", dtype_, " [", m, ", ", n_, "]");
+    const int64_t parts = block_n_ > 0 ? std::min<int64_t>(SmallForwardScope::Parts(), (n_ + block_n_ - 1) / block_n_) : 1;
+    if (parts > 1 && m <= kBlock) {
+      auto out = ForwardInParts(input, act, residual, static_cast<int>(parts));
+      if (out.defined()) return out;
+    }
     // Rows in blocks of kBlock, then one block of a multiple of kStep, then
     // the rest: at most 2 + kBlock / kStep + kStep distinct primitive sizes per
     // epilogue, whatever mix of batch sizes and lengths a service sees, and no
@@ -132,7 +149,7 @@ class PackedLinear final : public OneDnnLinear {
     for (int64_t row = 0; row < m;) {
       const int64_t left = m - row;
       const int64_t rows = left >= kBlock ? kBlock : left >= kStep ? left / kStep * kStep : left;
-      auto primitive = Primitive(rows, act, residual.defined());
+      auto primitive = Primitive(rows, n_, act, residual.defined());
       if (primitive == nullptr) return {};  // this size wants another weight layout: at::addmm serves the call
       blocks.emplace_back(rows, primitive);
       row += rows;
@@ -159,39 +176,102 @@ class PackedLinear final : public OneDnnLinear {
   }
 
  private:
+  // The product split by column blocks across SmallForwardScope's partners:
+  // part i multiplies the whole input by its run of weight blocks into a
+  // temporary of its own (oneDNN's brgemm writes only dense outputs) and
+  // copies it into its columns of the output. Undefined where a part's size
+  // has no primitive reading the packed blocks as they lie.
+  torch::Tensor ForwardInParts(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual, int parts) {
+    const int64_t m = input.size(0);
+    const int64_t blocks = (n_ + block_n_ - 1) / block_n_;
+    std::vector<int64_t> columns(parts + 1);
+    for (int i = 0; i <= parts; ++i) columns[i] = std::min(n_, blocks * i / parts * block_n_);
+    std::vector<std::shared_ptr<const Matmul>> primitives;
+    for (int i = 0; i < parts; ++i) {
+      primitives.push_back(Primitive(m, columns[i + 1] - columns[i], act, residual.defined()));
+      if (primitives.back() == nullptr) return {};
+    }
+    const auto res = residual.defined() ? residual.reshape({m, n_}).contiguous() : residual;
+    auto out = at::empty({m, n_}, input.options());
+    const auto element = static_cast<int64_t>(input.element_size());
+    auto* const weights = static_cast<char*>(weight_.data_ptr());
+    auto* const biases = static_cast<float*>(bias_.data_ptr());
+    SmallForwardScope::Run(parts, [&](int i) {
+      const int64_t first = columns[i];
+      const int64_t width = columns[i + 1] - first;
+      const int64_t row_bytes = width * element;
+      // On a partner: no ATen op that may start parallel work, only allocation and copies.
+      auto part = at::empty({m, width}, input.options());
+      auto* const dense = static_cast<char*>(part.data_ptr());
+      if (res.defined()) {
+        const auto* from = static_cast<const char*>(res.data_ptr()) + first * element;
+        for (int64_t r = 0; r < m; ++r) std::memcpy(dense + r * row_bytes, from + r * n_ * element, row_bytes);
+      }
+      try {
+        auto& engine = CpuEngine();
+        dnnl::memory src({{m, k_}, type_, Tag::ab}, engine, input.data_ptr());
+        dnnl::memory w(Columns(width), engine, weights + first / block_n_ * stride_n_ * element);
+        dnnl::memory bias({{1, width}, Type::f32, Tag::ab}, engine, biases + first);
+        dnnl::memory dst({{m, width}, type_, Tag::ab}, engine, dense);
+        primitives[i]->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+      } catch (const dnnl::error& e) {
+        TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", width, "] (columns ", first, "..", first + width,
+                    " of ", n_, ") failed: ", e.what());
+      }
+      auto* const to = static_cast<char*>(out.data_ptr()) + first * element;
+      for (int64_t r = 0; r < m; ++r) std::memcpy(to + r * n_ * element, dense + r * row_bytes, row_bytes);
+    });
+    return out;
+  }
+
+  // The packed layout of `width` columns starting at a block boundary: layout_
+  // with fewer columns, the same strides.
+  dnnl::memory::desc Columns(int64_t width) const {
+    if (width == n_) return layout_;
+    auto data = layout_.data;
+    data.dims[1] = width;
+    data.padded_dims[1] = (width + block_n_ - 1) / block_n_ * block_n_;
+    return dnnl::memory::desc(data);
+  }
+
   struct Entry {
     int64_t m;
+    int64_t n;
     LinearActivation act;
     bool residual;
     std::shared_ptr<const Matmul> primitive;  // null: this M wants another weight layout
   };
 
-  // The primitive for this M and epilogue, made once (0.1-2 ms) and kept.
-  // Forward's blocking bounds the sizes; the bound here only guards memory.
-  std::shared_ptr<const Matmul> Primitive(int64_t m, LinearActivation act, bool residual) {
+  // The primitive for this M, these n columns and this epilogue, made once
+  // (0.1-2 ms) and kept. Forward's blocking bounds the sizes; the bound here
+  // only guards memory.
+  std::shared_ptr<const Matmul> Primitive(int64_t m, int64_t n, LinearActivation act, bool residual) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& e : entries_)
-      if (e.m == m && e.act == act && e.residual == residual) return e.primitive;
+      if (e.m == m && e.n == n && e.act == act && e.residual == residual) return e.primitive;
     std::shared_ptr<const Matmul> made;
     try {
-      const auto pd = MatmulFor(m, k_, n_, act, residual, type_);
-      if (pd.weights_desc() == layout_) made = std::make_shared<const Matmul>(pd);
+      const auto pd = MatmulFor(m, k_, n, act, residual, type_);
+      if (pd.weights_desc() == Columns(n)) made = std::make_shared<const Matmul>(pd);
     } catch (const dnnl::error& e) {
-      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n_, "]: no primitive: ", e.what());
+      TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", n, "]: no primitive: ", e.what());
     }
     if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
-    entries_.push_back(Entry{m, act, residual, std::move(made)});
+    entries_.push_back(Entry{m, n, act, residual, std::move(made)});
     return entries_.back().primitive;
   }
 
   static constexpr int64_t kBlock = 256;
   static constexpr int64_t kStep = 64;
-  static constexpr size_t kMaxEntries = 4 * (2 + kBlock / kStep + kStep);  // every size of every epilogue
+  // every size of every epilogue, whole and in parts
+  static constexpr size_t kMaxEntries = 4 * (2 + kBlock / kStep + kStep) * 3;
   const int64_t k_;
   const int64_t n_;
   const c10::ScalarType dtype_;
   const Type type_;
   dnnl::memory::desc layout_;
+  int64_t block_n_ = 0;   // columns per block of layout_ (0: not a blocked layout, never split)
+  int64_t stride_n_ = 0;  // elements from one column block to the next
   torch::Tensor weight_;  // in layout_ (the caller's weight itself when that is plain)
   torch::Tensor bias_;  // float32
   std::mutex mutex_;

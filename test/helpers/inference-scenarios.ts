@@ -13,7 +13,7 @@ import { seededValues } from "./torch-reference";
 
 export const BERT = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 32, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pooling: "mean", add_pooling_layer: false };
 export const CLIP = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 16, projection_dim: 8, eos_token_id: 2, attention_dropout: 0 };
-type Options = Readonly<Record<string, string | number | boolean>>;
+export type Options = Readonly<Record<string, string | number | boolean>>;
 export const ARCHITECTURES: Record<string, Options> = { bert: BERT, "xlm-roberta": { ...BERT, pad_token_id: 1 }, "clip-text": CLIP };
 
 /** A padded batch [B, max(lengths)] (default lengths 7, 4, 1: the padding rows exercise the additive mask); `shift` changes the ids. */
@@ -85,6 +85,14 @@ export async function staleWeightsScenario(architecture: string): Promise<StaleW
   }
 }
 
+/** The sequence lengths of rowCountScenario's batches: B*L = 1..70, then 120, 280 and 600 rows. */
+export function rowCountShapes(): number[][] {
+  const shapes: number[][] = [];
+  for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));
+  shapes.push([12, 12, 12, 12, 12, 12, 12, 12, 12, 12], Array(20).fill(14), Array(40).fill(15));
+  return shapes;
+}
+
 /**
  * Fast vs exact over many row counts M = B*L, ten forwards at a time in
  * parallel: 1..70 (lengths 1..10 x batches 1..7), then 120 = 64 + 56,
@@ -93,9 +101,7 @@ export async function staleWeightsScenario(architecture: string): Promise<StaleW
 export async function rowCountScenario(architecture: string): Promise<number> {
   using m = Module.create(architecture, ARCHITECTURES[architecture] as Options).eval();
   await seedWeights(m, 300);
-  const shapes: number[][] = [];
-  for (let b = 1; b <= 7; b++) for (let len = 1; len <= 10; len++) shapes.push(Array.from({ length: b }, (_, i) => Math.max(1, len - i)));
-  shapes.push([12, 12, 12, 12, 12, 12, 12, 12, 12, 12], Array(20).fill(14), Array(40).fill(15));
+  const shapes = rowCountShapes();
   let worst = 0;
   for (let start = 0; start < shapes.length; start += 10) {
     const diffs = await Promise.all(shapes.slice(start, start + 10).map(async (lengths, i) => {
@@ -119,8 +125,8 @@ export async function rowCountScenario(architecture: string): Promise<number> {
  * 12 rows of 9..1) and the largest |difference| relative to the float32 row's
  * largest value.
  */
-export async function bfloat16Scenario(architecture: string): Promise<{ cosine: number; relative: number }> {
-  using m = Module.create(architecture, ARCHITECTURES[architecture] as Options).eval();
+export async function bfloat16Scenario(architecture: string, options = ARCHITECTURES[architecture] as Options): Promise<{ cosine: number; relative: number }> {
+  using m = Module.create(architecture, options).eval();
   await seedWeights(m, 500);
   const batches = [inferenceBatch(), inferenceBatch(3, [9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 5])];
   try {

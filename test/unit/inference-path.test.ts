@@ -88,6 +88,35 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
   });
 });
 
+// A query-sized forward (at most 64 rows) on two or more intra-op threads splits
+// each packed product by column blocks across partner threads instead of
+// OpenMP's team (native/small_forward.h). In a process of its own: it starts on
+// one thread, so setNumThreads(2) must reach the compute thread's team after
+// its first forward, and the partner starts with the first split forward.
+describe("query-sized forwards split across partner threads", () => {
+  test.each(["bert", "xlm-roberta", "clip-text"])("%s: equal to the same forwards on one thread, and to the exact path", (architecture) => {
+    const child = spawnSync(process.execPath, ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/small-forward.ts"), architecture], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 300_000,
+    });
+    expect(child.stderr).toBe("");
+    const report = JSON.parse(child.stdout) as { cpus: number; batches: number; atOneThread: number; split: number; vsSingle: number; vsExact: number; bfloat16: { cosine: number; relative: number } };
+    expect(report.atOneThread).toBe(0);
+    expect(report.vsSingle).toBeLessThan(1e-6);  // relative to the largest value
+    expect(report.vsExact).toBeLessThan(1e-5);
+    expect(report.bfloat16.cosine).toBeGreaterThan(0.9995);
+    const splitHere = report.cpus >= 2 && ONEDNN_HEADERS && /packed once/.test(runtimeInfo().inferenceGemm ?? "");
+    if (!splitHere) {
+      reportSkip(`split forwards: ${report.cpus} CPU(s), inference GEMMs "${runtimeInfo().inferenceGemm}": products are split only on 2+ CPUs where oneDNN packs the weights; the equalities above still ran`);
+      expect(report.split).toBe(0);
+      return;
+    }
+    // Every batch of at most 64 rows ran split: 69 of the 70 (7 x 10 = 70 rows is above the bound).
+    expect(report.split).toBe(report.batches - 1);
+  });
+});
+
 // CLIP's MLP activation runs in place on the inference path (quick_gelu blockwise
 // in cache-sized row blocks; native/models/clip.cc) and its residual sums are added
 // in place. A wide MLP (4096) makes quick_gelu's rows span several blocks, the

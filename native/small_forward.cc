@@ -1,0 +1,199 @@
+#include "small_forward.h"
+
+#include <ATen/Config.h>
+#include <ATen/Parallel.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if AT_PARALLEL_OPENMP
+// libgomp's (or the wheel's bundled copy's), resolved from libtorch's own dependencies at load.
+extern "C" {
+int omp_get_max_threads(void);
+void omp_set_num_threads(int);
+}
+#endif
+
+namespace et {
+
+namespace {
+
+// One step of a spin-wait: a pause instruction, and every 1024th step (~20 µs)
+// the rest of the time slice to any other runnable thread (a spinning partner
+// must not hold a core that the thread it waits for, or the event loop, needs).
+inline void Pause(uint32_t& steps) {
+  if ((++steps & 1023) == 0) {
+    std::this_thread::yield();
+    return;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+constexpr int kMaxParts = 8;
+
+// The partner threads: created on first use, never destroyed (a detached
+// thread may outlive static destructors at exit).
+class Partners {
+ public:
+  static Partners& Instance() {
+    static auto* partners = new Partners();
+    return *partners;
+  }
+
+  // Claims the partners for one scope; false while another scope holds them.
+  bool TryOpen(int parts) {
+    if (!owner_.try_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (static_cast<int>(threads_.size()) < parts - 1) {
+        const int index = static_cast<int>(threads_.size());
+        threads_.emplace_back([this, index] { Loop(index); });
+        threads_.back().detach();
+      }
+      // Jobs of this scope come after this epoch: a partner that wakes (or
+      // starts) late still takes the first one, and one that slept through
+      // other scopes' jobs takes none of them.
+      open_epoch_ = epoch_.load(std::memory_order_acquire);
+      open_parts_.store(parts, std::memory_order_release);
+    }
+    cv_.notify_all();  // from here on the scope's partners spin
+    return true;
+  }
+
+  void Close() {
+    open_parts_.store(0, std::memory_order_release);  // back to sleep once they see it
+    owner_.unlock();
+  }
+
+  void Run(int parts, const std::function<void(int)>& body) {
+    if (parts <= 1) {
+      body(0);
+      return;
+    }
+    job_ = &body;
+    job_parts_ = parts;
+    done_.store(0, std::memory_order_relaxed);
+    epoch_.fetch_add(1, std::memory_order_release);
+    std::exception_ptr first;
+    try {
+      body(0);
+    } catch (...) {
+      first = std::current_exception();
+    }
+    // Always wait: the partners read `body` and whatever it captured.
+    uint32_t steps = 0;
+    while (done_.load(std::memory_order_acquire) < parts - 1) Pause(steps);
+    for (int i = 1; i < parts && !first; ++i) first = errors_[i];
+    for (int i = 1; i < parts; ++i) errors_[i] = nullptr;
+    if (first) std::rethrow_exception(first);
+  }
+
+ private:
+  void Loop(int index) {
+    pthread_setname_np(pthread_self(), ("et-partner-" + std::to_string(index + 1)).c_str());  // as top -H and perf show it
+#if AT_PARALLEL_OPENMP
+    omp_set_num_threads(1);  // oneDNN on this thread never opens a parallel region
+#endif
+    const int part = index + 1;
+    const auto in_scope = [&] { return part < open_parts_.load(std::memory_order_acquire); };  // beyond its parts: asleep
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, in_scope);
+        seen = open_epoch_;
+      }
+      uint32_t steps = 0;
+      while (in_scope()) {
+        const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+        if (epoch == seen) {
+          Pause(steps);
+          continue;
+        }
+        steps = 0;
+        seen = epoch;
+        if (part >= job_parts_) continue;
+        try {
+          (*job_)(part);
+        } catch (...) {
+          errors_[part] = std::current_exception();
+        }
+        done_.fetch_add(1, std::memory_order_release);
+      }
+    }
+  }
+
+  std::mutex owner_;  // held by the open scope
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::atomic<int> open_parts_{0};  // the open scope's parts; 0: none open
+  uint64_t open_epoch_ = 0;          // epoch_ when the scope opened (under mutex_)
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> done_{0};
+  const std::function<void(int)>* job_ = nullptr;  // written before epoch_, read after it
+  int job_parts_ = 0;
+  std::exception_ptr errors_[kMaxParts];
+  std::vector<std::thread> threads_;
+};
+
+thread_local int parts_here = 1;
+std::atomic<uint64_t> opened{0};
+
+// CPUs this process may run on (taskset, cgroup cpusets): more parts than that would spin against each other.
+int AvailableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+SmallForwardScope::SmallForwardScope(bool eligible, int64_t rows) {
+#if AT_PARALLEL_OPENMP
+  if (!eligible || rows > kMaxRows || parts_here > 1) return;
+  at::internal::lazy_init_num_threads();
+  static const int cpus = AvailableCpus();
+  const int threads = std::min({omp_get_max_threads(), cpus, kMaxParts});
+  if (threads < 2 || !Partners::Instance().TryOpen(threads)) return;
+  open_ = true;
+  saved_threads_ = omp_get_max_threads();
+  omp_set_num_threads(1);
+  parts_here = threads;
+  opened.fetch_add(1, std::memory_order_relaxed);
+#else
+  (void)eligible;
+  (void)rows;
+#endif
+}
+
+SmallForwardScope::~SmallForwardScope() {
+#if AT_PARALLEL_OPENMP
+  if (!open_) return;
+  parts_here = 1;
+  omp_set_num_threads(saved_threads_);
+  Partners::Instance().Close();
+#endif
+}
+
+int SmallForwardScope::Parts() { return parts_here; }
+
+uint64_t SmallForwardScope::Opened() { return opened.load(std::memory_order_relaxed); }
+
+void SmallForwardScope::Run(int parts, const std::function<void(int)>& body) {
+  Partners::Instance().Run(std::min(parts, parts_here), body);
+}
+
+}  // namespace et
