@@ -7,7 +7,9 @@
 //    "batchSize": 32, "texts": [...], "query": "..."}
 //     BERT / XLM-R: TextToTextBertModel, batch = forwardItems(texts); CLIP: TextToImageClipModel (texts
 //     padded to its 77 positions), batch = encodeQueries(texts, {grad: false}), its text tower's batch call
-//   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
+//     With "ids": true (BERT / XLM-R), each call is the query tower's module.forwardTensor on the token ids of
+//     the request's file instead: what onnxruntime is timed on, without our tokenizer and micro-batching.
+//   {"cmd": "time", "kind": "batch" | "query", "file": "batch.safetensors", "iters": n, "warmup": w}
 //   {"cmd": "quit"}
 "use strict";
 const path = require("node:path");
@@ -15,8 +17,11 @@ const { loadPackage, serveEngine, timeCalls } = require("./common");
 
 // BENCH_PACKAGE: another package folder to time instead (bench/text.js BENCH_BASELINE).
 const et = process.env.BENCH_PACKAGE ? require(path.join(process.env.BENCH_PACKAGE, "dist", "index.js")) : loadPackage();
+const { readSafetensorsTensors } = require(path.join(process.env.BENCH_PACKAGE ?? path.join(__dirname, ".."), "dist", "hub", "safetensors.js"));
 let model;
 let clip = false;
+let ids = false;
+const idsOf = new Map();  // file -> [input_ids, attention_mask]
 let texts;
 let query;
 
@@ -24,6 +29,7 @@ serveEngine({
   async load(msg) {
     et.setNumThreads(msg.threads);
     clip = msg.family === "clip";
+    ids = msg.ids === true && !clip;
     model = clip
       ? await et.TextToImageClipModel.fromPretrained(msg.dir, { batchSize: msg.batchSize })
       : await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
@@ -33,12 +39,18 @@ serveEngine({
     out.dispose();
     return body;
   },
-  time(msg) {
+  async time(msg) {
+    if (ids && !idsOf.has(msg.file)) {
+      const { tensors } = await readSafetensorsTensors(msg.file);
+      idsOf.set(msg.file, [tensors.get("input_ids"), tensors.get("attention_mask")]);
+      for (const [name, t] of tensors) if (name !== "input_ids" && name !== "attention_mask") t.dispose();
+    }
     const batch = clip ? () => model.encodeQueries(texts, { grad: false }) : () => model.forwardItems(texts);
-    const call = msg.kind === "batch" ? batch : () => model.forwardQuery(query);
+    const call = ids ? () => model.getQueryModel().forwardTensor(idsOf.get(msg.file)) : msg.kind === "batch" ? batch : () => model.forwardQuery(query);
     return timeCalls(call, msg.iters, msg.warmup ?? 0, (out) => out.dispose());
   },
   quit() {
+    for (const tensors of idsOf.values()) for (const t of tensors) t.dispose();
     model?.dispose();
   },
 });

@@ -299,6 +299,8 @@ async function benchShape(et, shape, log) {
     if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "addmm" }, load: {} });
     else if (/oneDNN \d/.test(loadedOurs.gemm ?? "")) extras.push({ name: "ours, oneDNN", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "onednn" }, load: {} });
     if (BF16 && !clip) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
+    // The forward alone on the ids onnxruntime gets (no tokenizer, no micro-batching).
+    if (!clip) extras.push({ name: "ours, module.forwardTensor on the ids", env: engineEnv(v.coretype), load: { ids: true } });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
       const loaded = await server.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query, ...x.load });

@@ -124,7 +124,7 @@ export interface RuntimeInfo {
    */
   inferenceGemm?: string;
   /**
-   * CPU inference forwards of at most 64 rows (batch × length: a query) whose
+   * CPU inference forwards of at most 128 rows (batch × length: a query) whose
    * matrix products were split by columns across partner threads instead of
    * OpenMP's, since the addon loaded (README "Threads and BLAS"). Stays 0 on
    * one intra-op thread or one CPU (absent in addons built before 2026-12-07).

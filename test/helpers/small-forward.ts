@@ -1,6 +1,6 @@
 /**
  * Child process of test/unit/inference-path.test.ts: query-sized forwards (at
- * most 64 rows) on two intra-op threads, where each packed product is split by
+ * most 128 rows) on two intra-op threads, where each packed product is split by
  * column blocks across a partner thread (native/small_forward.h), against the
  * same forwards on one thread (not split) and the exact per-op path.
  *
@@ -34,7 +34,9 @@ async function outputs(m: Module, inputs: Tensor[], grad = false): Promise<Float
 async function main(): Promise<void> {
   const architecture = process.argv[2] as string;
   const wide: Options = { ...(ARCHITECTURES[architecture] as Options), hidden_size: 200, num_attention_heads: 4, intermediate_size: 328 };
-  const shapes = rowCountShapes().filter((lengths) => lengths.length * Math.max(...lengths) <= 70);  // 64 rows and a few above
+  const rows = (lengths: number[]) => lengths.length * Math.max(...lengths);
+  const shapes = rowCountShapes().filter((lengths) => rows(lengths) <= 280);  // 1..70, 120 and 280 rows
+  const eligible = shapes.filter((lengths) => rows(lengths) <= 128).length;  // SmallForwardScope::kMaxRows
   const batches = shapes.map((lengths, i) => inferenceBatch(i, lengths));
   using m = Module.create(architecture, wide).eval();
   await seedWeights(m, 300);
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
   const split = (runtimeInfo().splitForwards ?? 0) - atOneThread;
   for (const inputs of batches) for (const t of inputs) t.dispose();
   const bfloat16 = await bfloat16Scenario(architecture, wide);
-  process.stdout.write(JSON.stringify({ cpus: os.availableParallelism(), batches: batches.length, atOneThread, split, vsSingle, vsExact, bfloat16 }));
+  process.stdout.write(JSON.stringify({ cpus: os.availableParallelism(), batches: batches.length, eligible, atOneThread, split, vsSingle, vsExact, bfloat16 }));
 }
 
 main().catch((error: unknown) => {
