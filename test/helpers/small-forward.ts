@@ -14,17 +14,8 @@
  */
 import * as os from "node:os";
 import { Module, runtimeInfo, setNumThreads, Tensor } from "../../lib";
+import { maxRelDiff } from "./fixtures";
 import { ARCHITECTURES, bfloat16Scenario, inferenceBatch, rowCountShapes, seedWeights, type Options } from "./inference-scenarios";
-
-function relative(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let peak = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    peak = Math.max(peak, Math.abs(b[i] as number));
-  }
-  return diff / peak;
-}
 
 async function outputs(m: Module, inputs: Tensor[], grad = false): Promise<Float32Array> {
   using out = await m.forwardTensor(inputs, { grad });
@@ -54,8 +45,8 @@ async function main(): Promise<void> {
   for (let start = 0; start < batches.length; start += 10) {  // ten at a time, as a service's queries
     const split = await Promise.all(batches.slice(start, start + 10).map((inputs) => outputs(m, inputs)));
     split.forEach((out, i) => {
-      vsSingle = Math.max(vsSingle, relative(out, single[start + i] as Float32Array));
-      vsExact = Math.max(vsExact, relative(out, exact[start + i] as Float32Array));
+      vsSingle = Math.max(vsSingle, maxRelDiff(out, single[start + i] as Float32Array));
+      vsExact = Math.max(vsExact, maxRelDiff(out, exact[start + i] as Float32Array));
     });
   }
   const split = (runtimeInfo().splitForwards ?? 0) - atOneThread;
