@@ -23,7 +23,7 @@
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "<!@(node scripts/torch-paths.js openmp-cflags)"],
       "libraries": [
         "-L<!(node scripts/torch-paths.js libdir)",
         "<!@(node scripts/torch-paths.js libs)",

@@ -124,6 +124,14 @@ export interface RuntimeInfo {
    */
   inferenceGemm?: string;
   /**
+   * What serves self-attention in CPU inference forwards: "fused per head,
+   * AVX-512 (float32); ..." where each head's scores, softmax and context are
+   * computed in one pass (native/models/fused_attention.h), otherwise the
+   * score and context GEMMs with the reason. EMBEDDINGS_TORCH_ATTENTION=gemm
+   * keeps the GEMMs (absent in addons built before 2026-12-07).
+   */
+  inferenceAttention?: string;
+  /**
    * CPU inference forwards of at most 128 rows (batch × length: a query) whose
    * matrix products were split by columns across partner threads instead of
    * OpenMP's, since the addon loaded (README "Threads and BLAS"). Stays 0 on

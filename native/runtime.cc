@@ -8,6 +8,7 @@
 #include "addon_data.h"
 #include "build_info.h"
 #include "compute_thread.h"
+#include "models/fused_attention.h"
 #include "small_forward.h"
 #include "errors.h"
 #include "models/inference_path.h"
@@ -32,6 +33,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   out.Set("interopThreads", Napi::Number::New(env, at::get_num_interop_threads()));
   out.Set("parallelInfo", at::get_parallel_info());
   out.Set("inferenceGemm", DescribeInferenceGemm());
+  out.Set("inferenceAttention", DescribeInferenceAttention());
   out.Set("splitForwards", Napi::Number::New(env, static_cast<double>(SmallForwardScope::Opened())));
   const auto names = RegisteredModels();
   auto archs = Napi::Array::New(env, names.size());

@@ -17,10 +17,14 @@
 
 #if AT_PARALLEL_OPENMP
 // libgomp's (or the wheel's bundled copy's), resolved from libtorch's own dependencies at load.
+#ifdef _OPENMP
+#include <omp.h>
+#else
 extern "C" {
 int omp_get_max_threads(void);
 void omp_set_num_threads(int);
 }
+#endif
 #endif
 
 namespace et {

@@ -2,7 +2,7 @@
 // libtorch's include folders, library folder and ABI flag for binding.gyp,
 // found in the same order as cmake/FindLibtorch.cmake: LIBTORCH, Torch_DIR,
 // a Python with torch, the system (Debian's libtorch-dev).
-//   node scripts/torch-paths.js include|libdir|libs|defines|c10d-defines|c10d-includes|onednn-defines|onednn-libs|describe
+//   node scripts/torch-paths.js include|libdir|libs|defines|c10d-defines|c10d-includes|onednn-defines|onednn-libs|openmp-cflags|describe
 "use strict";
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -98,6 +98,19 @@ function oneDnn() {
   return header && library && linked ? library : undefined;
 }
 
+// -fopenmp where node-gyp compiles with GCC, as CMakeLists.txt: at::parallel_for
+// in the addon's sources parallelises only when compiled with it, and GCC's
+// regions call the libgomp that libtorch links (Clang's would need libomp).
+function openmpCflags() {
+  const compiler = process.env.CXX || "g++";
+  try {
+    const version = execFileSync(compiler, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return /clang/i.test(version) || !/Free Software Foundation|\bGCC\b/.test(version) ? "" : "-fopenmp";
+  } catch {
+    return "";  // no such compiler here: node-gyp will say so itself
+  }
+}
+
 switch (process.argv[2]) {
   case "include": console.log(include.join(" ")); break;
   case "libdir": console.log(libdir); break;
@@ -118,6 +131,7 @@ switch (process.argv[2]) {
     console.log(library ? "EMBEDDINGS_TORCH_ONEDNN" : "");
     break;
   }
+  case "openmp-cflags": console.log(openmpCflags()); break;
   case "onednn-libs": {
     const library = oneDnn();
     console.log(library ? `-l:${path.basename(library)}` : "");

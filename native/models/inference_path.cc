@@ -1,5 +1,7 @@
 #include "models/inference_path.h"
 
+#include "models/fused_attention.h"
+
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include <ATen/Parallel.h>
@@ -49,6 +51,11 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
   const auto k = qkv.select(2, 1).transpose(1, 2);
   const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  // float32 on AVX-512: each head in one pass, its scores never leaving the cache (fused_attention.h).
+  if (qkv_out.scalar_type() == torch::kFloat && FusedAttentionHere()) {
+    auto context = at::empty({batch, length, size}, qkv_out.options());
+    if (FusedSelfAttention(qkv_out, heads, scale, mask, context)) return context;
+  }
   // Where oneDNN serves this dtype, each product is one oneDNN call over every
   // batch row and head, the scale and mask in the first one's epilogue (a mask
   // shared by the batch is expanded: oneDNN broadcasts it in a reference kernel).

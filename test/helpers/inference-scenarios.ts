@@ -118,6 +118,44 @@ export async function rowCountScenario(architecture: string): Promise<number> {
 }
 
 /**
+ * Head sizes for the fused attention kernel (native/models/fused_attention.h):
+ * 16..128 in steps of 16 are its 1..8 vectors per row (80: an odd count; 8 and
+ * 40 are not multiples of 16 and take the GEMMs).
+ */
+export const ATTENTION_HEADS = [
+  { hidden_size: 64, num_attention_heads: 4 },   // 16
+  { hidden_size: 64, num_attention_heads: 2 },   // 32 (MiniLM's)
+  { hidden_size: 96, num_attention_heads: 2 },   // 48
+  { hidden_size: 128, num_attention_heads: 2 },  // 64 (BERT-base's, CLIP's)
+  { hidden_size: 80, num_attention_heads: 1 },   // 80
+  { hidden_size: 128, num_attention_heads: 1 },  // 128
+  { hidden_size: 80, num_attention_heads: 2 },   // 40: the GEMMs
+];
+
+/**
+ * Fast vs exact self-attention over ATTENTION_HEADS and padded batches whose
+ * lengths leave partial blocks of query rows (8, 12) and of key columns (16,
+ * 32): 1, 13, [37, 20, 1] and [48, 47, 33, 17, 16]. clip-text adds its causal
+ * mask to the padding one. Returns the largest difference.
+ */
+export async function attentionScenario(architecture: string): Promise<number> {
+  let worst = 0;
+  for (const [i, heads] of ATTENTION_HEADS.entries()) {
+    using m = Module.create(architecture, { ...(ARCHITECTURES[architecture] as Options), ...heads, max_position_embeddings: 64 }).eval();
+    await seedWeights(m, 700 + 10 * i);
+    for (const [j, lengths] of [[1], [13], [37, 20, 1], [48, 47, 33, 17, 16]].entries()) {
+      const inputs = inferenceBatch(j, lengths);
+      try {
+        worst = Math.max(worst, (await fastVsExact(m, inputs)).diff);
+      } finally {
+        for (const t of inputs) t.dispose();
+      }
+    }
+  }
+  return worst;
+}
+
+/**
  * bfloat16 on the inference path (oneDNN's packed bfloat16 GEMMs and batched
  * attention products where this CPU multiplies bfloat16 in hardware, else
  * at::addmm) against the float32 exact path on the same weights: the smallest

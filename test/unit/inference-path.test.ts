@@ -18,12 +18,33 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Module, runtimeInfo, Tensor } from "../../lib";
-import { bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { attentionScenario, bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { cpuFlags, readCpuinfo } from "../../lib/cpu-features";
 import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
 
 const ROOT = path.resolve(__dirname, "../..");
 const ONEDNN_HEADERS = fs.existsSync("/usr/include/oneapi/dnnl/dnnl.hpp");
+
+interface ChildReport {
+  gemm: string;
+  attentionPath: string;
+  stale: StaleWeightsReport;
+  rows: number;
+  bfloat16: { cosine: number; relative: number };
+  attention: number;
+}
+
+/** test/helpers/inference-forward.ts for one architecture in a process of its own, with `env` added. */
+function inferenceForwardChild(architecture: string, env: Record<string, string>): ChildReport {
+  const child = spawnSync(process.execPath, ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/inference-forward.ts"), architecture], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+  expect(child.stderr).toBe("");
+  return JSON.parse(child.stdout) as ChildReport;
+}
 
 function expectFastEqualsExact(report: StaleWeightsReport): void {
   expect(report.created).toBeLessThan(1e-5);
@@ -73,18 +94,52 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
       reportSkip("EMBEDDINGS_TORCH_GEMM=onednn: no oneDNN headers on this machine, so the addon has no oneDNN to choose");
       return;
     }
-    const child = spawnSync(process.execPath, ["-r", path.join(ROOT, "test/helpers/register-ts.js"), path.join(ROOT, "test/helpers/inference-forward.ts"), architecture], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, EMBEDDINGS_TORCH_GEMM: mode },
-    });
-    expect(child.stderr).toBe("");
-    const report = JSON.parse(child.stdout) as { gemm: string; stale: StaleWeightsReport; rows: number; bfloat16: { cosine: number; relative: number } };
+    const report = inferenceForwardChild(architecture, { EMBEDDINGS_TORCH_GEMM: mode });
     expect(report.gemm).toMatch(mode === "onednn" ? /^oneDNN \d+\.\d+\.\d+ \S+, weights .* \(EMBEDDINGS_TORCH_GEMM=onednn\)$/ : /^at::addmm \(EMBEDDINGS_TORCH_GEMM=addmm\)$/);
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
+    expect(report.attention).toBeLessThan(1e-5);
     expect(report.bfloat16.cosine).toBeGreaterThan(0.9995);
     expect(report.bfloat16.relative).toBeLessThan(0.05);
+  });
+});
+
+// float32 self-attention on AVX-512 CPUs runs each head in one pass: scores of
+// 12 query rows at a time, their softmax and their context rows, the scores never
+// leaving the cache (native/models/fused_attention.h). Head sizes 16..128 in
+// steps of 16; others, bfloat16 and other CPUs take the score and context GEMMs.
+describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
+  const flags = cpuFlags(readCpuinfo());
+  const avx512 = process.arch === "x64" && ["avx512f", "avx512bw", "avx512dq", "avx512vl"].every((f) => flags.has(f));
+
+  test("runtimeInfo().inferenceAttention says which serves it: the fused kernel wherever the CPU has AVX-512", () => {
+    const attention = runtimeInfo().inferenceAttention ?? "";
+    if (!avx512) {
+      reportSkip(`fused attention: this CPU has no AVX-512 (F, BW, DQ, VL), so the GEMMs serve it: "${attention}"; the equalities below still ran on them`);
+      expect(attention).toMatch(/^score and context GEMMs \(the fused kernel needs an x86-64 CPU with AVX-512\)$/);
+      return;
+    }
+    expect(attention).toBe("fused per head, AVX-512 (float32); bfloat16: score and context GEMMs");
+  });
+
+  test.each(["bert", "xlm-roberta", "clip-text"])("%s: head sizes 16..128, partial row and column blocks, padding and causal masks: equal to the exact path", async (architecture) => {
+    expect(await attentionScenario(architecture)).toBeLessThan(1e-5);
+  });
+
+  test("clip-vision, head size 32, 65 positions (no mask): equal to the exact path", async () => {
+    const vision = { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 128, image_size: 32, patch_size: 4, projection_dim: 8, attention_dropout: 0 };
+    using m = Module.create("clip-vision", vision).eval();
+    using pixels = Tensor.from(seededValues(9, 3 * 3 * 32 * 32), [3, 3, 32, 32]);
+    const { diff } = await fastVsExact(m, [pixels]);
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  test("EMBEDDINGS_TORCH_ATTENTION=gemm keeps the GEMMs, in a process of its own: the same equalities", () => {
+    const report = inferenceForwardChild("clip-text", { EMBEDDINGS_TORCH_ATTENTION: "gemm" });
+    expect(report.attentionPath).toBe("score and context GEMMs (EMBEDDINGS_TORCH_ATTENTION=gemm)");
+    expectFastEqualsExact(report.stale);
+    expect(report.rows).toBeLessThan(1e-5);
+    expect(report.attention).toBeLessThan(1e-5);
   });
 });
 
