@@ -125,7 +125,7 @@ export interface RuntimeInfo {
   inferenceGemm?: string;
   /**
    * What serves self-attention in CPU inference forwards: "fused per head,
-   * AVX-512 (float32); ..." where each head's scores, softmax and context are
+   * AVX-512 (float32 and bfloat16)" where each head's scores, softmax and context are
    * computed in one pass (native/models/fused_attention.h), otherwise the
    * score and context GEMMs with the reason. EMBEDDINGS_TORCH_ATTENTION=gemm
    * keeps the GEMMs (absent in addons built before 2026-12-07).

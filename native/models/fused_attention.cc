@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 // The kernels are compiled for AVX-512 function by function (target
@@ -69,6 +71,34 @@ constexpr int kBlockRows = 12;  // query rows whose scores are held at once (12 
 ET_AVX512 inline __mmask16 Lanes(int64_t remaining) {
   if (remaining <= 0) return 0;
   return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+// bfloat16 as its bits (c10::BFloat16's layout): the high half of a float32.
+using Bf16 = uint16_t;
+
+// dst[i * width + c] = src[i * row + c] as float32 (exact) for i < rows, c < width (a multiple of 16).
+ET_AVX512 void WidenRows(const Bf16* src, int64_t row, int64_t rows, int64_t width, float* dst) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < width; c += 16) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * row + c));
+      _mm512_storeu_ps(dst + i * width + c, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16)));
+    }
+}
+
+// dst[i * row + c] = src[i * width + c] rounded to bfloat16 as c10::BFloat16
+// rounds (to nearest, ties to even; NaN to the quiet NaN 0x7FC0).
+ET_AVX512 void NarrowRows(const float* src, int64_t rows, int64_t width, Bf16* dst, int64_t row) {
+  const __m512i half = _mm512_set1_epi32(0x7FFF);
+  const __m512i one = _mm512_set1_epi32(1);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < width; c += 16) {
+      const __m512 v = _mm512_loadu_ps(src + i * width + c);
+      const __m512i bits = _mm512_castps_si512(v);
+      const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+      __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, half)), 16);
+      rounded = _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7FC0));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * row + c), _mm512_cvtepi32_epi16(rounded));
+    }
 }
 
 // exp(x) for x <= 0 (a softmax's x - max), within ~1 ulp: n = round(x / ln 2),
@@ -267,19 +297,62 @@ bool FusedAttentionHere() {
 std::string DescribeInferenceAttention() {
   const auto [mode, note] = ModeFromEnvironment();
   if (mode == AttentionMode::kGemm) return note + "score and context GEMMs (EMBEDDINGS_TORCH_ATTENTION=gemm)";
-  if (FusedAttentionHere()) return note + "fused per head, AVX-512 (float32); bfloat16: score and context GEMMs";
+  if (FusedAttentionHere()) return note + "fused per head, AVX-512 (float32 and bfloat16)";
   return note + "score and context GEMMs (the fused kernel needs an x86-64 CPU with AVX-512)";
 }
+
+#ifdef ET_FUSED_ATTENTION
+namespace {
+
+// Every (batch row, head) of qkv on ATen's intra-op threads. bfloat16 heads
+// are widened to float32 once (q, k, v and the context: 4 x L x hd floats), run through the
+// same kernel and rounded back once: converting inside the tiles would widen
+// every value row once per block of query rows.
+template <typename T>
+void AllHeads(const T* base, T* out, const float* mask_base, int64_t mask_batch, int64_t mask_row, int64_t batch,
+              int64_t length, int64_t size, int64_t heads, double scale) {
+  const int64_t head_dim = size / heads;
+  const int64_t lp = (length + 15) / 16 * 16;
+  at::parallel_for(0, batch * heads, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> kt;
+    thread_local std::vector<float> scores;
+    thread_local std::vector<float> staged;  // bfloat16: q, k, v and context of one head as float32
+    kt.resize(static_cast<size_t>(head_dim * lp));
+    scores.resize(static_cast<size_t>(kBlockRows * lp));
+    if constexpr (!std::is_same_v<T, float>) staged.resize(static_cast<size_t>(4 * length * head_dim));
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / heads, n = task % heads;
+      const T* q = base + b * length * 3 * size + n * head_dim;
+      T* o = out + b * length * size + n * head_dim;
+      const float* mask = mask_base == nullptr ? nullptr : mask_base + b * mask_batch;
+      if constexpr (std::is_same_v<T, float>) {
+        const Head h{q, q + size, q + 2 * size, 3 * size, o, size, mask, mask_row, length, static_cast<float>(scale)};
+        RunHead(h, head_dim, kt.data(), scores.data());
+      } else {
+        float* f = staged.data();
+        const int64_t part = length * head_dim;
+        for (int64_t which = 0; which < 3; ++which) WidenRows(q + which * size, 3 * size, length, head_dim, f + which * part);
+        const Head h{f, f + part, f + 2 * part, head_dim, f + 3 * part, head_dim, mask, mask_row, length, static_cast<float>(scale)};
+        RunHead(h, head_dim, kt.data(), scores.data());
+        NarrowRows(f + 3 * part, length, head_dim, o, size);
+      }
+    }
+  });
+}
+
+}  // namespace
+#endif
 
 bool FusedSelfAttention(const torch::Tensor& qkv, int64_t heads, double scale, const torch::Tensor& mask,
                         torch::Tensor& context) {
 #ifdef ET_FUSED_ATTENTION
-  if (!FusedAttentionHere() || qkv.scalar_type() != torch::kFloat || !qkv.device().is_cpu() || qkv.dim() != 3 ||
-      !qkv.is_contiguous() || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
+  const auto dtype = qkv.scalar_type();
+  if (!FusedAttentionHere() || (dtype != torch::kFloat && dtype != torch::kBFloat16) || !qkv.device().is_cpu() ||
+      qkv.dim() != 3 || !qkv.is_contiguous() || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
     return false;
   const int64_t batch = qkv.size(0), length = qkv.size(1), size = qkv.size(2) / 3, head_dim = size / heads;
   if (head_dim % 16 != 0 || head_dim > 128 || head_dim == 0) return false;
-  if (context.scalar_type() != torch::kFloat || !context.is_contiguous() ||
+  if (context.scalar_type() != dtype || !context.device().is_cpu() || !context.is_contiguous() ||
       context.sizes() != torch::IntArrayRef({batch, length, size}))
     return false;
   torch::Tensor m;
@@ -287,36 +360,19 @@ bool FusedSelfAttention(const torch::Tensor& qkv, int64_t heads, double scale, c
     if (mask.dim() != 4 || (mask.size(0) != 1 && mask.size(0) != batch) || mask.size(1) != 1 ||
         (mask.size(2) != 1 && mask.size(2) != length) || mask.size(3) != length)
       return false;
-    m = mask.to(torch::kFloat).contiguous();
+    m = mask.to(torch::kFloat).contiguous();  // a bfloat16 model's mask (0 and a large negative) as float32
   }
   if (batch == 0 || length == 0) return true;
-  const float* base = qkv.data_ptr<float>();
-  float* out = context.data_ptr<float>();
   const float* mask_base = m.defined() ? m.data_ptr<float>() : nullptr;
   const int64_t mask_batch = m.defined() && m.size(0) != 1 ? m.stride(0) : 0;
   const int64_t mask_row = m.defined() && m.size(2) != 1 ? m.stride(2) : 0;
-  const int64_t lp = (length + 15) / 16 * 16;
-  at::parallel_for(0, batch * heads, 1, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> kt;
-    thread_local std::vector<float> scores;
-    kt.resize(static_cast<size_t>(head_dim * lp));
-    scores.resize(static_cast<size_t>(kBlockRows * lp));
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t b = task / heads, n = task % heads;
-      const float* q = base + b * length * 3 * size + n * head_dim;
-      Head h{q,
-             q + size,
-             q + 2 * size,
-             3 * size,
-             out + b * length * size + n * head_dim,
-             size,
-             mask_base == nullptr ? nullptr : mask_base + b * mask_batch,
-             mask_row,
-             length,
-             static_cast<float>(scale)};
-      RunHead(h, head_dim, kt.data(), scores.data());
-    }
-  });
+  if (dtype == torch::kFloat)
+    AllHeads(qkv.data_ptr<float>(), context.data_ptr<float>(), mask_base, mask_batch, mask_row, batch, length, size,
+             heads, scale);
+  else
+    AllHeads(reinterpret_cast<const Bf16*>(qkv.data_ptr<at::BFloat16>()),
+             reinterpret_cast<Bf16*>(context.data_ptr<at::BFloat16>()), mask_base, mask_batch, mask_row, batch, length,
+             size, heads, scale);
   return true;
 #else
   (void)qkv, (void)heads, (void)scale, (void)mask, (void)context;

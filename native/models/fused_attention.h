@@ -1,4 +1,5 @@
-// Self-attention for float32 CPU inference in one pass per head, on AVX-512.
+// Self-attention for float32 and bfloat16 CPU inference in one pass per head,
+// on AVX-512.
 //
 // The GEMM path (SelfAttentionInference, inference_path.h) makes three passes
 // over a [B, heads, L, L] score tensor: the score product writes it, softmax
@@ -16,6 +17,14 @@
 // exp is accurate to about 1 ulp, and the softmax's 1 / sum scales each context
 // row instead of each probability (max |difference| to float64 ~1e-6 relative,
 // as the GEMM path's).
+//
+// bfloat16: each head's q, k and v are widened to float32 once (a thread-local
+// buffer of 4 x L x hd floats), run through the same kernel and the context
+// rounded back to bfloat16 once (round to nearest even, as c10::BFloat16), so
+// scores, softmax and the context accumulate in float32. Measured per layer:
+// MiniLM 32x128 8.9 -> 3.7-6.3 ms (the VM's noise), BERT-base 32x128 10 -> 6.5 ms,
+// a 16-token query 130 -> 33 µs; max |error| to float32 attention 0.004 against
+// 0.007-0.015 for the bf16 GEMMs.
 #pragma once
 #include <torch/torch.h>
 
@@ -26,13 +35,13 @@ namespace et {
 // (read once) not "gemm".
 bool FusedAttentionHere();
 
-// What serves float32 inference attention here (runtimeInfo().inferenceAttention).
+// What serves float32 and bfloat16 inference attention here (runtimeInfo().inferenceAttention).
 std::string DescribeInferenceAttention();
 
 // context[b, i, h*hd .. (h+1)*hd) = softmax(scale * q kᵀ + mask) v for each
-// batch row b, head h and query i, with q, k, v the heads of qkv: float32
-// [B, L, 3H] contiguous (query, key, value; H = heads * hd). mask: additive,
-// [B or 1, 1, L or 1, L] (any float dtype), or undefined. context: float32
+// batch row b, head h and query i, with q, k, v the heads of qkv: float32 or
+// bfloat16 [B, L, 3H] contiguous (query, key, value; H = heads * hd). mask: additive,
+// [B or 1, 1, L or 1, L] (any float dtype), or undefined. context: qkv's dtype,
 // [B, L, H] contiguous. False, with nothing written, where it does not apply:
 // not FusedAttentionHere(), another dtype, or hd not a multiple of 16 up to 128.
 // Runs on ATen's intra-op threads, one (batch row, head) per task.

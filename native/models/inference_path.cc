@@ -51,8 +51,8 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
   const auto k = qkv.select(2, 1).transpose(1, 2);
   const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  // float32 on AVX-512: each head in one pass, its scores never leaving the cache (fused_attention.h).
-  if (qkv_out.scalar_type() == torch::kFloat && FusedAttentionHere()) {
+  // float32 and bfloat16 on AVX-512: each head in one pass, its scores never leaving the cache (fused_attention.h).
+  if ((qkv_out.scalar_type() == torch::kFloat || qkv_out.scalar_type() == torch::kBFloat16) && FusedAttentionHere()) {
     auto context = at::empty({batch, length, size}, qkv_out.options());
     if (FusedSelfAttention(qkv_out, heads, scale, mask, context)) return context;
   }

@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Module, runtimeInfo, Tensor } from "../../lib";
-import { attentionScenario, bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { ARCHITECTURES, ATTENTION_HEADS, attentionScenario, bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
 import { cpuFlags, readCpuinfo } from "../../lib/cpu-features";
 import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
@@ -119,11 +119,20 @@ describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
       expect(attention).toMatch(/^score and context GEMMs \(the fused kernel needs an x86-64 CPU with AVX-512\)$/);
       return;
     }
-    expect(attention).toBe("fused per head, AVX-512 (float32); bfloat16: score and context GEMMs");
+    expect(attention).toBe("fused per head, AVX-512 (float32 and bfloat16)");
   });
 
   test.each(["bert", "xlm-roberta", "clip-text"])("%s: head sizes 16..128, partial row and column blocks, padding and causal masks: equal to the exact path", async (architecture) => {
     expect(await attentionScenario(architecture)).toBeLessThan(1e-5);
+  });
+
+  // bfloat16 heads are widened to float32 once, run through the same kernel and rounded back once.
+  test.each(["bert", "clip-text"])("%s in bfloat16, head sizes 16..128: every padded row within cosine 0.9995 of float32's exact path", async (architecture) => {
+    for (const heads of ATTENTION_HEADS) {
+      const { cosine, relative } = await bfloat16Scenario(architecture, { ...ARCHITECTURES[architecture], ...heads, max_position_embeddings: 64 });
+      expect(cosine).toBeGreaterThan(0.9995);
+      expect(relative).toBeLessThan(0.05);
+    }
   });
 
   test("clip-vision, head size 32, 65 positions (no mask): equal to the exact path", async () => {
