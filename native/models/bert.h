@@ -8,6 +8,7 @@
 #include "models/bert_embeddings.h"
 #include "models/bert_layer.h"
 #include "models/bert_options.h"
+#include "models/inference_path.h"
 #include "module.h"
 
 namespace et {
@@ -21,6 +22,7 @@ struct BertPoolerImpl : torch::nn::Module {
 
   BertOptions options;
   torch::nn::Linear dense{nullptr};
+  InferenceLinear dense_;  // dense for inference (oneDNN's packed GEMM where it serves, as the encoder's)
 };
 TORCH_MODULE(BertPooler);
 

@@ -37,7 +37,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const 
   auto embeddings = word_embeddings->forward(input_ids)                  // [B, L, H]
                     + token_type_embeddings->forward(token_type_ids)     // [B, L, H]
                     + position_embeddings->forward(position_ids(input_ids));  // [B, L, H]
-  embeddings = UseInferencePath(*this, embeddings) ? LayerNormFloat32(LayerNorm, embeddings) : LayerNorm->forward(embeddings);
+  embeddings = UseInferencePath(*this, embeddings) ? LayerNormInference(LayerNorm, embeddings) : LayerNorm->forward(embeddings);
   return torch::dropout(embeddings, options.hidden_dropout_prob(), is_training());  // [B, L, H]
 }
 

@@ -35,7 +35,7 @@ void BertOutputImpl::reset() {
 
 torch::Tensor BertOutputImpl::forward(const torch::Tensor& hidden, const torch::Tensor& residual) {
   if (UseInferencePath(*this, hidden))
-    return LayerNormFloat32(LayerNorm, dense_.forward({dense}, hidden, LinearActivation::kNone, residual));
+    return LayerNormInference(LayerNorm, dense_.forward({dense}, hidden, LinearActivation::kNone, residual));
   const auto projected = torch::dropout(dense->forward(hidden), options.hidden_dropout_prob(), is_training());
   return LayerNorm->forward(projected + residual);  // [B, L, H]
 }

@@ -126,8 +126,8 @@ torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& hidden, const t
   if (UseInferencePath(*this, hidden)) {
     // The residual sums added in place into the sublayers' fresh outputs: a + b
     // is b + a in floating point, so the values are the exact path's.
-    auto h = self_attn->forward(LayerNormFloat32(layer_norm1, hidden), mask).add_(hidden);  // [B, L, D]
-    return mlp->forward(LayerNormFloat32(layer_norm2, h)).add_(h);
+    auto h = self_attn->forward(LayerNormInference(layer_norm1, hidden), mask).add_(hidden);  // [B, L, D]
+    return mlp->forward(LayerNormInference(layer_norm2, h)).add_(h);
   }
   auto h = hidden + self_attn->forward(layer_norm1->forward(hidden), mask);  // [B, L, D]
   return h + mlp->forward(layer_norm2->forward(h));

@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "models/inference_path.h"
 #include "models/registry.h"
 
 namespace et {
@@ -61,7 +62,8 @@ torch::Tensor CLIPTextTransformerImpl::forward(const torch::Tensor& input_ids, c
   const auto ids = input_ids.to(torch::kLong);
   auto hidden = embeddings->forward(ids);  // [B, L, D]
   const auto mask = AttentionMask(Positions(ids), attention_mask, hidden.options());
-  hidden = final_layer_norm->forward(encoder->forward(hidden, mask));  // [B, L, D]
+  hidden = encoder->forward(hidden, mask);
+  hidden = UseInferencePath(*this, hidden) ? LayerNormInference(final_layer_norm, hidden) : final_layer_norm->forward(hidden);  // [B, L, D]
   // Pool at the end-of-text token: its first position, or with the legacy
   // eos_token_id 2 the position of the largest id (Hugging Face's two rules).
   // argmax, not .item(): a trace keeps the rule for every input.

@@ -1,5 +1,6 @@
 #include "models/clip_vision.h"
 
+#include "models/inference_path.h"
 #include "models/registry.h"
 
 namespace et {
@@ -39,9 +40,13 @@ void CLIPVisionTransformerImpl::reset() {
 }
 
 torch::Tensor CLIPVisionTransformerImpl::forward(const torch::Tensor& pixel_values) {
-  auto hidden = pre_layrnorm->forward(embeddings->forward(pixel_values));  // [B, N, D]
-  hidden = encoder->forward(hidden, torch::Tensor());                      // no mask: every patch is real
-  return post_layernorm->forward(hidden.select(1, 0));                     // class token [B, D]
+  auto hidden = embeddings->forward(pixel_values);  // [B, N, D]
+  if (UseInferencePath(*this, hidden)) {
+    hidden = encoder->forward(LayerNormInference(pre_layrnorm, hidden), torch::Tensor());
+    return LayerNormInference(post_layernorm, hidden.select(1, 0).contiguous());  // class token [B, D]
+  }
+  hidden = encoder->forward(pre_layrnorm->forward(hidden), torch::Tensor());  // no mask: every patch is real
+  return post_layernorm->forward(hidden.select(1, 0));                        // class token [B, D]
 }
 
 CLIPVisionModelWithProjectionImpl::CLIPVisionModelWithProjectionImpl(const CLIPVisionOptions& options_)

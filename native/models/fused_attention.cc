@@ -1,5 +1,7 @@
 #include "models/fused_attention.h"
 
+#include "models/avx512.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -9,16 +11,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-
-// The kernels are compiled for AVX-512 function by function (target
-// attributes), so the rest of the addon keeps the baseline ISA and this file
-// needs no special flags in CMake or node-gyp; FusedAttentionHere() checks the
-// CPU before any of them runs.
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define ET_FUSED_ATTENTION 1
-#include <immintrin.h>
-#define ET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#endif
 
 namespace et {
 
@@ -53,52 +45,20 @@ std::pair<AttentionMode, std::string> ModeFromEnvironment() {
   return mode;
 }
 
-bool CpuHasAvx512() {
-#ifdef ET_FUSED_ATTENTION
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
-#ifdef ET_FUSED_ATTENTION
+#ifdef ET_HAS_AVX512_KERNELS
 
 constexpr int kBlockRows = 12;  // query rows whose scores are held at once (12 x L floats)
-
-// Lanes [0, remaining) of a 16-float vector; none where remaining <= 0.
-ET_AVX512 inline __mmask16 Lanes(int64_t remaining) {
-  if (remaining <= 0) return 0;
-  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
-}
-
-// bfloat16 as its bits (c10::BFloat16's layout): the high half of a float32.
-using Bf16 = uint16_t;
 
 // dst[i * width + c] = src[i * row + c] as float32 (exact) for i < rows, c < width (a multiple of 16).
 ET_AVX512 void WidenRows(const Bf16* src, int64_t row, int64_t rows, int64_t width, float* dst) {
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t c = 0; c < width; c += 16) {
-      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * row + c));
-      _mm512_storeu_ps(dst + i * width + c, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16)));
-    }
+    for (int64_t c = 0; c < width; c += 16) _mm512_storeu_ps(dst + i * width + c, LoadBf16(src + i * row + c, 0xFFFF));
 }
 
-// dst[i * row + c] = src[i * width + c] rounded to bfloat16 as c10::BFloat16
-// rounds (to nearest, ties to even; NaN to the quiet NaN 0x7FC0).
+// dst[i * row + c] = src[i * width + c] rounded to bfloat16 (StoreBf16).
 ET_AVX512 void NarrowRows(const float* src, int64_t rows, int64_t width, Bf16* dst, int64_t row) {
-  const __m512i half = _mm512_set1_epi32(0x7FFF);
-  const __m512i one = _mm512_set1_epi32(1);
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t c = 0; c < width; c += 16) {
-      const __m512 v = _mm512_loadu_ps(src + i * width + c);
-      const __m512i bits = _mm512_castps_si512(v);
-      const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
-      __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, half)), 16);
-      rounded = _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7FC0));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * row + c), _mm512_cvtepi32_epi16(rounded));
-    }
+    for (int64_t c = 0; c < width; c += 16) StoreBf16(dst + i * row + c, _mm512_loadu_ps(src + i * width + c), 0xFFFF);
 }
 
 // exp(x) for x <= 0 (a softmax's x - max), within ~1 ulp: n = round(x / ln 2),
@@ -285,7 +245,7 @@ void RunHead(const Head& h, int64_t head_dim, float* kt, float* scores) {
   }
 }
 
-#endif  // ET_FUSED_ATTENTION
+#endif  // ET_HAS_AVX512_KERNELS
 
 }  // namespace
 
@@ -301,7 +261,7 @@ std::string DescribeInferenceAttention() {
   return note + "score and context GEMMs (the fused kernel needs an x86-64 CPU with AVX-512)";
 }
 
-#ifdef ET_FUSED_ATTENTION
+#ifdef ET_HAS_AVX512_KERNELS
 namespace {
 
 // Every (batch row, head) of qkv on ATen's intra-op threads. bfloat16 heads
@@ -345,7 +305,7 @@ void AllHeads(const T* base, T* out, const float* mask_base, int64_t mask_batch,
 
 bool FusedSelfAttention(const torch::Tensor& qkv, int64_t heads, double scale, const torch::Tensor& mask,
                         torch::Tensor& context) {
-#ifdef ET_FUSED_ATTENTION
+#ifdef ET_HAS_AVX512_KERNELS
   const auto dtype = qkv.scalar_type();
   if (!FusedAttentionHere() || (dtype != torch::kFloat && dtype != torch::kBFloat16) || !qkv.device().is_cpu() ||
       qkv.dim() != 3 || !qkv.is_contiguous() || heads <= 0 || qkv.size(2) % (3 * heads) != 0)

@@ -1,6 +1,8 @@
 #include "models/inference_path.h"
 
+#include "models/avx512.h"
 #include "models/fused_attention.h"
+#include "models/fused_layer_norm.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -27,9 +29,14 @@ bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden
   return UseInferencePath(module, hidden) && OneDnnServes(hidden.scalar_type()) && OneDnnLinear::PacksHere(hidden.scalar_type());
 }
 
-torch::Tensor LayerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& input) {
-  if (input.scalar_type() != torch::kBFloat16 && input.scalar_type() != torch::kHalf) return norm->forward(input);
+torch::Tensor LayerNormInference(torch::nn::LayerNorm norm, const torch::Tensor& input) {
   const auto& o = norm->options;
+  const bool last_dimension = o.normalized_shape().size() == 1 && input.dim() > 0 && o.normalized_shape()[0] == input.size(-1);
+  if (last_dimension && CpuHasAvx512()) {
+    auto out = at::empty_like(input, at::MemoryFormat::Contiguous);
+    if (FusedLayerNorm(input, norm->weight, norm->bias, o.eps(), out)) return out;
+  }
+  if (input.scalar_type() != torch::kBFloat16 && input.scalar_type() != torch::kHalf) return norm->forward(input);
   const auto weight = norm->weight.defined() ? norm->weight.to(torch::kFloat) : torch::Tensor();
   const auto bias = norm->bias.defined() ? norm->bias.to(torch::kFloat) : torch::Tensor();
   return at::layer_norm(input.to(torch::kFloat), o.normalized_shape(), weight, bias, o.eps()).to(input.scalar_type());

@@ -33,11 +33,12 @@ bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden
 // [B or 1, 1, L or 1, L] or undefined -> context [B, L, H] (before the output projection).
 torch::Tensor SelfAttentionInference(const torch::Tensor& qkv, int64_t heads, const torch::Tensor& mask);
 
-// LayerNorm for inference with float32 statistics: a bfloat16/float16 input is
-// normalised in float32 and rounded back once (libtorch 1.13's CPU kernel
-// accumulates bfloat16 LayerNorm with ~3x the error of one rounding). A float32
-// input goes through the module unchanged.
-torch::Tensor LayerNormFloat32(torch::nn::LayerNorm norm, const torch::Tensor& input);
+// LayerNorm for inference with float32 statistics: float32 and bfloat16 rows
+// through FusedLayerNorm (fused_layer_norm.h) on AVX-512 CPUs; elsewhere a
+// bfloat16/float16 input is normalised in float32 and rounded back once
+// (libtorch 1.13's CPU kernel accumulates bfloat16 LayerNorm with ~3x the
+// error of one rounding) and a float32 input goes through the module.
+torch::Tensor LayerNormInference(torch::nn::LayerNorm norm, const torch::Tensor& input);
 
 // Records that parameters were written in a way their version counters miss:
 // torch::optim's step() writes through p.data(), a tensor with a counter of its

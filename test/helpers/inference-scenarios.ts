@@ -9,6 +9,7 @@ import { Module, Tensor } from "../../lib";
 import { backward } from "../../lib/training/autograd";
 import { rankingLoss } from "../../lib/training/losses";
 import { Optimizer } from "../../lib/training/optimizer";
+import { maxAbsDiff, maxRelDiff } from "./fixtures";
 import { seededValues } from "./torch-reference";
 
 export const BERT = { vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 32, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pooling: "mean", add_pooling_layer: false };
@@ -31,14 +32,12 @@ export function inferenceBatch(shift = 0, lengths = [7, 4, 1]): Tensor[] {
 }
 
 /** max |fast - exact| over the outputs of one forward each (eval, no grad vs grad), and the fast path's values. */
-export async function fastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; fast: number[] }> {
+export async function fastVsExact(m: Module, inputs: Tensor[]): Promise<{ diff: number; relative: number; fast: number[] }> {
   using fast = await m.forwardTensor(inputs);
   using exact = await m.forwardTensor(inputs, { grad: true });
   const a = fast.toFloat32Array();
   const b = exact.toFloat32Array();
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-  return { diff, fast: Array.from(a) };
+  return { diff: maxAbsDiff(a, b), relative: maxRelDiff(a, b), fast: Array.from(a) };
 }
 
 /** New random weights for every parameter (seeded), loaded with loadStateDict (copy_ into the existing tensors). */
@@ -130,13 +129,17 @@ export const ATTENTION_HEADS = [
   { hidden_size: 80, num_attention_heads: 1 },   // 80
   { hidden_size: 128, num_attention_heads: 1 },  // 128
   { hidden_size: 80, num_attention_heads: 2 },   // 40: the GEMMs
+  { hidden_size: 88, num_attention_heads: 2 },   // 44: the GEMMs; LayerNorm rows end in 16 + 8 lanes
 ];
 
 /**
  * Fast vs exact self-attention over ATTENTION_HEADS and padded batches whose
  * lengths leave partial blocks of query rows (8, 12) and of key columns (16,
  * 32): 1, 13, [37, 20, 1] and [48, 47, 33, 17, 16]. clip-text adds its causal
- * mask to the padding one. Returns the largest difference.
+ * mask to the padding one. Returns the largest difference relative to the
+ * exact output's largest value (CLIP's outputs reach ~12, where float32's
+ * rounding alone differs by ~1e-5 between two orders of addition; both paths
+ * are within 1e-6 relative of a float64 forward).
  */
 export async function attentionScenario(architecture: string): Promise<number> {
   let worst = 0;
@@ -146,7 +149,7 @@ export async function attentionScenario(architecture: string): Promise<number> {
     for (const [j, lengths] of [[1], [13], [37, 20, 1], [48, 47, 33, 17, 16]].entries()) {
       const inputs = inferenceBatch(j, lengths);
       try {
-        worst = Math.max(worst, (await fastVsExact(m, inputs)).diff);
+        worst = Math.max(worst, (await fastVsExact(m, inputs)).relative);
       } finally {
         for (const t of inputs) t.dispose();
       }

@@ -98,7 +98,7 @@ describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
     expect(report.gemm).toMatch(mode === "onednn" ? /^oneDNN \d+\.\d+\.\d+ \S+, weights .* \(EMBEDDINGS_TORCH_GEMM=onednn\)$/ : /^at::addmm \(EMBEDDINGS_TORCH_GEMM=addmm\)$/);
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
-    expect(report.attention).toBeLessThan(1e-5);
+    expect(report.attention).toBeLessThan(2e-6);
     expect(report.bfloat16.cosine).toBeGreaterThan(0.9995);
     expect(report.bfloat16.relative).toBeLessThan(0.05);
   });
@@ -122,8 +122,8 @@ describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
     expect(attention).toBe("fused per head, AVX-512 (float32 and bfloat16)");
   });
 
-  test.each(["bert", "xlm-roberta", "clip-text"])("%s: head sizes 16..128, partial row and column blocks, padding and causal masks: equal to the exact path", async (architecture) => {
-    expect(await attentionScenario(architecture)).toBeLessThan(1e-5);
+  test.each(["bert", "xlm-roberta", "clip-text"])("%s: head sizes 16..128, partial row and column blocks, padding and causal masks: equal to the exact path within 2e-6 of its largest value", async (architecture) => {
+    expect(await attentionScenario(architecture)).toBeLessThan(2e-6);
   });
 
   // bfloat16 heads are widened to float32 once, run through the same kernel and rounded back once.
@@ -148,7 +148,7 @@ describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
     expect(report.attentionPath).toBe("score and context GEMMs (EMBEDDINGS_TORCH_ATTENTION=gemm)");
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
-    expect(report.attention).toBeLessThan(1e-5);
+    expect(report.attention).toBeLessThan(2e-6);
   });
 });
 
