@@ -61,10 +61,16 @@ void BertEncoderImpl::reset() {
 }
 
 torch::Tensor BertEncoderImpl::forward(torch::Tensor hidden, const torch::Tensor& mask) {
-  // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
-  SmallForwardScope small(SplitsProducts(*this, hidden), hidden.numel() / std::max<int64_t>(hidden.size(-1), 1));
-  for (size_t i = 0; i < layer->size(); ++i) hidden = layer->ptr<BertLayerImpl>(i)->forward(hidden, mask);
-  return hidden;  // [B, L, H]
+  // Widest intermediate per position: the stacked QKV, the MLP's, or the GEMM path's attention scores.
+  const int64_t widest = std::max({3 * options.hidden_size(), options.intermediate_size(),
+                                   options.num_attention_heads() * (hidden.dim() == 3 ? hidden.size(1) : 0)});
+  return InBatchChunks(*this, hidden, mask, widest, [&](const torch::Tensor& rows, const torch::Tensor& rows_mask) {
+    // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
+    SmallForwardScope small(SplitsProducts(*this, rows), rows.numel() / std::max<int64_t>(rows.size(-1), 1));
+    auto h = rows;
+    for (size_t i = 0; i < layer->size(); ++i) h = layer->ptr<BertLayerImpl>(i)->forward(h, rows_mask);
+    return h;  // [B, L, H]
+  });
 }
 
 }  // namespace et

@@ -141,11 +141,16 @@ void CLIPEncoderImpl::reset() {
 }
 
 torch::Tensor CLIPEncoderImpl::forward(const torch::Tensor& hidden, const torch::Tensor& mask) {
-  // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
-  SmallForwardScope small(SplitsProducts(*this, hidden), hidden.numel() / std::max<int64_t>(hidden.size(-1), 1));
-  auto h = hidden;
-  for (const auto& layer : *layers) h = layer->as<CLIPEncoderLayer>()->forward(h, mask);
-  return h;  // [B, L, D]
+  // Widest intermediate per position: the stacked QKV, the MLP's, or the GEMM path's attention scores.
+  const int64_t widest = std::max({3 * options.hidden_size(), options.intermediate_size(),
+                                   options.num_attention_heads() * (hidden.dim() == 3 ? hidden.size(1) : 0)});
+  return InBatchChunks(*this, hidden, mask, widest, [&](const torch::Tensor& rows, const torch::Tensor& rows_mask) {
+    // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
+    SmallForwardScope small(SplitsProducts(*this, rows), rows.numel() / std::max<int64_t>(rows.size(-1), 1));
+    auto h = rows;
+    for (const auto& layer : *layers) h = layer->as<CLIPEncoderLayer>()->forward(h, rows_mask);
+    return h;  // [B, L, D]
+  });
 }
 
 }  // namespace et

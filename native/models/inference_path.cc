@@ -29,6 +29,27 @@ bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden
   return UseInferencePath(module, hidden) && OneDnnServes(hidden.scalar_type()) && OneDnnLinear::PacksHere(hidden.scalar_type());
 }
 
+torch::Tensor InBatchChunks(const torch::nn::Module& module, const torch::Tensor& hidden, const torch::Tensor& mask,
+                            int64_t widest,
+                            const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& stack) {
+  // glibc's largest mmap threshold, less room for its chunk header and the allocator's alignment.
+  constexpr int64_t kBytes = (int64_t{32} << 20) - (int64_t{1} << 20);
+  if (!UseInferencePath(module, hidden) || hidden.dim() != 3 || widest <= 0) return stack(hidden, mask);
+  const int64_t batch = hidden.size(0);
+  const int64_t per_row = hidden.size(1) * widest * static_cast<int64_t>(hidden.element_size());
+  const int64_t fits = std::max<int64_t>(1, kBytes / std::max<int64_t>(per_row, 1));
+  if (fits >= batch) return stack(hidden, mask);
+  const int64_t chunks = (batch + fits - 1) / fits;
+  const int64_t rows = (batch + chunks - 1) / chunks;  // even chunks: 32 rows that fit 20 go as 16 + 16
+  const bool per_batch_row = mask.defined() && mask.size(0) == batch && batch > 1;
+  std::vector<torch::Tensor> outputs;
+  for (int64_t first = 0; first < batch; first += rows) {
+    const int64_t n = std::min(rows, batch - first);
+    outputs.push_back(stack(hidden.narrow(0, first, n).contiguous(), per_batch_row ? mask.narrow(0, first, n) : mask));
+  }
+  return torch::cat(outputs, 0);
+}
+
 torch::Tensor LayerNormInference(torch::nn::LayerNorm norm, const torch::Tensor& input) {
   const auto& o = norm->options;
   const bool last_dimension = o.normalized_shape().size() == 1 && input.dim() > 0 && o.normalized_shape()[0] == input.size(-1);

@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Module, runtimeInfo, Tensor } from "../../lib";
-import { ARCHITECTURES, ATTENTION_HEADS, attentionScenario, bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
+import { ARCHITECTURES, ATTENTION_HEADS, attentionScenario, bfloat16Scenario, CLIP, fastVsExact, inferenceBatch, rowCountScenario, seedWeights, staleWeightsScenario, type StaleWeightsReport } from "../helpers/inference-scenarios";
 import { cpuFlags, readCpuinfo } from "../../lib/cpu-features";
 import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
@@ -149,6 +149,26 @@ describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
     expect(report.attention).toBeLessThan(2e-6);
+  });
+});
+
+// An inference batch whose widest intermediate would pass 32 MiB runs its encoder
+// in chunks of batch rows (native/models/inference_path.h, InBatchChunks): here an
+// MLP 65536 wide, so one 48-position row needs 12 MiB and five rows go as 2 + 2 + 1,
+// each chunk with its own rows of the padding (and, for CLIP, causal) mask.
+describe("large batches in chunks of rows (InBatchChunks)", () => {
+  test.each(["bert", "clip-text"])("%s: five padded rows in three chunks equal the exact path's unchunked forward", async (architecture) => {
+    const wide = { ...(ARCHITECTURES[architecture] as Record<string, number>), hidden_size: 64, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 65536, max_position_embeddings: 64 };
+    using m = Module.create(architecture, wide).eval();
+    await seedWeights(m, 900);
+    const inputs = inferenceBatch(1, [48, 47, 33, 17, 16]);
+    try {
+      const { relative, fast } = await fastVsExact(m, inputs);
+      expect(fast.length % 5).toBe(0);
+      expect(relative).toBeLessThan(2e-6);
+    } finally {
+      for (const t of inputs) t.dispose();
+    }
   });
 });
 
