@@ -48,6 +48,8 @@ void SetDType(c10::DeviceType device, c10::ScalarType dtype) {
 
 }  // namespace
 
+bool AutocastEnabled(c10::DeviceType device) { return IsEnabled(device); }
+
 AutocastGuard::AutocastGuard(c10::optional<c10::ScalarType> dtype, c10::DeviceType device) : device_(device) {
   if (!dtype) return;
   TORCH_CHECK(*dtype == c10::kHalf || *dtype == c10::kBFloat16, "autocast dtype must be float16 or bfloat16");

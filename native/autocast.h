@@ -6,6 +6,9 @@
 
 namespace et {
 
+// Whether autocast is on for `device` on this thread (an AutocastGuard's call).
+bool AutocastEnabled(c10::DeviceType device);
+
 class AutocastGuard {
  public:
   // No-op when dtype is empty.

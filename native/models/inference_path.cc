@@ -1,5 +1,6 @@
 #include "models/inference_path.h"
 
+#include "autocast.h"
 #include "models/avx512.h"
 #include "models/fused_attention.h"
 #include "models/fused_layer_norm.h"
@@ -22,7 +23,7 @@ bool OneDnnServes(c10::ScalarType dtype);
 
 bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& input) {
   return !torch::GradMode::is_enabled() && !module.is_training() && input.device().is_cpu() &&
-         !torch::jit::tracer::isTracing();
+         !torch::jit::tracer::isTracing() && !AutocastEnabled(c10::kCPU);
 }
 
 bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden) {

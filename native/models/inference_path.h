@@ -15,9 +15,11 @@
 namespace et {
 
 // True where a forward may take the fused inference path: grad mode off, the
-// module in eval mode, a CPU input and no trace being recorded. Everywhere else
-// (training, a forward with grad for gradients w.r.t. inputs, CUDA, tracing)
-// the plain per-op path runs, so gradients and traces are exactly as before.
+// module in eval mode, a CPU input, no trace being recorded and no CPU autocast.
+// Everywhere else (training, a forward with grad for gradients w.r.t. inputs,
+// CUDA, tracing, `autocast`, whose per-op casts the packed GEMMs would bypass)
+// the plain per-op path runs, so gradients, traces and autocast's precision are
+// exactly as before.
 bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& input);
 
 // Whether an encoder's forward of `hidden` [B, L, H] may split its products

@@ -22,6 +22,7 @@ import { ARCHITECTURES, ATTENTION_HEADS, attentionScenario, bfloat16Scenario, CL
 import { cpuFlags, readCpuinfo } from "../../lib/cpu-features";
 import { seededValues } from "../helpers/torch-reference";
 import { reportSkip } from "../helpers/skip";
+import { maxRelDiff } from "../helpers/fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
 const ONEDNN_HEADERS = fs.existsSync("/usr/include/oneapi/dnnl/dnnl.hpp");
@@ -149,6 +150,30 @@ describe("self-attention fused per head (EMBEDDINGS_TORCH_ATTENTION)", () => {
     expectFastEqualsExact(report.stale);
     expect(report.rows).toBeLessThan(1e-5);
     expect(report.attention).toBeLessThan(2e-6);
+  });
+});
+
+// autocast's per-op casts are what make it reduced precision; the packed GEMMs,
+// fused attention and LayerNorm of the inference path would bypass them, so an
+// autocast forward takes the per-op path even without grad.
+describe("autocast on the CPU keeps the per-op path", () => {
+  test.each(["bert", "clip-text"])("%s, autocast bfloat16 without grad: bfloat16 out, equal to the same forward with grad, within 3e-2 of float32", async (architecture) => {
+    const options = architecture === "bert" ? { ...(ARCHITECTURES.bert as Record<string, number>), add_pooling_layer: true, pooling: "pooler" } : ARCHITECTURES[architecture];
+    using m = Module.create(architecture, options as Record<string, number | string>).eval();
+    await seedWeights(m, 300);
+    const inputs = inferenceBatch();
+    try {
+      using mixed = await m.forwardTensor(inputs, { autocast: "bfloat16" });
+      using recorded = await m.forwardTensor(inputs, { autocast: "bfloat16", grad: true });
+      using strict = await m.forwardTensor(inputs);
+      expect(mixed.dtype).toBe(recorded.dtype);
+      expect(maxRelDiff(mixed.toFloat32Array(), recorded.toFloat32Array())).toBe(0);
+      const drift = maxRelDiff(mixed.toFloat32Array(), strict.toFloat32Array());
+      expect(drift).toBeGreaterThan(0);  // it really ran in lower precision
+      expect(drift).toBeLessThan(3e-2);
+    } finally {
+      for (const t of inputs) t.dispose();
+    }
   });
 });
 
