@@ -75,7 +75,7 @@ torch::Tensor BertPoolerImpl::forward(const torch::Tensor& hidden) {
   const auto first = hidden.select(1, 0);  // [B, H]
   // On the inference path the product runs where the encoder's do: at::linear would call OpenBLAS, whose
   // threads then spin for ~0.1 s against the next forward's (README "Threads and BLAS").
-  if (UseInferencePath(*this, hidden)) return dense_.forward({dense}, first.contiguous()).tanh_();
+  if (UseInferencePath(*this, hidden)) return dense_.forward({dense}, first).tanh_();
   return torch::tanh(dense->forward(first));
 }
 

@@ -61,10 +61,9 @@ void BertEncoderImpl::reset() {
 }
 
 torch::Tensor BertEncoderImpl::forward(torch::Tensor hidden, const torch::Tensor& mask) {
-  // Widest intermediate per position: the stacked QKV, the MLP's, or the GEMM path's attention scores.
-  const int64_t widest = std::max({3 * options.hidden_size(), options.intermediate_size(),
-                                   options.num_attention_heads() * (hidden.dim() == 3 ? hidden.size(1) : 0)});
-  return InBatchChunks(*this, hidden, mask, widest, [&](const torch::Tensor& rows, const torch::Tensor& rows_mask) {
+  const auto& o = options;
+  return InBatchChunks(*this, hidden, mask, o.hidden_size(), o.intermediate_size(), o.num_attention_heads(),
+                       [&](const torch::Tensor& rows, const torch::Tensor& rows_mask) {
     // A query-sized forward splits its products across partner threads instead of OpenMP's (small_forward.h).
     SmallForwardScope small(SplitsProducts(*this, rows), rows.numel() / std::max<int64_t>(rows.size(-1), 1));
     auto h = rows;

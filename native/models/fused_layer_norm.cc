@@ -109,7 +109,7 @@ bool FusedLayerNorm(const torch::Tensor& input, const torch::Tensor& weight, con
     return false;
   const int64_t rows = input.numel() / d;
   if (rows == 0) return true;
-  std::vector<float> weight_storage, bias_storage;
+  thread_local std::vector<float> weight_storage, bias_storage;  // no allocation per call once grown
   const float* w = AsFloat(weight, weight_storage);
   const float* b = AsFloat(bias, bias_storage);
   const auto e = static_cast<float>(eps);

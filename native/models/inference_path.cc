@@ -31,11 +31,12 @@ bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden
 }
 
 torch::Tensor InBatchChunks(const torch::nn::Module& module, const torch::Tensor& hidden, const torch::Tensor& mask,
-                            int64_t widest,
+                            int64_t hidden_size, int64_t intermediate_size, int64_t heads,
                             const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& stack) {
   // glibc's largest mmap threshold, less room for its chunk header and the allocator's alignment.
   constexpr int64_t kBytes = (int64_t{32} << 20) - (int64_t{1} << 20);
-  if (!UseInferencePath(module, hidden) || hidden.dim() != 3 || widest <= 0) return stack(hidden, mask);
+  if (!UseInferencePath(module, hidden) || hidden.dim() != 3) return stack(hidden, mask);
+  const int64_t widest = std::max({3 * hidden_size, intermediate_size, heads * hidden.size(1)});
   const int64_t batch = hidden.size(0);
   const int64_t per_row = hidden.size(1) * widest * static_cast<int64_t>(hidden.element_size());
   const int64_t fits = std::max<int64_t>(1, kBytes / std::max<int64_t>(per_row, 1));

@@ -38,8 +38,10 @@ bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden
 // outputs, concatenated, are the whole batch's. `stack` maps hidden [b, L, H]
 // and mask (sliced where it has a row per batch row) to [b, L, H]. Outside the
 // inference path, or where one chunk holds the batch, stack runs once.
+// The widest intermediate per position: the stacked QKV (3 x hidden_size), the
+// MLP's (intermediate_size) or the GEMM path's attention scores (heads x L).
 torch::Tensor InBatchChunks(const torch::nn::Module& module, const torch::Tensor& hidden, const torch::Tensor& mask,
-                            int64_t widest,
+                            int64_t hidden_size, int64_t intermediate_size, int64_t heads,
                             const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& stack);
 
 // Multi-head self-attention for inference, as HF's eager formulation:

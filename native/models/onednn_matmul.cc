@@ -103,7 +103,7 @@ class PackedLinear final : public OneDnnLinear {
         bias_(bias.to(torch::kFloat).contiguous()) {
     // torch's weight [N, K] row-major is the [K, N] matrix in "ba" order.
     const dnnl::memory::desc plain({k_, n_}, type_, Tag::ba);
-    // The packed layout does not depend on M (../shared/CPU.md); a primitive
+    // The packed layout does not depend on M (measured at M = 16 and 4096); a primitive
     // for another M that wants another layout is refused in Forward.
     layout_ = MatmulFor(16, k_, n_, LinearActivation::kNone, false, type_).weights_desc();
     if (layout_ == plain) {
