@@ -338,12 +338,20 @@ async function benchShape(et, shape, log) {
   const queryFeeds = feeds(queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength]);
   const ortPadded = (await session.run(feeds(pIds, pMask, [4, pLength])))[outputName].data;
   const ortQuery = (await session.run(queryFeeds))[outputName].data;
-  for (const [name, s] of sessions) {
+  // "text in": the texts tokenized on every call by the tokenizer ours uses (this package's
+  // TextTokenizer over @huggingface/tokenizers), then run: what a Node service on onnxruntime
+  // does per request, and what ours' forwardItems / forwardQuery rows include.
+  const fromText = (list) => {
+    const enc = tokenizer.encodeBatch(list, encodeOptions);
+    return feeds(enc.inputIds, enc.attentionMask, [list.length, enc.length]);
+  };
+  const timedSessions = [...sessions, ["onnxruntime, text in (tokenizer + run)", session, true]];
+  for (const [name, s, textIn] of timedSessions) {
     engines.push({
       name,
       slow: false,
       time: async (kind, iters, warmup) => {
-        const run = () => s.run(kind === "batch" ? batchFeeds : queryFeeds);
+        const run = textIn ? () => s.run(fromText(kind === "batch" ? texts : [query])) : () => s.run(kind === "batch" ? batchFeeds : queryFeeds);
         for (let i = 0; i < warmup; i++) await run();
         const samples = [];
         const before = process.resourceUsage().minorPageFault;
@@ -497,7 +505,7 @@ async function main() {
   const command = `${BASELINES.length ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}${process.env.BENCH_SHAPES ? `BENCH_SHAPES=${process.env.BENCH_SHAPES} ` : ""}npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)`;
   const text = [
     preamble("bench/text: forwardItems throughput and query latency", command, m, [
-      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off) on torch.onnx.export (opset 14) of that model, in the driver process. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), every text padded to 77 (its positions); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
+      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off; "text in": the default session fed by the tokenizer ours uses, tokenizing on every call as ours does) on torch.onnx.export (opset 14) of that model, in the driver process; the other onnxruntime rows are fed ready token ids. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), every text padded to 77 (its positions); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
       "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
       `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
       `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,

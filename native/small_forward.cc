@@ -2,6 +2,7 @@
 
 #include <ATen/Config.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -70,7 +71,7 @@ class Partners {
       // Jobs of this scope come after this epoch: a partner that wakes (or
       // starts) late still takes the first one, and one that slept through
       // other scopes' jobs takes none of them.
-      open_epoch_ = epoch_.load(std::memory_order_acquire);
+      open_epoch_ = Epoch(claim_.load(std::memory_order_acquire));
       open_parts_.store(parts, std::memory_order_release);
     }
     cv_.notify_all();  // from here on the scope's partners spin
@@ -82,30 +83,55 @@ class Partners {
     owner_.unlock();
   }
 
-  void Run(int parts, const std::function<void(int)>& body) {
-    if (parts <= 1) {
-      body(0);
+  void Run(int tasks, const std::function<void(int)>& body) {
+    if (tasks <= 1 || open_parts_.load(std::memory_order_relaxed) <= 1) {
+      for (int t = 0; t < tasks; ++t) body(t);
       return;
     }
     job_ = &body;
-    job_parts_ = parts;
     done_.store(0, std::memory_order_relaxed);
-    epoch_.fetch_add(1, std::memory_order_release);
-    std::exception_ptr first;
-    try {
-      body(0);
-    } catch (...) {
-      first = std::current_exception();
+    // The new word publishes job_ (release); a partner sees it as a new epoch.
+    uint64_t word = Word(Epoch(claim_.load(std::memory_order_relaxed)) + 1, tasks, 0);
+    claim_.store(word, std::memory_order_release);
+    int here = 0;
+    while (Next(word) < Tasks(word)) {
+      if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      RunTask(Next(word));
+      ++here;
+      word = claim_.load(std::memory_order_acquire);
     }
     // Always wait: the partners read `body` and whatever it captured.
     uint32_t steps = 0;
-    while (done_.load(std::memory_order_acquire) < parts - 1) Pause(steps);
-    for (int i = 1; i < parts && !first; ++i) first = errors_[i];
-    for (int i = 1; i < parts; ++i) errors_[i] = nullptr;
+    while (done_.load(std::memory_order_acquire) < tasks - here) Pause(steps);
+    std::exception_ptr first;
+    for (int t = 0; t < tasks; ++t) {
+      if (!first) first = errors_[t];
+      errors_[t] = nullptr;
+    }
     if (first) std::rethrow_exception(first);
   }
 
  private:
+  // The claim word: the job's epoch (bits 32..63), its task count (16..31)
+  // and its next unclaimed task (0..15). A task is claimed by a compare-and-
+  // swap of the whole word, so a partner that saw an epoch late can claim a
+  // task only while that epoch's job still has one: its job_ is the current
+  // one, and the next job is not set up before every claimed task is done.
+  static uint64_t Word(uint64_t epoch, int tasks, int next) {
+    return epoch << 32 | static_cast<uint64_t>(tasks) << 16 | static_cast<uint64_t>(next);
+  }
+  static uint64_t Epoch(uint64_t word) { return word >> 32; }
+  static int Tasks(uint64_t word) { return static_cast<int>(word >> 16 & 0xffff); }
+  static int Next(uint64_t word) { return static_cast<int>(word & 0xffff); }
+
+  void RunTask(int t) {
+    try {
+      (*job_)(t);
+    } catch (...) {
+      errors_[t] = std::current_exception();
+    }
+  }
+
   void Loop(int index) {
     pthread_setname_np(pthread_self(), ("et-partner-" + std::to_string(index + 1)).c_str());  // as top -H and perf show it
 #if AT_PARALLEL_OPENMP
@@ -122,20 +148,21 @@ class Partners {
       }
       uint32_t steps = 0;
       while (in_scope()) {
-        const uint64_t epoch = epoch_.load(std::memory_order_acquire);
-        if (epoch == seen) {
+        uint64_t word = claim_.load(std::memory_order_acquire);
+        if (Epoch(word) == seen) {
           Pause(steps);
           continue;
         }
         steps = 0;
-        seen = epoch;
-        if (part >= job_parts_) continue;
-        try {
-          (*job_)(part);
-        } catch (...) {
-          errors_[part] = std::current_exception();
+        seen = Epoch(word);
+        int mine = 0;
+        while (Epoch(word) == seen && Next(word) < Tasks(word)) {
+          if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+          RunTask(Next(word));
+          ++mine;
+          word = claim_.load(std::memory_order_acquire);
         }
-        done_.fetch_add(1, std::memory_order_release);
+        if (mine > 0) done_.fetch_add(mine, std::memory_order_release);
       }
     }
   }
@@ -144,12 +171,11 @@ class Partners {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::atomic<int> open_parts_{0};  // the open scope's parts; 0: none open
-  uint64_t open_epoch_ = 0;          // epoch_ when the scope opened (under mutex_)
-  std::atomic<uint64_t> epoch_{0};
-  std::atomic<int> done_{0};
-  const std::function<void(int)>* job_ = nullptr;  // written before epoch_, read after it
-  int job_parts_ = 0;
-  std::exception_ptr errors_[kMaxParts];
+  uint64_t open_epoch_ = 0;          // the claim word's epoch when the scope opened (under mutex_)
+  std::atomic<uint64_t> claim_{0};   // Word(epoch, tasks, next) of the current job
+  std::atomic<int> done_{0};         // the job's tasks that partners finished
+  const std::function<void(int)>* job_ = nullptr;  // written before the job's word, read after it
+  std::exception_ptr errors_[SmallForwardScope::kMaxTasks];
   std::vector<std::thread> threads_;
 };
 
@@ -196,8 +222,13 @@ int SmallForwardScope::Parts() { return parts_here; }
 
 uint64_t SmallForwardScope::Opened() { return opened.load(std::memory_order_relaxed); }
 
-void SmallForwardScope::Run(int parts, const std::function<void(int)>& body) {
-  Partners::Instance().Run(std::min(parts, parts_here), body);
+void SmallForwardScope::Run(int tasks, const std::function<void(int)>& body) {
+  TORCH_CHECK(tasks >= 0 && tasks <= kMaxTasks, "SmallForwardScope::Run: ", tasks, " tasks (at most ", kMaxTasks, ")");
+  if (parts_here <= 1) {
+    for (int t = 0; t < tasks; ++t) body(t);
+    return;
+  }
+  Partners::Instance().Run(tasks, body);
 }
 
 }  // namespace et

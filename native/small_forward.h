@@ -35,11 +35,16 @@ class SmallForwardScope {
   // count inside an open scope, 1 elsewhere.
   static int Parts();
 
-  // Runs body(0) on this thread and body(1 .. parts - 1) on the partners, and
-  // returns when all have finished; rethrows the first part's exception.
-  // Only inside an open scope, with parts <= Parts(). A body must not start
-  // OpenMP or ATen parallel work (the partners run one OpenMP thread each).
-  static void Run(int parts, const std::function<void(int)>& body);
+  // Runs body(0 .. tasks - 1), each once, and returns when all have
+  // finished; rethrows the exception of the first task that threw. This
+  // thread and the scope's partners each claim the next unclaimed task until
+  // none is left, so a partner that starts late (it was in a sched_yield, or
+  // preempted) leaves its share to the others instead of holding up the
+  // product. Outside an open scope the tasks run here, in order. A body must
+  // not start OpenMP or ATen parallel work (the partners run one OpenMP
+  // thread each); tasks <= kMaxTasks.
+  static void Run(int tasks, const std::function<void(int)>& body);
+  static constexpr int kMaxTasks = 64;
 
   // Scopes opened in this process (runtimeInfo().splitForwards).
   static uint64_t Opened();

@@ -5,7 +5,9 @@
 
 #include <limits>
 
+#include "models/inference_path.h"
 #include "models/registry.h"
+#include "small_forward.h"
 
 namespace et {
 
@@ -129,9 +131,11 @@ void BertModelImpl::check_inputs(const torch::Tensor& input_ids, const torch::Te
 torch::Tensor BertModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                      const torch::Tensor& token_type_ids) {
   check_inputs(input_ids, attention_mask, token_type_ids);
+  // A query-sized inference forward runs on one OpenMP thread from the embeddings to the pooling,
+  // its products split across partner threads (inference_path.h: SplitsProducts).
+  SmallForwardScope small(SplitsProducts(*this, input_ids, embeddings->word_embeddings->weight.scalar_type()), input_ids.numel());
   const auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(input_ids);       // [B, L]
-  const auto types = token_type_ids.defined() ? token_type_ids : torch::zeros_like(input_ids);    // [B, L]
-  const auto hidden = embeddings->forward(input_ids, types);                                      // [B, L, H]
+  const auto hidden = embeddings->forward(input_ids, token_type_ids);                              // [B, L, H]
   // Like HF (sdpa), a batch without padding runs attention without a mask, so
   // libtorch 2.x can pick FlashAttention. The check reads one value back, a
   // branch on data that a trace would freeze: a traced module always keeps

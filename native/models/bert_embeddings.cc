@@ -34,11 +34,29 @@ torch::Tensor BertEmbeddingsImpl::position_ids(const torch::Tensor& input_ids) c
 }
 
 torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+  if (UseInferencePath(*this, input_ids)) return forward_inference(input_ids, token_type_ids);
+  const auto types = token_type_ids.defined() ? token_type_ids : torch::zeros_like(input_ids);  // [B, L]
   auto embeddings = word_embeddings->forward(input_ids)                  // [B, L, H]
-                    + token_type_embeddings->forward(token_type_ids)     // [B, L, H]
+                    + token_type_embeddings->forward(types)              // [B, L, H]
                     + position_embeddings->forward(position_ids(input_ids));  // [B, L, H]
   embeddings = UseInferencePath(*this, embeddings) ? LayerNormInference(LayerNorm, embeddings) : LayerNorm->forward(embeddings);
   return torch::dropout(embeddings, options.hidden_dropout_prob(), is_training());  // [B, L, H]
+}
+
+torch::Tensor BertEmbeddingsImpl::forward_inference(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+  // The same sums in the same order, ((word + type) + position), added in place into the word rows:
+  // 4 ops instead of 9 (a MiniLM query's embeddings cost ~70 µs, mostly per-op overhead). Positions
+  // counting from 0 are the table's first L rows, a view; no token types are type 0's row.
+  auto embeddings = word_embeddings->forward(input_ids);  // [B, L, H], a tensor of its own
+  if (token_type_ids.defined())
+    embeddings.add_(token_type_embeddings->forward(token_type_ids));
+  else
+    embeddings.add_(token_type_embeddings->weight.select(0, 0));
+  if (options.position_offset() == 0)
+    embeddings.add_(position_embeddings->weight.narrow(0, 0, input_ids.size(1)));  // check_inputs bounds L
+  else
+    embeddings.add_(position_embeddings->forward(position_ids(input_ids)));
+  return LayerNormInference(LayerNorm, embeddings);  // [B, L, H]; dropout is off in eval mode
 }
 
 }  // namespace et

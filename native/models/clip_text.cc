@@ -5,6 +5,7 @@
 
 #include "models/inference_path.h"
 #include "models/registry.h"
+#include "small_forward.h"
 
 namespace et {
 
@@ -59,6 +60,9 @@ void CLIPTextTransformerImpl::reset() {
 }
 
 torch::Tensor CLIPTextTransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  // A query-sized inference forward runs on one OpenMP thread from the embeddings to the pooling,
+  // its products split across partner threads (inference_path.h: SplitsProducts).
+  SmallForwardScope small(SplitsProducts(*this, input_ids, embeddings->token_embedding->weight.scalar_type()), input_ids.numel());
   const auto ids = input_ids.to(torch::kLong);
   auto hidden = embeddings->forward(ids);  // [B, L, D]
   const auto mask = AttentionMask(Positions(ids), attention_mask, hidden.options());

@@ -26,8 +26,8 @@ bool UseInferencePath(const torch::nn::Module& module, const torch::Tensor& inpu
          !torch::jit::tracer::isTracing() && !AutocastEnabled(c10::kCPU);
 }
 
-bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& hidden) {
-  return UseInferencePath(module, hidden) && OneDnnServes(hidden.scalar_type()) && OneDnnLinear::PacksHere(hidden.scalar_type());
+bool SplitsProducts(const torch::nn::Module& module, const torch::Tensor& input, c10::ScalarType dtype) {
+  return UseInferencePath(module, input) && OneDnnServes(dtype) && OneDnnLinear::PacksHere(dtype);
 }
 
 torch::Tensor InBatchChunks(const torch::nn::Module& module, const torch::Tensor& hidden, const torch::Tensor& mask,
@@ -180,7 +180,25 @@ InferenceLinear::Stamp InferenceLinear::stamp(const torch::Tensor& t) {
   return Stamp{t.storage().getWeakStorageImpl(), t.storage_offset(), t._version(), t.scalar_type()};
 }
 
+bool InferenceLinear::Stamp::matches(const torch::Tensor& t) const {
+  const auto* impl = t.unsafeGetTensorImpl();
+  return storage._unsafe_get_target() == impl->storage().unsafeGetStorageImpl() && offset == impl->storage_offset() &&
+         version == t._version() && dtype == t.scalar_type();
+}
+
 std::shared_ptr<const InferenceLinear::Weights> InferenceLinear::weights(const std::vector<torch::nn::Linear>& parts) {
+  {
+    // Unchanged since the last call (every call of a forward but the first):
+    // compared in place, without building stamps (vectors, reference counts).
+    std::lock_guard<std::mutex> lock(mutex_);
+    bool same = current_ && generation_ == parameters_written.load() && stamps_.size() == 2 * parts.size();
+    for (size_t i = 0; same && i < parts.size(); ++i) {
+      const auto& p = parts[i];
+      same = p->bias.defined() && !p->weight.is_inference() && !p->bias.is_inference() &&  // no version to compare
+             stamps_[2 * i].matches(p->weight) && stamps_[2 * i + 1].matches(p->bias);
+    }
+    if (same) return current_;
+  }
   std::vector<torch::Tensor> weights;
   std::vector<torch::Tensor> biases;
   bool versioned = true;  // an inference tensor (made under c10::InferenceMode) has no version counter

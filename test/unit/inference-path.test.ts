@@ -74,6 +74,25 @@ describe.each(["bert", "xlm-roberta", "clip-text"])("%s: inference path equals t
   });
 });
 
+// The embeddings' inference forward adds type and position rows in place (no
+// position or zero type ids made): given token types must still be looked up
+// per token, and BERT's pooler runs inside the forward's split scope.
+describe("bert: token types and the pooler on the inference path", () => {
+  test("types 0 and 1 given, and none: equal to the exact path within 1e-6 of the largest value; the types change the output", async () => {
+    using m = Module.create("bert", { ...ARCHITECTURES["bert"], type_vocab_size: 2, pooling: "pooler", add_pooling_layer: true }).eval();
+    await seedWeights(m, 700);
+    const [ids, mask] = inferenceBatch(5) as [Tensor, Tensor];
+    using types = Tensor.from(BigInt64Array.from({ length: ids.numel }, (_, i) => (i % 3 === 1 ? 1n : 0n)), ids.shape);
+    const typed = await fastVsExact(m, [ids, mask, types]);
+    const untyped = await fastVsExact(m, [ids, mask]);
+    ids.dispose();
+    mask.dispose();
+    expect(typed.relative).toBeLessThan(1e-6);
+    expect(untyped.relative).toBeLessThan(1e-6);
+    expect(Math.max(...typed.fast.map((v, i) => Math.abs(v - (untyped.fast[i] as number))))).toBeGreaterThan(1e-3);
+  });
+});
+
 describe("the GEMM behind the inference path (EMBEDDINGS_TORCH_GEMM)", () => {
   test("runtimeInfo().inferenceGemm says which serves it, and oneDNN is built where its headers are installed (scripts/setup.sh installs libdnnl-dev)", () => {
     const gemm = runtimeInfo().inferenceGemm ?? "";
