@@ -39,8 +39,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const 
   auto embeddings = word_embeddings->forward(input_ids)                  // [B, L, H]
                     + token_type_embeddings->forward(types)              // [B, L, H]
                     + position_embeddings->forward(position_ids(input_ids));  // [B, L, H]
-  embeddings = UseInferencePath(*this, embeddings) ? LayerNormInference(LayerNorm, embeddings) : LayerNorm->forward(embeddings);
-  return torch::dropout(embeddings, options.hidden_dropout_prob(), is_training());  // [B, L, H]
+  return torch::dropout(LayerNorm->forward(embeddings), options.hidden_dropout_prob(), is_training());  // [B, L, H]
 }
 
 torch::Tensor BertEmbeddingsImpl::forward_inference(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {

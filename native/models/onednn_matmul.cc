@@ -221,9 +221,10 @@ class PackedLinear final : public OneDnnLinear {
   torch::Tensor ForwardInParts(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual, int parts) {
     const int64_t m = input.size(0);
     const int64_t blocks = (n_ + block_n_ - 1) / block_n_;
-    // One task per part: finer tasks (2 or 3 a part, claimed by whichever thread is free) measured
-    // 15-25% slower on a MiniLM query, each extra oneDNN call costing more than the balance gained.
-    const int tasks = static_cast<int>(std::min<int64_t>({blocks, int64_t{parts}, SmallForwardScope::kMaxTasks}));
+    // One task per part (Forward: parts <= blocks): finer tasks (2 or 3 a part, claimed by whichever
+    // thread is free) measured 15-25% slower on a MiniLM query, each extra oneDNN call costing more
+    // than the balance gained.
+    const int tasks = parts;
     std::vector<int64_t> columns(tasks + 1);
     for (int i = 0; i <= tasks; ++i) columns[i] = std::min(n_, blocks * i / tasks * block_n_);
     std::vector<std::shared_ptr<const Matmul>> primitives;
