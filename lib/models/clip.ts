@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
-import { describe } from "../dtypes";
+import { describe, type DType } from "../dtypes";
 import { CheckpointError, DisposedError, UnsupportedError } from "../errors";
 import type { HubOptions } from "../hub/hub-settings";
 import { getClipModelFiles, resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
@@ -16,7 +16,6 @@ import { ImageProcessor, type ImageInput } from "../images";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { registerModelKind } from "./kinds";
-import { cat } from "../ops";
 import { Module, type ParameterInfo } from "../module";
 import { PACKAGE_ROOT } from "../native";
 import { Tensor } from "../tensor";
@@ -29,6 +28,8 @@ import { useModules } from "./ownership";
 import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
 import { QueryBatchingModel } from "./query-batching-model";
 import { stackEncodings } from "../tokenization/padding";
+import { resolveWeightDtype } from "./text-model-loader";
+import { forwardInBatches } from "./forward-batches";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
 export interface ClipModelOptions extends HubOptions {
@@ -38,6 +39,13 @@ export interface ClipModelOptions extends HubOptions {
   batchSize?: number;
   /** Concurrent forwardQuery calls share one forward: as TextModelOptions.microBatching (default on). */
   microBatching?: MicroBatching;
+  /**
+   * Parameter dtype of both towers, converted once at load; default "float32"
+   * (parity). As TextModelOptions.dtype: "bfloat16" on a CPU without bf16
+   * matrix instructions loads float32, with a one-line notice (README
+   * "bfloat16 on CPU"). Embeddings come back in this dtype.
+   */
+  dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
 }
 
 /** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */
@@ -54,7 +62,7 @@ const CLIP_FILES: FilePlan = async (get) => {
   await getClipModelFiles(get, clipFolder);
 };
 
-/** Traced into the query model's example inputs (any text works: the shape is fixed at 77). */
+/** Traced into the query model's example inputs (any text works: the example is padded to the 77 positions). */
 const EXAMPLE_QUERY = "a photo of red running shoes";
 /** A small PNG shipped with the package: the items model's example input. */
 const EXAMPLE_IMAGE = path.join(PACKAGE_ROOT, "assets", "clip-example.png");
@@ -79,7 +87,8 @@ export class TextToImageClipModel extends QueryBatchingModel {
           modules: [text],
           prepare: (query) => this.#prepareQuery(query),
           length: (encoding) => encoding.length,
-          padInvariant: false,  // every row is padded to the same 77 positions anyway
+          // Causal attention and the end-of-text pooling never see padding after a text's end-of-text token.
+          padInvariant: tokenizer.paddingSide === "right",
           run: async (encodings) => {
             using ids = this.#ids(stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), this.device);
             return text.forwardTensor([ids], { grad: false });
@@ -115,6 +124,7 @@ export class TextToImageClipModel extends QueryBatchingModel {
     const batchSize = options.batchSize ?? 32;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${context}: batchSize must be a positive integer but received ${String(batchSize)}`);
     const microBatching = resolveMicroBatching(options.microBatching, context);
+    const dtype = resolveWeightDtype(options.dtype, device, context);
     const config = await readClipConfig(dir, context); // first: a folder of another model fails on model_type
     const [tokenizer, images] = await Promise.all([TextTokenizer.fromPretrained(dir), ImageProcessor.fromPretrained(dir)]);
     await checkTokenizerFitsModel(dir, config.vocabSize);
@@ -125,6 +135,10 @@ export class TextToImageClipModel extends QueryBatchingModel {
         [text, ["text_model.", "text_projection."]],
         [vision, ["vision_model.", "visual_projection."]],
       ]);
+      if (dtype !== "float32") {
+        text.to(dtype);
+        vision.to(dtype);
+      }
       text.to(device);
       vision.to(device);
     } catch (error) {
@@ -240,16 +254,18 @@ export class TextToImageClipModel extends QueryBatchingModel {
   }
 
   async #encodeTexts(texts: readonly string[], grad: boolean): Promise<Tensor> {
-    const parts: Tensor[] = [];
-    try {
-      for (let start = 0; start < texts.length; start += this.#batchSize) {
-        using ids = await this.#encodeAsync(texts.slice(start, start + this.#batchSize), this.device);
-        parts.push(await this.#text.forwardTensor([ids], { grad }));
-      }
-      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
-    } finally {
-      for (const part of parts) part.dispose();
-    }
+    const device = this.device;
+    return forwardInBatches(texts.length, this.#batchSize, {
+      prepare: (start, end) => this.#encodeAsync(texts.slice(start, end), device),
+      forward: async (ids) => {
+        try {
+          return await this.#text.forwardTensor([ids], { grad });
+        } finally {
+          ids.dispose();
+        }
+      },
+      discard: (ids) => ids.dispose(),
+    });
   }
 
   /**
@@ -263,17 +279,13 @@ export class TextToImageClipModel extends QueryBatchingModel {
 
   async #encodeImages(items: readonly ImageInput[], grad: boolean, method: string): Promise<Tensor> {
     const device = this.device;
-    const parts: Tensor[] = [];
-    try {
-      for (let start = 0; start < items.length; start += this.#batchSize) {
-        const { data, shape } = await this.#images.pixelValues(items.slice(start, start + this.#batchSize), method, start);
+    return forwardInBatches(items.length, this.#batchSize, {
+      prepare: (start, end) => this.#images.pixelValues(items.slice(start, end), method, start),
+      forward: async ({ data, shape }) => {
         using pixels = Tensor.from(data, shape, { device });
-        parts.push(await this.#vision.forwardTensor([pixels], { grad }));
-      }
-      return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);
-    } finally {
-      for (const part of parts) part.dispose();
-    }
+        return await this.#vision.forwardTensor([pixels], { grad });
+      },
+    });
   }
 
   /**
@@ -288,18 +300,25 @@ export class TextToImageClipModel extends QueryBatchingModel {
     this.#disposed = true;
   }
 
-  /** input_ids [n, 77] int64, padded with the pad (= end-of-text) token as the original CLIP. */
+  /** input_ids [n, 77] int64, padded with the pad token to every position as the original CLIP (the traced example). */
   #encode(texts: string | readonly string[], device: Device): Tensor {
-    return this.#ids(this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, this.#tokenizerOptions()), device);
+    return this.#ids(this.#tokenizer.encodeBatch(typeof texts === "string" ? [texts] : texts, this.#tokenizerOptions("max_length")), device);
   }
 
-  /** #encode with a large batch tokenized off the JS thread (lib/tokenization/tokenizer-pool.ts). */
+  /** input_ids [n, longest] for a forward, a large batch tokenized off the JS thread (lib/tokenization/tokenizer-pool.ts). */
   async #encodeAsync(texts: readonly string[], device: Device): Promise<Tensor> {
-    return this.#ids(await this.#tokenizer.encodeBatchAsync(texts, this.#tokenizerOptions()), device);
+    return this.#ids(await this.#tokenizer.encodeBatchAsync(texts, this.#tokenizerOptions("longest")), device);
   }
 
-  #tokenizerOptions(): { maxLength: number; padding: "max_length" } {
-    return { maxLength: Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength), padding: "max_length" };
+  /**
+   * Forwards pad to the batch's longest text, not to the 77 positions: the
+   * text tower's attention is causal and it pools at the end-of-text token,
+   * so what follows that token never changes a text's embedding (equal to
+   * the 77-padded forward within float32 rounding), and a 16-token query
+   * runs 16 positions instead of 77.
+   */
+  #tokenizerOptions(padding: "longest" | "max_length"): { maxLength: number; padding: "longest" | "max_length" } {
+    return { maxLength: Math.min(this.#config.maxPositionEmbeddings, this.#tokenizer.modelMaxLength), padding };
   }
 
   #ids(batch: BatchEncoding, device: Device): Tensor {
@@ -309,7 +328,7 @@ export class TextToImageClipModel extends QueryBatchingModel {
 
   /** One query's ids checked against the vocabulary (a large text tokenized off the JS thread): what micro-batching queues. */
   async #prepareQuery(text: string): Promise<BatchEncoding> {
-    const batch = await this.#tokenizer.encodeBatchAsync([text], this.#tokenizerOptions());
+    const batch = await this.#tokenizer.encodeBatchAsync([text], this.#tokenizerOptions("longest"));
     checkTokenIds(batch.inputIds, batch.length, this.#config.vocabSize, "TextToImageClipModel forward");
     return batch;
   }

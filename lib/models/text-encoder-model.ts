@@ -13,13 +13,13 @@ import { writeFileAtomic } from "../hub/atomic";
 import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace-storage-manager";
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import { Module, type ParameterInfo } from "../module";
-import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer, type BatchEncoding } from "../tokenization";
 import { stackEncodings } from "../tokenization/padding";
 import { checkTokenIds } from "./vocabulary";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { forwardInBatches } from "./forward-batches";
 import { QueryBatcher } from "./query-batcher";
 import { QueryBatchingModel } from "./query-batching-model";
 import { TOWERS_FILE, type LoadedTextModel, type TextModelSpec } from "./text-model-loader";
@@ -205,17 +205,10 @@ export abstract class TextEncoderModel extends QueryBatchingModel {
 
   async #encodeBatches(texts: readonly string[], options: { kind: "query" | "items"; grad?: boolean }): Promise<Tensor> {
     const prefix = options.kind === "query" ? this.queryPrefix : this.itemPrefix;
-    const parts: Tensor[] = [];
-    try {
-      for (let start = 0; start < texts.length; start += this.batchSize) {
-        const encoding = await this.#tokenize(texts.slice(start, start + this.batchSize), prefix);
-        parts.push(await this.#forwardEncoding(encoding, options.kind, options.grad ?? false));
-      }
-      if (parts.length === 1) return parts.pop() as Tensor;
-      return await cat(parts, 0);
-    } finally {
-      for (const t of parts) t.dispose();
-    }
+    return forwardInBatches(texts.length, this.batchSize, {
+      prepare: (start, end) => this.#tokenize(texts.slice(start, end), prefix),
+      forward: (encoding) => this.#forwardEncoding(encoding, options.kind, options.grad ?? false),
+    });
   }
 
   /** Token ids checked against the vocabulary; a large batch is tokenized on a worker thread (lib/tokenization/tokenizer-pool.ts). */

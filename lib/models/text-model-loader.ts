@@ -132,6 +132,20 @@ export function weightDtype(dtype: WeightDtype, device: Device, where: string, c
   };
 }
 
+/**
+ * A `dtype` option checked and resolved for `device`: the weights' dtype
+ * (default "float32"), with weightDtype's notice emitted as a warning
+ * (EMBEDDINGS_TORCH_BF16_CPU). Every model with a `dtype` option uses it.
+ * @throws RangeError for anything but "float32", "float16" or "bfloat16".
+ */
+export function resolveWeightDtype(dtype: unknown, device: Device, where: string): WeightDtype {
+  if (dtype !== undefined && dtype !== "float32" && dtype !== "float16" && dtype !== "bfloat16")
+    throw new RangeError(`${where}: dtype must be "float32", "float16" or "bfloat16" but received ${describe(dtype)}`);
+  const choice = weightDtype(dtype ?? "float32", device, where);
+  if (choice.notice) process.emitWarning(choice.notice, { code: "EMBEDDINGS_TORCH_BF16_CPU" });
+  return choice.dtype;
+}
+
 /** One encoder from a checkpoint folder. The caller disposes it. */
 async function loadEncoder(dir: string, checks: Checks, copies: 1 | 2): Promise<Module[]> {
   const { where, spec, dtype, device } = checks;
@@ -175,8 +189,7 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
   const device = checkDevice(options.device ?? "cpu", where);
   const batchSize = options.batchSize ?? 32;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer but received ${String(batchSize)}`);
-  if (options.dtype !== undefined && options.dtype !== "float32" && options.dtype !== "float16" && options.dtype !== "bfloat16")
-    throw new RangeError(`${where}: dtype must be "float32", "float16" or "bfloat16" but received ${describe(options.dtype)}`);
+  const dtype = resolveWeightDtype(options.dtype, device, where);
   if (options.autocast !== undefined && options.autocast !== "float16" && options.autocast !== "bfloat16")
     throw new RangeError(`${where}: autocast must be "float16" or "bfloat16" but received ${describe(options.autocast)}`);
   const microBatching = resolveMicroBatching(options.microBatching, where);
@@ -199,9 +212,7 @@ export async function loadTextModel(idOrDir: string, spec: TextModelSpec, option
   if (!Number.isSafeInteger(maxLength) || maxLength < 2 || maxLength > positions)
     throw new RangeError(`${where}: maxLength must be an integer in [2, ${positions}] (the model's positions) but received ${String(maxLength)}`);
 
-  const dtypeChoice = weightDtype(options.dtype ?? "float32", device, where);
-  if (dtypeChoice.notice) process.emitWarning(dtypeChoice.notice, { code: "EMBEDDINGS_TORCH_BF16_CPU" });
-  const checks: Checks = { where, spec, dtype: dtypeChoice.dtype, device };
+  const checks: Checks = { where, spec, dtype, device };
   const [query, copy] = await loadEncoder(dir, checks, towers === "separate" && separateDir === undefined ? 2 : 1);
   let items = copy ?? (query as Module);
   if (separateDir !== undefined) {

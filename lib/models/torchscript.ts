@@ -14,11 +14,11 @@ import type { TritonModelStorageManagerClass } from "../inference/triton/storage
 import type { HubOptions } from "../hub/hub-settings";
 import { resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
 import { Module, type ParameterInfo } from "../module";
-import { cat } from "../ops";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
 import { useModules } from "./ownership";
+import { forwardInBatches } from "./forward-batches";
 import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
 import { QueryBatchingModel } from "./query-batching-model";
 import { stackEncodings, type BatchEncoding } from "../tokenization/padding";
@@ -258,15 +258,10 @@ export class TorchScriptEmbeddingsModel extends QueryBatchingModel {
   }
 
   async #embedBatches(module: Module, texts: readonly string[], prefix: string, grad: boolean, what: string): Promise<Tensor> {
-    const { batchSize } = this.#options;
-    if (texts.length <= batchSize) return this.#embed(module, texts, prefix, what, grad);
-    const parts: Tensor[] = [];
-    try {
-      for (let i = 0; i < texts.length; i += batchSize) parts.push(await this.#embed(module, texts.slice(i, i + batchSize), prefix, what, grad));
-      return await cat(parts, 0);
-    } finally {
-      for (const p of parts) p.dispose();
-    }
+    return forwardInBatches(texts.length, this.#options.batchSize, {
+      prepare: (start, end) => this.#tokenize(texts.slice(start, end), prefix),
+      forward: (batch) => this.#forwardEncoding(module, batch, what, grad),
+    });
   }
 
   /**

@@ -130,9 +130,104 @@ describe("TextToImageClipModel on clip-tiny", () => {
     expect(row.slice(end).every((id) => id === 1)).toBe(true);
   });
 
-  test.each(texts.map((t, i) => [i, t] as const))("forwardQuery(text %i: %s) matches text_embeds[i] within 1e-5 (the fixture's token ids, padded to 77, through the text tower)", async (i, text) => {
+  test.each(texts.map((t, i) => [i, t] as const))("forwardQuery(text %i: %s) matches text_embeds[i] within 1e-5 (the fixture's tokens through the text tower)", async (i, text) => {
     using got = await model.forwardQuery(text);
     expect(got.shape).toEqual([1, 32]);
     expect(maxAbsDiff(got.toFloat32Array(), ref.tensor("text_embeds").subarray(i * 32, (i + 1) * 32))).toBeLessThan(TOLERANCE);
+  });
+});
+
+describe("TextToImageClipModel runs texts at their own length, not the 77 positions", () => {
+  const ref = readReference("clip-tiny");
+  const texts = readReferenceJson("clip-tiny").texts;
+  const padded = ref.tensor("input_ids"); // the fixture's rows, padded to 77 with end-of-text (1)
+  /** Tokens of fixture row i up to and including its first end-of-text. */
+  const ownLength = (i: number): number => Array.from(padded.subarray(i * 77, (i + 1) * 77)).indexOf(1) + 1;
+  let model: TextToImageClipModel;
+  let seen: number[];
+  beforeAll(async () => {
+    model = await TextToImageClipModel.fromPretrained(DIR);
+  });
+  afterAll(() => model.dispose());
+  beforeEach(() => {
+    seen = [];
+    const original = Module.prototype.forwardTensor;
+    jest.spyOn(Module.prototype, "forwardTensor").mockImplementation(function (this: Module, inputs, options) {
+      seen.push(...(Array.isArray(inputs) ? inputs : Object.values(inputs)).map((t) => t.shape[1] as number));
+      return original.call(this, inputs, options);
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test("forwardQuery: the text tower sees [1, tokens through end-of-text], and each row equals the 77-padded forward within float32 rounding (5e-6)", async () => {
+    using ids = inputIds("input_ids");
+    using full = await model.getQueryModel().forwardTensor([ids]); // [8, 32]: every row at 77 positions (the model owns its tower)
+    for (let i = 0; i < texts.length; i++) {
+      seen = [];
+      using got = await model.forwardQuery(texts[i] as string);
+      expect(seen).toEqual([ownLength(i)]);
+      expect(ownLength(i)).toBeLessThanOrEqual(77);
+      expect(maxAbsDiff(got.toFloat32Array(), full.toFloat32Array().subarray(i * 32, (i + 1) * 32))).toBeLessThan(5e-6);
+    }
+    expect(texts.map((_, i) => ownLength(i)).some((n) => n < 77)).toBe(true); // the fixture has short texts, so the check above is not vacuous
+  });
+
+  test("encodeQueries pads a batch to its longest text; rows equal transformers' text_embeds within 1e-5", async () => {
+    const short = [0, 7]; // two short fixture texts of different lengths
+    expect(ownLength(0)).not.toBe(ownLength(7));
+    using got = await model.encodeQueries(short.map((i) => texts[i] as string), { grad: false });
+    expect(seen).toEqual([Math.max(ownLength(0), ownLength(7))]);
+    const want = ref.tensor("text_embeds");
+    short.forEach((i, row) => expect(maxAbsDiff(got.toFloat32Array().subarray(row * 32, (row + 1) * 32), want.subarray(i * 32, (i + 1) * 32))).toBeLessThan(TOLERANCE));
+  });
+
+  test("the traced example stays [1, 77] (Triton's input dims)", async () => {
+    const inputs = await model.getQueryModelInputs();
+    using ids = inputs["input_ids"] as Tensor;
+    expect(ids.shape).toEqual([1, 77]);
+  });
+});
+
+describe("TextToImageClipModel with dtype bfloat16", () => {
+  const ref = readReference("clip-tiny");
+  const texts = readReferenceJson("clip-tiny").texts;
+  const images = [0, 1, 2].map((i) => path.join(DIR, `image${i}.png`));
+  /** Smallest cosine between matching rows of two [n, d] arrays. */
+  const minCosine = (a: Float32Array, b: Float32Array, d: number): number => {
+    let min = 1;
+    for (let r = 0; r < a.length / d; r++) {
+      let dot = 0, na = 0, nb = 0;
+      for (let k = r * d; k < (r + 1) * d; k++) {
+        dot += (a[k] as number) * (b[k] as number);
+        na += (a[k] as number) ** 2;
+        nb += (b[k] as number) ** 2;
+      }
+      min = Math.min(min, dot / Math.sqrt(na * nb));
+    }
+    return min;
+  };
+  let model: TextToImageClipModel;
+  beforeAll(async () => {
+    // The tower's weights are bfloat16 whatever the CPU (Module.to converts unconditionally); fromPretrained
+    // alone would load float32 on a CPU without bf16 matrix instructions (test/unit/cpu-features.test.ts).
+    model = await TextToImageClipModel.fromPretrained(DIR, { dtype: "bfloat16" });
+    model.getQueryModel().to("bfloat16");
+    model.getItemsModel().to("bfloat16");
+  });
+  afterAll(() => model.dispose());
+
+  test("queries (micro-batched, at their own lengths) and images: every embedding within cosine 0.999 of transformers' float32", async () => {
+    const rows = await Promise.all(texts.map((t) => model.forwardQuery(t)));
+    expect(rows.every((r) => r.dtype === "bfloat16")).toBe(true);
+    const got = Float32Array.from(rows.flatMap((r) => Array.from(r.to("float32").toFloat32Array())));
+    rows.forEach((r) => r.dispose());
+    const text = minCosine(got, ref.tensor("text_embeds"), 32);
+    using pictures = await model.forwardItems(images);
+    using pictures32 = pictures.to("float32");
+    const image = minCosine(pictures32.toFloat32Array(), ref.tensor("image_embeds"), 32);
+    console.log(`bfloat16 vs transformers float32: text cosine >= ${text.toFixed(6)}, image cosine >= ${image.toFixed(6)}`);
+    expect(text).toBeGreaterThanOrEqual(0.999);
+    expect(image).toBeGreaterThanOrEqual(0.999);
+    expect(text).toBeLessThan(1 - 1e-9); // bfloat16 really ran: float32 would agree to ~1e-12
   });
 });

@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 
-import { TextToTextBertModel } from "../../lib";
+import { TextToImageClipModel, TextToTextBertModel } from "../../lib";
 import { cpuFlags, cpuHasBfloat16Matmul, readCpuinfo } from "../../lib/cpu-features";
 import { weightDtype } from "../../lib/models/text-model-loader";
 import { FIXTURES } from "../helpers/fixtures";
@@ -49,11 +49,15 @@ describe("weightDtype", () => {
 describe("fromPretrained({dtype: \"bfloat16\"}) on this machine's CPU", () => {
   const hasBf16 = cpuHasBfloat16Matmul(readCpuinfo());
 
-  test(`loads ${hasBf16 ? "bfloat16 weights (this CPU has bf16 matrix instructions)" : "float32 weights with a notice (this CPU has no AMX-BF16/AVX512-BF16)"}`, async () => {
+  const load = {
+    TextToTextBertModel: () => TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { dtype: "bfloat16" }),
+    TextToImageClipModel: () => TextToImageClipModel.fromPretrained(path.join(FIXTURES, "clip-tiny"), { dtype: "bfloat16" }),
+  };
+  test.each(Object.keys(load) as (keyof typeof load)[])(`%s: loads ${hasBf16 ? "bfloat16 weights (this CPU has bf16 matrix instructions)" : "float32 weights with a notice (this CPU has no AMX-BF16/AVX512-BF16)"}, in every tower`, async (kind) => {
     const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
     try {
-      using model = await TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { dtype: "bfloat16" });
-      const dtypes = new Set([...model.getQueryModelParams()].map((p) => p.dtype));
+      using model = await load[kind]();
+      const dtypes = new Set([...model.getQueryModelParams(), ...model.getItemsModelParams()].map((p) => p.dtype));
       expect([...dtypes]).toEqual([hasBf16 ? "bfloat16" : "float32"]);
       const notices = warn.mock.calls.filter((call) => (call[1] as { code?: string } | undefined)?.code === "EMBEDDINGS_TORCH_BF16_CPU");
       expect(notices).toHaveLength(hasBf16 ? 0 : 1);
@@ -62,9 +66,9 @@ describe("fromPretrained({dtype: \"bfloat16\"}) on this machine's CPU", () => {
     }
   });
 
-  test("a dtype that is not float32, float16 or bfloat16 is a RangeError", async () => {
-    await expect(TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { dtype: "int64" as "float32" })).rejects.toThrow(
-      expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/dtype must be "float32", "float16" or "bfloat16" but received/) }),
-    );
+  test("a dtype that is not float32, float16 or bfloat16 is a RangeError (both loaders)", async () => {
+    const refused = expect.objectContaining({ name: "RangeError", message: expect.stringMatching(/dtype must be "float32", "float16" or "bfloat16" but received/) });
+    await expect(TextToTextBertModel.fromPretrained(path.join(FIXTURES, "bert-tiny"), { dtype: "int64" as "float32" })).rejects.toThrow(refused);
+    await expect(TextToImageClipModel.fromPretrained(path.join(FIXTURES, "clip-tiny"), { dtype: "int64" as "float32" })).rejects.toThrow(refused);
   });
 });
