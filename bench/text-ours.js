@@ -6,9 +6,10 @@
 //   {"cmd": "load", "dir": ..., "family": "bert" | "xlm-roberta" | "clip", "threads": 2, "maxLength": 128,
 //    "batchSize": 32, "texts": [...], "query": "..."}
 //     BERT / XLM-R: TextToTextBertModel, batch = forwardItems(texts); CLIP: TextToImageClipModel (texts
-//     padded to its 77 positions), batch = encodeQueries(texts, {grad: false}), its text tower's batch call
-//     With "ids": true (BERT / XLM-R), each call is the query tower's module.forwardTensor on the token ids of
-//     the request's file instead: what onnxruntime is timed on, without our tokenizer and micro-batching.
+//     padded to the longest), batch = encodeQueries(texts, {grad: false}), its text tower's batch call.
+//     "dtype": the models' dtype option. With "ids": true, each call is the query tower's
+//     module.forwardTensor on the token ids of the request's file instead (CLIP: input_ids alone): what
+//     onnxruntime is timed on, without our tokenizer and micro-batching.
 //   {"cmd": "time", "kind": "batch" | "query", "file": "batch.safetensors", "iters": n, "warmup": w}
 //   {"cmd": "quit"}
 "use strict";
@@ -29,9 +30,9 @@ serveEngine({
   async load(msg) {
     et.setNumThreads(msg.threads);
     clip = msg.family === "clip";
-    ids = msg.ids === true && !clip;
+    ids = msg.ids === true;
     model = clip
-      ? await et.TextToImageClipModel.fromPretrained(msg.dir, { batchSize: msg.batchSize })
+      ? await et.TextToImageClipModel.fromPretrained(msg.dir, { batchSize: msg.batchSize, ...(msg.dtype ? { dtype: msg.dtype } : {}) })
       : await et.TextToTextBertModel.fromPretrained(msg.dir, { maxLength: msg.maxLength, batchSize: msg.batchSize, padding: "longest", ...(msg.dtype ? { dtype: msg.dtype } : {}) });
     ({ texts, query } = msg);
     const out = await model.forwardQuery(query);
@@ -42,8 +43,10 @@ serveEngine({
   async time(msg) {
     if (ids && !idsOf.has(msg.file)) {
       const { tensors } = await readSafetensorsTensors(msg.file);
-      idsOf.set(msg.file, [tensors.get("input_ids"), tensors.get("attention_mask")]);
-      for (const [name, t] of tensors) if (name !== "input_ids" && name !== "attention_mask") t.dispose();
+      // CLIP's text tower takes input_ids alone (positional), the BERT family ids and mask.
+      const inputs = clip ? ["input_ids"] : ["input_ids", "attention_mask"];
+      idsOf.set(msg.file, inputs.map((name) => tensors.get(name)));
+      for (const [name, t] of tensors) if (!inputs.includes(name)) t.dispose();
     }
     const batch = clip ? () => model.encodeQueries(texts, { grad: false }) : () => model.forwardItems(texts);
     const call = ids ? () => model.getQueryModel().forwardTensor(idsOf.get(msg.file)) : msg.kind === "batch" ? batch : () => model.forwardQuery(query);

@@ -10,9 +10,10 @@
 // (BENCH_SHAPES=xlmr-base,clip-text; XLM-R runs through bench/python/bert.py with
 // RobertaEmbeddings' position ids, CLIP through bench/python/clip_text.py).
 // Throughput: forwardItems of 32 texts that are 128 tokens each
-// (full attention mask); latency: one 16-token query. CLIP's text tower pads every
-// text to its 77 positions (TextToImageClipModel): batch 32 x 77 through
-// encodeQueries, the 16-token query padded to 77 through forwardQuery. Ours and PyTorch also run
+// (full attention mask); latency: one 16-token query. CLIP's text tower: batch 32 x 77
+// (its positions) through encodeQueries, the 16-token query through forwardQuery (every
+// engine gets the query's 16 positions: TextToImageClipModel pads to the longest text,
+// not to 77, since its causal attention never sees what follows a text). Ours and PyTorch also run
 // with OPENBLAS_CORETYPE forced (see CORETYPE). All engines use THREADS threads and
 // alternate in rounds inside one run; each is timed in its own process around one
 // call while the others idle. Run: npm run bench:text
@@ -226,9 +227,9 @@ async function benchShape(et, shape, log) {
   const tokenizer = await et.TextTokenizer.fromPretrained(dir);
   const clip = shape.family === "clip";
   const seq = shape.seq ?? SEQ;
-  // CLIP pads every text to its positions, as TextToImageClipModel does; the others pad to the longest.
-  const encodeOptions = { maxLength: seq, padding: clip ? "max_length" : "longest" };
-  const queryLength = clip ? seq : QUERY_TOKENS;
+  // Every family pads to the longest text, as TextToTextBertModel and TextToImageClipModel do.
+  const encodeOptions = { maxLength: seq, padding: "longest" };
+  const queryLength = QUERY_TOKENS;
 
   // Inputs shared by all three engines.
   const texts = makeTexts(dir, BATCH, seq + 20, 1); // longer than seq: truncation gives full rows
@@ -298,9 +299,10 @@ async function benchShape(et, shape, log) {
     // at::addmm where oneDNN serves by default (it packs weights on this CPU), oneDNN where it is built but not chosen.
     if (loadedOurs.gemm?.startsWith("oneDNN")) extras.push({ name: "ours, at::addmm", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "addmm" }, load: {} });
     else if (/oneDNN \d/.test(loadedOurs.gemm ?? "")) extras.push({ name: "ours, oneDNN", env: { ...engineEnv(v.coretype), EMBEDDINGS_TORCH_GEMM: "onednn" }, load: {} });
-    if (BF16 && !clip) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
+    if (BF16) extras.push({ name: "ours, dtype bfloat16", env: engineEnv(v.coretype), load: { dtype: "bfloat16" }, reduced: true });
     // The forward alone on the ids onnxruntime gets (no tokenizer, no micro-batching).
-    if (!clip) extras.push({ name: "ours, module.forwardTensor on the ids", env: engineEnv(v.coretype), load: { ids: true } });
+    extras.push({ name: "ours, module.forwardTensor on the ids", env: engineEnv(v.coretype), load: { ids: true } });
+    if (BF16) extras.push({ name: "ours, dtype bfloat16, module.forwardTensor on the ids", env: engineEnv(v.coretype), load: { dtype: "bfloat16", ids: true }, reduced: true });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
       const loaded = await server.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query, ...x.load });
@@ -406,7 +408,8 @@ async function benchShape(et, shape, log) {
     ...engines.filter((e) => e.queryOutput && e.queryOutput !== engines[0].queryOutput && !e.reduced).map((e) => [`${e.name} vs ours \`forwardQuery\``, maxAbsDiff(e.queryOutput, oursQuery)]),
     ...(tjsParity ?? []),
   ];
-  for (const e of engines.filter((x) => x.reduced)) log(`  ${e.name} vs ours float32 \`forwardQuery\`: cosine ${cosine(e.queryOutput, oursQuery).toFixed(5)}`);
+  const reduced = engines.filter((x) => x.reduced).map((e) => [`${e.name} vs ours float32 \`forwardQuery\``, cosine(e.queryOutput, oursQuery)]);
+  for (const [what, c] of reduced) log(`  ${what}: cosine ${c.toFixed(5)}`);
   for (const [what, diff] of parity) log(`  parity: ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "OK" : "FAIL"} (tolerance ${TOLERANCE})`);
 
   // Timed calls: each engine runs `iters` calls per round, in its own process or (onnxruntime) here,
@@ -444,7 +447,7 @@ async function benchShape(et, shape, log) {
   for (const e of engines) await e.server?.close();
   for (const [, s] of sessions) await s.release();
   const ops = { exported: countOps(onnxFile), optimized: countOps(optimizedFile) };
-  return { samples, faults, parity, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops, seq, queryLength, outputName };
+  return { samples, faults, parity, reduced, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops, seq, queryLength, outputName };
 }
 
 function shapeTable(result) {
@@ -493,6 +496,7 @@ async function main() {
       `Parity (${result.outputName}, float32):`,
       "",
       ...result.parity.map(([what, diff]) => `- ${what}: max |Δ| = ${diff.toExponential(2)} ${diff <= TOLERANCE ? "(OK" : "(FAIL"}, tolerance ${TOLERANCE})`),
+      ...result.reduced.map(([what, c]) => `- ${what}: cosine ${c.toFixed(5)} (reduced precision)`),
       "",
       `ONNX graph as exported: ${opsSummary(result.ops.exported)}`,
       "",
@@ -505,7 +509,7 @@ async function main() {
   const command = `${BASELINES.length ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}${process.env.BENCH_SHAPES ? `BENCH_SHAPES=${process.env.BENCH_SHAPES} ` : ""}npm run bench:text   (= npm run build:ts && node bench/text.js; addon: npx cmake-js build)`;
   const text = [
     preamble("bench/text: forwardItems throughput and query latency", command, m, [
-      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off; "text in": the default session fed by the tokenizer ours uses, tokenizing on every call as ours does) on torch.onnx.export (opset 14) of that model, in the driver process; the other onnxruntime rows are fed ready token ids. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), every text padded to 77 (its positions); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
+      `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off; "text in": the default session fed by the tokenizer ours uses, tokenizing on every call as ours does) on torch.onnx.export (opset 14) of that model, in the driver process; the other onnxruntime rows are fed ready token ids. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), texts padded to the longest (the batch's texts fill the 77 positions, the query has 16 in every engine); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
       "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
       `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
       `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,

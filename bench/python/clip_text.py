@@ -2,7 +2,7 @@
 
 test/helpers/torch_clip.py's CLIPTowers (modeling_clip.py's eager math, the
 checkpoint's parameter names; written for the CLIP parity tests) with only its
-text side kept: input_ids [B, 77] -> text_embeds [B, projection_dim], the output
+text side kept: input_ids [B, L <= 77] -> text_embeds [B, projection_dim], the output
 of TextToImageClipModel.forwardQuery / encodeQueries. CLIP's text tower takes no
 attention mask: rows are padded with the end-of-text token, pooled at the first
 one, and the causal mask keeps the padding after it out of that position.
