@@ -4,6 +4,7 @@ import { Module, Tensor } from "../../lib";
 import { readSafetensors, entryToTensor } from "../../lib/hub/safetensors";
 import { readClipConfig } from "../../lib/models/clip/config";
 import { FIXTURES, maxAbsDiff, readReference, readReferenceJson } from "../helpers/fixtures";
+import { minRowCosine } from "../helpers/inference-scenarios";
 
 import { TextToImageClipModel } from "../../lib/models/clip";
 
@@ -192,20 +193,6 @@ describe("TextToImageClipModel with dtype bfloat16", () => {
   const ref = readReference("clip-tiny");
   const texts = readReferenceJson("clip-tiny").texts;
   const images = [0, 1, 2].map((i) => path.join(DIR, `image${i}.png`));
-  /** Smallest cosine between matching rows of two [n, d] arrays. */
-  const minCosine = (a: Float32Array, b: Float32Array, d: number): number => {
-    let min = 1;
-    for (let r = 0; r < a.length / d; r++) {
-      let dot = 0, na = 0, nb = 0;
-      for (let k = r * d; k < (r + 1) * d; k++) {
-        dot += (a[k] as number) * (b[k] as number);
-        na += (a[k] as number) ** 2;
-        nb += (b[k] as number) ** 2;
-      }
-      min = Math.min(min, dot / Math.sqrt(na * nb));
-    }
-    return min;
-  };
   let model: TextToImageClipModel;
   beforeAll(async () => {
     // The tower's weights are bfloat16 whatever the CPU (Module.to converts unconditionally); fromPretrained
@@ -221,10 +208,10 @@ describe("TextToImageClipModel with dtype bfloat16", () => {
     expect(rows.every((r) => r.dtype === "bfloat16")).toBe(true);
     const got = Float32Array.from(rows.flatMap((r) => Array.from(r.to("float32").toFloat32Array())));
     rows.forEach((r) => r.dispose());
-    const text = minCosine(got, ref.tensor("text_embeds"), 32);
+    const text = minRowCosine(got, ref.tensor("text_embeds"), 32);
     using pictures = await model.forwardItems(images);
     using pictures32 = pictures.to("float32");
-    const image = minCosine(pictures32.toFloat32Array(), ref.tensor("image_embeds"), 32);
+    const image = minRowCosine(pictures32.toFloat32Array(), ref.tensor("image_embeds"), 32);
     console.log(`bfloat16 vs transformers float32: text cosine >= ${text.toFixed(6)}, image cosine >= ${image.toFixed(6)}`);
     expect(text).toBeGreaterThanOrEqual(0.999);
     expect(image).toBeGreaterThanOrEqual(0.999);
