@@ -35,7 +35,11 @@ export async function forwardInBatches<P>(count: number, batchSize: number, step
       next = undefined;
       const output = steps.forward(prepared);  // dispatched (its native call queued) before the next batch is prepared
       const end = start + batchSize;
-      if (end < count) next = steps.prepare(end, Math.min(end + batchSize, count));
+      if (end < count) {
+        next = steps.prepare(end, Math.min(end + batchSize, count));
+        // Handled from now on (a failure while the forward runs is no unhandled rejection); awaited next round.
+        next.catch(() => undefined);
+      }
       parts.push(await output);
     }
     return parts.length === 1 ? (parts.pop() as Tensor) : await cat(parts, 0);

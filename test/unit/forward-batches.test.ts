@@ -91,10 +91,13 @@ describe("forwardInBatches", () => {
       })).rejects.toThrow("forward failed");
       await expect(forwardInBatches(4, 2, {
         prepare: async (start) => {
-          if (start === 2) throw bad;
+          if (start === 2) throw bad;  // at once, while batch 0's forward still runs
           return start;
         },
-        forward: async () => Tensor.from(new Float32Array([1, 2, 3, 4]), [2, 2]),
+        forward: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return Tensor.from(new Float32Array([1, 2, 3, 4]), [2, 2]);
+        },
       })).rejects.toBe(bad);
       await tick();
       await tick();
