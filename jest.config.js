@@ -2,6 +2,8 @@
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",
+  // Only these are crawled: bench/node_modules (npm run bench:setup) and build/ never enter the module map.
+  roots: ["<rootDir>/test", "<rootDir>/lib"],
   testMatch: ["<rootDir>/test/**/*.test.ts"],
   testTimeout: 120000,
   setupFiles: ["<rootDir>/test/helpers/setup.ts"],

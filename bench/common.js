@@ -38,6 +38,18 @@ async function timeAsync(fn) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * BENCH_BASELINE=label=dir,...: other package folders (each with dist/ and its addon) timed as extra
+ * "ours" engines in the same run, e.g. main=/tmp/et-main for the previous version; a bare dir is
+ * labelled by its folder name.
+ */
+function baselinePackages() {
+  return (process.env.BENCH_BASELINE ?? "").split(",").filter(Boolean).map((entry) => {
+    const [label, dir] = entry.includes("=") ? entry.split("=") : [path.basename(entry), entry];
+    return { label, dir: path.resolve(dir) };
+  });
+}
+
 /** Rotates `list` by `r`: round r starts with a different implementation, so none always runs first. */
 function rotate(list, r) {
   const k = r % list.length;
@@ -140,4 +152,4 @@ function serveEngine(handlers) {
   });
 }
 
-module.exports = { ROOT, loadPackage, quantile, stats, timeAsync, timeCalls, serveEngine, sleep, rotate, machine, table, preamble, writeResult, fmt };
+module.exports = { ROOT, loadPackage, baselinePackages, quantile, stats, timeAsync, timeCalls, serveEngine, sleep, rotate, machine, table, preamble, writeResult, fmt };

@@ -11,7 +11,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
-const { loadPackage, stats, rotate, machine, table, preamble, writeResult, ROOT } = require("./common");
+const { loadPackage, baselinePackages, stats, rotate, machine, table, preamble, writeResult, ROOT } = require("./common");
 
 const OUT = path.join(ROOT, "bench", "out", "images");
 const PHOTOS = 64;
@@ -68,10 +68,7 @@ async function prepare(et) {
 async function main() {
   const et = loadPackage();
   await prepare(et);
-  const baselines = (process.env.BENCH_BASELINE ?? "").split(",").filter(Boolean).map((entry) => {
-    const [label, dir] = entry.includes("=") ? entry.split("=") : [path.basename(entry), entry];
-    return { label: `ours, ${label}`, dir: path.resolve(dir) };
-  });
+  const baselines = baselinePackages().map((b) => ({ label: `ours, ${b.label}`, dir: b.dir }));
   const engines = [{ label: "ours", dir: ROOT }, ...baselines].map((e) => ({ ...e, samples: [] }));
   for (let round = 0; round < ROUNDS; round++)
     for (const e of rotate(engines, round)) {

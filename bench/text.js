@@ -24,7 +24,7 @@ const readline = require("node:readline");
 const { spawn } = require("node:child_process");
 const ort = require("onnxruntime-node");
 ort.env.logLevel = "error"; // not the warning that a saved optimised graph is hardware-specific
-const { loadPackage, stats, rotate, machine, table, preamble, writeResult, sleep, timeAsync, fmt, ROOT } = require("./common");
+const { loadPackage, baselinePackages, stats, rotate, machine, table, preamble, writeResult, sleep, timeAsync, fmt, ROOT } = require("./common");
 const { countOps } = require("./onnx-ops");
 
 const THREADS = 2;
@@ -45,10 +45,7 @@ const CORETYPE = process.env.BENCH_CORETYPE ?? require("../dist/environment").op
 const DEFAULT_OPENBLAS = process.env.BENCH_DEFAULT_OPENBLAS === "1" || CORETYPE === "none";
 // Extra "ours" engines from other package folders (label=dir,...), e.g. BENCH_BASELINE=main=/tmp/main
 // to time the previous version in the same run; each folder needs dist/ and its addon.
-const BASELINES = (process.env.BENCH_BASELINE ?? "").split(",").filter(Boolean).map((entry) => {
-  const [label, dir] = entry.includes("=") ? entry.split("=") : [path.basename(entry), entry];
-  return { label, dir: path.resolve(dir) };
-});
+const BASELINES = baselinePackages();
 // transformers.js (bench/node_modules/@huggingface/transformers, npm run bench:setup): its version, or null when absent.
 const TRANSFORMERS_JS = (() => {
   try {

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { checkDevice, type Device } from "../device";
-import { describe, type DType } from "../dtypes";
+import { describe } from "../dtypes";
 import { CheckpointError, DisposedError, UnsupportedError } from "../errors";
 import type { HubOptions } from "../hub/hub-settings";
 import { getClipModelFiles, resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
@@ -28,7 +28,7 @@ import { useModules } from "./ownership";
 import { QueryBatcher, resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
 import { QueryBatchingModel } from "./query-batching-model";
 import { stackEncodings } from "../tokenization/padding";
-import { resolveWeightDtype } from "./text-model-loader";
+import { resolveWeightDtype, type WeightDtype } from "./weight-dtype";
 import { forwardInBatches } from "./forward-batches";
 
 /** Options of fromPretrained (with `revision`, `cacheDir`, `token`, `onProgress` for a Hub id). */
@@ -45,7 +45,7 @@ export interface ClipModelOptions extends HubOptions {
    * matrix instructions loads float32, with a one-line notice (README
    * "bfloat16 on CPU"). Embeddings come back in this dtype.
    */
-  dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
+  dtype?: WeightDtype;
 }
 
 /** A CLIPModel folder, or a sentence-transformers folder around one (its module's folder). */

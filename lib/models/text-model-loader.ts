@@ -8,9 +8,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { cpuHasBfloat16Matmul, readCpuinfo } from "../cpu-features";
 import { checkDevice, type Device } from "../device";
-import { describe, type DType } from "../dtypes";
+import { describe } from "../dtypes";
 import { CheckpointError, UnsupportedError } from "../errors";
 import { configInteger, readCheckpointWeights, readConfig, scalarOptions } from "../hub/checkpoint";
 import type { HubOptions } from "../hub/hub-settings";
@@ -19,6 +18,7 @@ import { Module } from "../module";
 import { readJsonObject, TextTokenizer } from "../tokenization";
 import { checkTokenizerFitsModel } from "./vocabulary";
 import { resolveMicroBatching, type MicroBatching, type MicroBatchingSettings } from "./query-batcher";
+import { resolveWeightDtype, type WeightDtype } from "./weight-dtype";
 
 /** "shared": one encoder serves queries and items. "separate": each has its own (parameters, optimizer, checkpoint, Triton model). */
 export type Towers = "shared" | "separate";
@@ -35,7 +35,7 @@ export interface TextModelOptions extends HubOptions {
    * CPU that multiplies bf16 in hardware (AMX or AVX512-BF16); elsewhere the
    * model loads as float32, with a one-line notice (README "bfloat16 on CPU").
    */
-  dtype?: Extract<DType, "float32" | "float16" | "bfloat16">;
+  dtype?: WeightDtype;
   /** Items per forward in forwardItems; default 32. */
   batchSize?: number;
   /**
@@ -115,35 +115,6 @@ interface Checks {
   readonly spec: TextModelSpec;
   readonly dtype: WeightDtype;
   readonly device: Device;
-}
-
-type WeightDtype = "float32" | "float16" | "bfloat16";
-
-/**
- * The dtype the weights get for `dtype` on `device`, and the notice to give
- * when it differs: "bfloat16" on a CPU without bf16 matrix instructions runs
- * float32 (see cpuHasBfloat16Matmul).
- */
-export function weightDtype(dtype: WeightDtype, device: Device, where: string, cpuinfo: () => string = readCpuinfo): { dtype: WeightDtype; notice?: string } {
-  if (dtype !== "bfloat16" || device !== "cpu" || cpuHasBfloat16Matmul(cpuinfo())) return { dtype };
-  return {
-    dtype: "float32",
-    notice: `${where}: dtype "bfloat16" runs as float32 on this CPU: it has neither AMX-BF16 nor AVX512-BF16, without which bfloat16 is slower than float32 on CPU`,
-  };
-}
-
-/**
- * A `dtype` option checked and resolved for `device`: the weights' dtype
- * (default "float32"), with weightDtype's notice emitted as a warning
- * (EMBEDDINGS_TORCH_BF16_CPU). Every model with a `dtype` option uses it.
- * @throws RangeError for anything but "float32", "float16" or "bfloat16".
- */
-export function resolveWeightDtype(dtype: unknown, device: Device, where: string): WeightDtype {
-  if (dtype !== undefined && dtype !== "float32" && dtype !== "float16" && dtype !== "bfloat16")
-    throw new RangeError(`${where}: dtype must be "float32", "float16" or "bfloat16" but received ${describe(dtype)}`);
-  const choice = weightDtype(dtype ?? "float32", device, where);
-  if (choice.notice) process.emitWarning(choice.notice, { code: "EMBEDDINGS_TORCH_BF16_CPU" });
-  return choice.dtype;
 }
 
 /** One encoder from a checkpoint folder. The caller disposes it. */

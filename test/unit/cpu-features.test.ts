@@ -1,13 +1,13 @@
 /**
  * CPU feature checks (lib/cpu-features.ts) and what `dtype: "bfloat16"` loads
- * as on CPU (weightDtype in lib/models/text-model-loader.ts), with the
+ * as on CPU (weightDtype in lib/models/weight-dtype.ts), with the
  * /proc/cpuinfo flags injected; then the real load on this machine's CPU.
  */
 import * as path from "node:path";
 
 import { TextToImageClipModel, TextToTextBertModel } from "../../lib";
 import { cpuFlags, cpuHasBfloat16Matmul, readCpuinfo } from "../../lib/cpu-features";
-import { weightDtype } from "../../lib/models/text-model-loader";
+import { weightDtype } from "../../lib/models/weight-dtype";
 import { FIXTURES } from "../helpers/fixtures";
 
 // Flag lines as /proc/cpuinfo prints them (abridged).
