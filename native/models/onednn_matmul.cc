@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -99,6 +101,37 @@ void* ThreadBuffer(int slot, size_t bytes) {
   return block.data;
 }
 
+// A memory handle of this thread for one role in a product (source,
+// destination, scratchpad) and one plain 2-D shape, pointed at each call's
+// data: making a dnnl::memory (its descriptor, object and storage) for every
+// argument of every product cost ~1 µs each, ~100 µs of a 1.4 ms MiniLM
+// bfloat16 query. A handle is only used by its thread, between a call's start
+// and its end. dims {bytes} with Type::u8: a scratchpad.
+enum class Role { kSource, kDestination, kScratchpad };
+dnnl_memory_t ThreadMemory(Role role, const dnnl::memory::desc& desc, void* data) {
+  struct Kept {
+    dnnl::memory::desc desc;
+    dnnl::memory memory;
+  };
+  // A few shapes per role: a layer's products have two or three, a forward's rows one or two.
+  constexpr size_t kPerRole = 8;
+  thread_local std::vector<Kept> kept[3];
+  auto& mine = kept[static_cast<int>(role)];
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i].desc == desc) {
+      if (i > 0) std::swap(mine[i], mine[i - 1]);  // frequent shapes move to the front
+      auto& found = mine[i > 0 ? i - 1 : 0].memory;
+      found.set_data_handle(data);
+      return found.get();
+    }
+  }
+  if (mine.size() >= kPerRole) mine.pop_back();
+  mine.push_back(Kept{desc, dnnl::memory(desc, CpuEngine(), data)});
+  return mine.back().memory.get();
+}
+
+dnnl::memory::desc Plain(int64_t rows, int64_t cols, Type type) { return dnnl::memory::desc({rows, cols}, type, Tag::ab); }
+
 // A matmul primitive whose every call brings its own scratchpad
 // (scratchpad_mode::user). oneDNN's default shares one scratchpad among all
 // primitives, and a service's concurrent forwards (libuv worker threads, each
@@ -107,10 +140,15 @@ class Matmul {
  public:
   explicit Matmul(const dnnl::matmul::primitive_desc& pd) : primitive_(pd), scratchpad_(pd.scratchpad_desc()) {}
 
-  // Runs to completion on this thread's stream. The scratchpad is this
-  // thread's (ThreadBuffer), or a block of its own where that is too large.
-  void Execute(std::unordered_map<int, dnnl::memory> args) const {
+  // Runs to completion on this thread's stream, with these arguments (at
+  // most four) and a scratchpad: this thread's (ThreadBuffer), or a block of
+  // its own where that is too large. Through oneDNN's C call: the C++ one
+  // takes a hash map of arguments, allocated on every call.
+  void Execute(std::initializer_list<dnnl_exec_arg_t> args) const {
     thread_local dnnl::stream stream(CpuEngine());
+    dnnl_exec_arg_t all[5];
+    int count = 0;
+    for (const auto& arg : args) all[count++] = arg;
     torch::Tensor pad;  // freed after the wait below
     const size_t bytes = scratchpad_.get_size();
     if (bytes > 0) {
@@ -119,9 +157,9 @@ class Matmul {
         pad = at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte));
         at = pad.data_ptr();
       }
-      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad_, CpuEngine(), at));
+      all[count++] = {DNNL_ARG_SCRATCHPAD, ThreadMemory(Role::kScratchpad, scratchpad_, at)};
     }
-    primitive_.execute(stream, args);
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_.get(), stream.get(), count, all), "could not execute a matmul");
     stream.wait();
   }
 
@@ -202,15 +240,13 @@ class PackedLinear final : public OneDnnLinear {
     auto out = residual.defined() ? residual.reshape({m, n_}).clone(at::MemoryFormat::Contiguous)
                                   : at::empty({m, n_}, input.options());
     try {
-      auto& engine = CpuEngine();
-      dnnl::memory weights(layout_, engine, weight_.data_ptr());
-      dnnl::memory bias({{1, n_}, Type::f32, Tag::ab}, engine, bias_.data_ptr());
+      const auto& [weights, bias] = ColumnMemory(0, n_);
       int64_t row = 0;
       for (const auto& [rows, primitive] : blocks) {
         const auto element = static_cast<int64_t>(input.element_size());
-        dnnl::memory src({{rows, k_}, type_, Tag::ab}, engine, static_cast<char*>(input.data_ptr()) + row * k_ * element);
-        dnnl::memory dst({{rows, n_}, type_, Tag::ab}, engine, static_cast<char*>(out.data_ptr()) + row * n_ * element);
-        primitive->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+        auto* src = ThreadMemory(Role::kSource, Plain(rows, k_, type_), static_cast<char*>(input.data_ptr()) + row * k_ * element);
+        auto* dst = ThreadMemory(Role::kDestination, Plain(rows, n_, type_), static_cast<char*>(out.data_ptr()) + row * n_ * element);
+        primitive->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights.get()}, {DNNL_ARG_BIAS, bias.get()}, {DNNL_ARG_DST, dst}});
         row += rows;
       }
     } catch (const dnnl::error& e) {
@@ -242,8 +278,8 @@ class PackedLinear final : public OneDnnLinear {
     const auto res = residual.defined() ? residual.reshape({m, n_}).contiguous() : residual;
     auto out = at::empty({m, n_}, input.options());
     const auto element = static_cast<int64_t>(input.element_size());
-    auto* const weights = static_cast<char*>(weight_.data_ptr());
-    auto* const biases = static_cast<float*>(bias_.data_ptr());
+    std::vector<const ColumnMemories*> memories;
+    for (int i = 0; i < tasks; ++i) memories.push_back(&ColumnMemory(columns[i], columns[i + 1] - columns[i]));
     SmallForwardScope::Run(tasks, [&](int i) {
       const int64_t first = columns[i];
       const int64_t width = columns[i + 1] - first;
@@ -260,12 +296,10 @@ class PackedLinear final : public OneDnnLinear {
         for (int64_t r = 0; r < m; ++r) std::memcpy(dense + r * row_bytes, from + r * n_ * element, row_bytes);
       }
       try {
-        auto& engine = CpuEngine();
-        dnnl::memory src({{m, k_}, type_, Tag::ab}, engine, input.data_ptr());
-        dnnl::memory w(Columns(width), engine, weights + first / block_n_ * stride_n_ * element);
-        dnnl::memory bias({{1, width}, Type::f32, Tag::ab}, engine, biases + first);
-        dnnl::memory dst({{m, width}, type_, Tag::ab}, engine, dense);
-        primitives[i]->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+        auto* src = ThreadMemory(Role::kSource, Plain(m, k_, type_), input.data_ptr());
+        auto* dst = ThreadMemory(Role::kDestination, Plain(m, width, type_), dense);
+        const auto& [weights, bias] = *memories[i];
+        primitives[i]->Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights.get()}, {DNNL_ARG_BIAS, bias.get()}, {DNNL_ARG_DST, dst}});
       } catch (const dnnl::error& e) {
         TORCH_CHECK(false, "oneDNN matmul [", m, ", ", k_, "] x [", k_, ", ", width, "] (columns ", first, "..", first + width,
                     " of ", n_, ") failed: ", e.what());
@@ -274,6 +308,26 @@ class PackedLinear final : public OneDnnLinear {
       for (int64_t r = 0; r < m; ++r) std::memcpy(to + r * n_ * element, dense + r * row_bytes, row_bytes);
     });
     return out;
+  }
+
+  // The weights and bias of columns first .. first + width (first at a block
+  // boundary, or the whole weight) as oneDNN memory, made on first use and
+  // kept: they point into weight_ and bias_, which never change.
+  struct ColumnMemories {
+    dnnl::memory weights;
+    dnnl::memory bias;
+  };
+  const ColumnMemories& ColumnMemory(int64_t first, int64_t width) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [key, kept] : column_memories_)
+      if (key.first == first && key.second == width) return *kept;
+    const auto element = static_cast<int64_t>(weight_.element_size());
+    auto* weights = static_cast<char*>(weight_.data_ptr()) + (first == 0 ? 0 : first / block_n_ * stride_n_ * element);
+    auto made = std::make_unique<ColumnMemories>(ColumnMemories{
+        dnnl::memory(Columns(width), CpuEngine(), weights),
+        dnnl::memory({{1, width}, Type::f32, Tag::ab}, CpuEngine(), static_cast<float*>(bias_.data_ptr()) + first)});
+    column_memories_.emplace_back(std::make_pair(first, width), std::move(made));
+    return *column_memories_.back().second;
   }
 
   // The packed layout of `width` columns starting at a block boundary: layout_
@@ -332,6 +386,9 @@ class PackedLinear final : public OneDnnLinear {
   torch::Tensor bias_;  // float32
   std::mutex mutex_;
   std::vector<Entry> entries_;
+  // The whole weight's and each split's column runs: a few per layer, never dropped (a handle
+  // given out stays valid while the layer lives).
+  std::vector<std::pair<std::pair<int64_t, int64_t>, std::unique_ptr<const ColumnMemories>>> column_memories_;
 };
 
 // A batched matmul primitive for one set of layouts, made on first use and kept.
@@ -464,11 +521,13 @@ bool OneDnnBatchedMatmul(const torch::Tensor& a, const torch::Tensor& b, double 
     dnnl::memory src(BatchedMatmuls::Desc(a), engine, a.data_ptr());
     dnnl::memory weights(BatchedMatmuls::Desc(b), engine, b.data_ptr());
     dnnl::memory dst(BatchedMatmuls::Desc(out), engine, out.data_ptr());
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (addend.defined())
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                   dnnl::memory(BatchedMatmuls::Desc(addend), engine, addend.data_ptr()));
-    primitive->Execute(std::move(args));
+    if (addend.defined()) {
+      dnnl::memory add(BatchedMatmuls::Desc(addend), engine, addend.data_ptr());
+      primitive->Execute({{DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights.get()}, {DNNL_ARG_DST, dst.get()},
+                          {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, add.get()}});
+    } else {
+      primitive->Execute({{DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights.get()}, {DNNL_ARG_DST, dst.get()}});
+    }
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "oneDNN batched matmul ", a.sizes(), " x ", b.sizes(), " -> ", out.sizes(), " failed: ", e.what());
   }
