@@ -23,6 +23,14 @@ class ComputeThread {
     thread_.detach();
   }
 
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+
   void Run(const std::function<void()>& task) {
     if (std::this_thread::get_id() == id_) {  // a task that runs another: waiting for itself would never end
       task();
@@ -79,14 +87,18 @@ class ComputeThread {
   int applied_threads_ = 0;  // this thread's OpenMP team size as last set here
 };
 
+ComputeThread& TheComputeThread() {
+  // Never destroyed: the detached thread may outlive static destructors at exit.
+  static ComputeThread* thread = new ComputeThread();
+  return *thread;
+}
+
 }  // namespace
 
 void SetComputeThreadCount(int threads) { requested_threads.store(threads); }
 
-void RunOnComputeThreadVoid(const std::function<void()>& task) {
-  // Never destroyed: the detached thread may outlive static destructors at exit.
-  static ComputeThread* thread = new ComputeThread();
-  thread->Run(task);
-}
+void RunOnComputeThreadVoid(const std::function<void()>& task) { TheComputeThread().Run(task); }
+
+void PostToComputeThread(std::function<void()> task) { TheComputeThread().Post(std::move(task)); }
 
 }  // namespace et

@@ -27,6 +27,11 @@ namespace et {
 // Runs `task` on the compute thread and waits for it; rethrows what it threw.
 void RunOnComputeThreadVoid(const std::function<void()>& task);
 
+// Queues `task` on the compute thread and returns at once (compute_jobs.h:
+// work the JS thread hands over without a libuv pool thread between). The task
+// must not throw; tasks run in the order they were queued, with RunOnComputeThread's.
+void PostToComputeThread(std::function<void()> task);
+
 // setNumThreads: OpenMP's team size is per thread, so at::set_num_threads on
 // the JS thread leaves the compute thread's team as its first task found it.
 // The compute thread applies the count given here before its next task.

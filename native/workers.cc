@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "autocast.h"
+#include "compute_jobs.h"
 #include "compute_thread.h"
 #include "tensor.h"
 #include "trace.h"
@@ -89,29 +90,51 @@ Napi::Value IValueToJs(Napi::Env env, const c10::IValue& value) {
 
 namespace {
 
-class ForwardWorker final : public PromiseWorker {
+// module.forward(inputs) with grad and autocast modes set on the thread that runs it (they are
+// thread-local: never inherited).
+c10::IValue RunForward(ModuleHandle& module, const std::vector<at::Tensor>& inputs, bool grad,
+                       c10::optional<c10::ScalarType> autocast) {
+  torch::AutoGradMode grad_mode(grad);
+  AutocastGuard autocast_guard(autocast, module.device().type());
+  return module.forward(inputs);
+}
+
+// A forward that records a graph (it must be recorded on the compute thread) or runs on the CPU
+// (CPU forwards share the compute thread's one OpenMP team): handed straight to that thread.
+class ForwardJob final : public ComputeJob {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs, bool grad,
-                c10::optional<c10::ScalarType> autocast)
-      : PromiseWorker(env, "forward", std::move(module)), inputs_(std::move(inputs)), grad_(grad), autocast_(autocast) {}
+  ForwardJob(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs, bool grad,
+             c10::optional<c10::ScalarType> autocast)
+      : ComputeJob(env, "forward", std::move(module)), inputs_(std::move(inputs)), grad_(grad), autocast_(autocast) {}
 
  private:
   void Run() override {
-    const auto body = [this] {
-      // Grad and autocast modes are thread-local: set them on the thread that runs forward, never inherit them.
-      torch::AutoGradMode grad_mode(grad_);
-      AutocastGuard autocast(autocast_, module_->device().type());
-      return module_->forward(inputs_);
-    };
-    // A recorded graph must be recorded on the compute thread, and CPU forwards share its one
-    // OpenMP team (compute_thread.h).
-    output_ = (grad_ || module_->device().is_cpu()) ? RunOnComputeThread(body) : body();
+    output_ = RunForward(*module_, inputs_, grad_, autocast_);
     inputs_.clear();
   }
   Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }
 
   std::vector<at::Tensor> inputs_;  // our references keep them alive if JS disposes them
   bool grad_;
+  c10::optional<c10::ScalarType> autocast_;
+  c10::IValue output_;
+};
+
+// A CUDA forward without grad: on a libuv pool thread (it only queues kernels).
+class ForwardWorker final : public PromiseWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
+                c10::optional<c10::ScalarType> autocast)
+      : PromiseWorker(env, "forward", std::move(module)), inputs_(std::move(inputs)), autocast_(autocast) {}
+
+ private:
+  void Run() override {
+    output_ = RunForward(*module_, inputs_, false, autocast_);
+    inputs_.clear();
+  }
+  Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }
+
+  std::vector<at::Tensor> inputs_;
   c10::optional<c10::ScalarType> autocast_;
   c10::IValue output_;
 };
@@ -186,7 +209,10 @@ class TensorTaskWorker final : public PromiseWorker {
 
 Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
                            bool grad, c10::optional<c10::ScalarType> autocast) {
-  return (new ForwardWorker(env, std::move(module), std::move(inputs), grad, autocast))->Queue();
+  // The device as it is now: to() is refused while a forward holds the module (in_flight).
+  if (grad || module->device().is_cpu())
+    return ComputeJob::Post(env, std::make_unique<ForwardJob>(env, std::move(module), std::move(inputs), grad, autocast));
+  return (new ForwardWorker(env, std::move(module), std::move(inputs), autocast))->Queue();
 }
 
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device) {

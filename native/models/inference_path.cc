@@ -74,18 +74,19 @@ torch::Tensor SelfAttentionInference(const torch::Tensor& qkv_out, int64_t heads
   const auto head_dim = size / heads;
   TORCH_CHECK(!mask.defined() || (mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == batch)),
               "SelfAttentionInference: mask must be [B or 1, 1, L or 1, L], got ", mask.sizes());
-  // [B, L, 3H] viewed as [B, L, 3, nh, hd].
-  const auto qkv = qkv_out.view({batch, length, 3, heads, head_dim});
-  // Strided views [B, nh, L, hd] (rows 3H apart): the batched GEMMs below read them in place.
-  const auto q = qkv.select(2, 0).transpose(1, 2);
-  const auto k = qkv.select(2, 1).transpose(1, 2);
-  const auto v = qkv.select(2, 2).transpose(1, 2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   // float32 and bfloat16 on AVX-512: each head in one pass, its scores never leaving the cache (fused_attention.h).
   if ((qkv_out.scalar_type() == torch::kFloat || qkv_out.scalar_type() == torch::kBFloat16) && FusedAttentionHere()) {
     auto context = at::empty({batch, length, size}, qkv_out.options());
     if (FusedSelfAttention(qkv_out, heads, scale, mask, context)) return context;
   }
+  // [B, L, 3H] viewed as [B, L, 3, nh, hd] (after the fused kernel: a query's forward made these
+  // seven views per layer for nothing, each an ATen call).
+  const auto qkv = qkv_out.view({batch, length, 3, heads, head_dim});
+  // Strided views [B, nh, L, hd] (rows 3H apart): the batched GEMMs below read them in place.
+  const auto q = qkv.select(2, 0).transpose(1, 2);
+  const auto k = qkv.select(2, 1).transpose(1, 2);
+  const auto v = qkv.select(2, 2).transpose(1, 2);
   // Where oneDNN serves this dtype, each product is one oneDNN call over every
   // batch row and head, the scale and mask in the first one's epilogue (a mask
   // shared by the batch is expanded: oneDNN broadcasts it in a reference kernel).
@@ -241,14 +242,16 @@ torch::Tensor InferenceLinear::forward(const std::vector<torch::nn::Linear>& par
   const auto w = weights(parts);
   const auto in = w->weight.size(1);
   const auto out = w->weight.size(0);
+  // oneDNN takes the rows as they lie and makes the output in its final shape: no reshape or
+  // view around the product (each an ATen call; a query's forward made ~70 of them).
+  if (w->onednn && input.scalar_type() == w->weight.scalar_type() && (!residual.defined() || residual.scalar_type() == input.scalar_type())) {
+    auto y = w->onednn->Forward(input.contiguous(), act, residual);
+    if (y.defined()) return y;
+  }
   auto sizes = input.sizes().vec();
   sizes.back() = out;
   const auto x = input.reshape({-1, in});  // [N, in]
   const auto r = residual.defined() ? residual.reshape({-1, out}) : residual;
-  if (w->onednn && x.scalar_type() == w->weight.scalar_type() && (!r.defined() || r.scalar_type() == x.scalar_type())) {
-    auto y = w->onednn->Forward(x.contiguous(), act, r);
-    if (y.defined()) return y.view(sizes);
-  }
   if (r.defined() && act == LinearActivation::kNone) {
     auto y = at::addmm(r, x, w->weight.t());  // the GEMM adds into a copy of the residual
     y.add_(w->bias);

@@ -206,14 +206,17 @@ class PackedLinear final : public OneDnnLinear {
   }
 
   torch::Tensor Forward(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual) override {
-    const int64_t m = input.size(0);
-    TORCH_CHECK(input.dim() == 2 && input.size(1) == k_ && input.is_contiguous() && input.scalar_type() == dtype_,
-                "OneDnnLinear: input ", input.sizes(), " ", input.scalar_type(), " is not a contiguous ", dtype_, " [M, ", k_, "]");
+    TORCH_CHECK(input.dim() >= 1 && input.size(-1) == k_ && input.is_contiguous() && input.scalar_type() == dtype_,
+                "OneDnnLinear: input ", input.sizes(), " ", input.scalar_type(), " is not a contiguous ", dtype_, " [..., ", k_, "]");
+    int64_t m = 1;  // the rows: every dimension but the last (not numel / K: K may be 0)
+    for (int64_t d = 0; d + 1 < input.dim(); ++d) m *= input.size(d);
     TORCH_CHECK(!residual.defined() || (residual.numel() == m * n_ && residual.scalar_type() == dtype_),
-                "OneDnnLinear: residual ", residual.sizes(), " is not ", dtype_, " [", m, ", ", n_, "]");
+                "OneDnnLinear: residual ", residual.sizes(), " is not ", dtype_, " with ", m, " x ", n_, " elements");
+    auto sizes = input.sizes().vec();
+    sizes.back() = n_;
     const int64_t parts = block_n_ > 0 ? std::min<int64_t>(SmallForwardScope::Parts(), (n_ + block_n_ - 1) / block_n_) : 1;
     if (parts > 1 && m <= kMaxSplitRows) {
-      auto out = ForwardInParts(input, act, residual, static_cast<int>(parts));
+      auto out = ForwardInParts(input, m, sizes, act, residual, static_cast<int>(parts));
       if (out.defined()) return out;
     }
     // Rows in blocks of kBlock, then one block of a multiple of kWideStep,
@@ -237,8 +240,7 @@ class PackedLinear final : public OneDnnLinear {
       row += rows;
     }
     at::internal::lazy_init_num_threads();  // this thread's OpenMP team size, as ATen's own ops get it
-    auto out = residual.defined() ? residual.reshape({m, n_}).clone(at::MemoryFormat::Contiguous)
-                                  : at::empty({m, n_}, input.options());
+    auto out = residual.defined() ? residual.clone(at::MemoryFormat::Contiguous).view(sizes) : at::empty(sizes, input.options());
     try {
       const auto& [weights, bias] = ColumnMemory(0, n_);
       int64_t row = 0;
@@ -261,8 +263,8 @@ class PackedLinear final : public OneDnnLinear {
   // temporary of its own (oneDNN's brgemm writes only dense outputs) and
   // copies it into its columns of the output. Undefined where a part's size
   // has no primitive reading the packed blocks as they lie.
-  torch::Tensor ForwardInParts(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual, int parts) {
-    const int64_t m = input.size(0);
+  torch::Tensor ForwardInParts(const torch::Tensor& input, int64_t m, at::IntArrayRef sizes, LinearActivation act,
+                               const torch::Tensor& residual, int parts) {
     const int64_t blocks = (n_ + block_n_ - 1) / block_n_;
     // One task per part (Forward: parts <= blocks): finer tasks (2 or 3 a part, claimed by whichever
     // thread is free) measured 15-25% slower on a MiniLM query, each extra oneDNN call costing more
@@ -275,8 +277,8 @@ class PackedLinear final : public OneDnnLinear {
       primitives.push_back(Primitive(m, columns[i + 1] - columns[i], act, residual.defined()));
       if (primitives.back() == nullptr) return {};
     }
-    const auto res = residual.defined() ? residual.reshape({m, n_}).contiguous() : residual;
-    auto out = at::empty({m, n_}, input.options());
+    const auto res = residual.defined() ? residual.contiguous() : residual;
+    auto out = at::empty(sizes, input.options());
     const auto element = static_cast<int64_t>(input.element_size());
     std::vector<const ColumnMemories*> memories;
     for (int i = 0; i < tasks; ++i) memories.push_back(&ColumnMemory(columns[i], columns[i + 1] - columns[i]));

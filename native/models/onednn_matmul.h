@@ -34,9 +34,10 @@ class OneDnnLinear {
   // the weight's storage is used.
   static std::shared_ptr<OneDnnLinear> Pack(const torch::Tensor& weight, const torch::Tensor& bias, bool only_if_packed);
 
-  // act(input Wᵀ + b) + residual: input [M, K] contiguous, of the weight's
-  // dtype, residual [M, N] of that dtype or undefined -> [M, N]. Undefined where this M has no primitive
-  // with the packed layout (the caller falls back to at::addmm).
+  // act(input Wᵀ + b) + residual: input [..., K] contiguous (M rows: every
+  // dimension but the last), of the weight's dtype, residual of that dtype
+  // with M x N elements (any shape) or undefined -> [..., N]. Undefined where
+  // this M has no primitive with the packed layout (the caller falls back to at::addmm).
   virtual torch::Tensor Forward(const torch::Tensor& input, LinearActivation act, const torch::Tensor& residual) = 0;
   virtual ~OneDnnLinear() = default;
 
