@@ -26,7 +26,7 @@ async function main() {
   const mlp = et.Module.create("mlp", { in_features: 8, hidden_features: 16, out_features: 4 });
   const x = et.Tensor.from(new Float32Array(8).fill(0.5), [1, 8]);
   const forward = {
-    // The public API: TS facade (argument checks, output wrapping) + N-API + AsyncWorker.
+    // The public API: TS facade (argument checks, output wrapping) + N-API + the trip to the compute thread and back.
     "JS `await module.forwardTensor([x])`": async () => (await mlp.forwardTensor([x])).dispose(),
     // The addon alone, without the TS facade.
     "JS `await native.forward([x], false)`": async () => (await mlp.native.forward([x.native], false)).dispose(),

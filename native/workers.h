@@ -43,7 +43,9 @@ class PromiseWorker : public Napi::AsyncWorker {
 Napi::Value IValueToJs(Napi::Env env, const c10::IValue& value);
 
 // [async] module.forward(inputs, grad, autocast): inputs ordered as module->input_names();
-// autocast: float16/bfloat16 mixed precision, or none.
+// autocast: float16/bfloat16 mixed precision, or none. CPU forwards and forwards with grad run
+// on the compute thread, handed there directly (compute_jobs.h); CUDA forwards without grad on
+// a libuv pool thread (an AsyncWorker).
 Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
                            bool grad, c10::optional<c10::ScalarType> autocast = c10::nullopt);
 
