@@ -5,8 +5,8 @@
 // bench/text-ours.js:
 //   {"cmd": "load", "dir": <folder with config.json and onnx/model.onnx>, "threads": 2,
 //    "className": "AutoModel" | "CLIPTextModelWithProjection" (reads onnx/text_model.onnx),
-//    "batch": {"ids": [...], "mask": [...] | null (no attention_mask input), "dims": [B, L]}, "query": {...}, "parity": {...}}
-//   {"cmd": "time", "kind": "batch" | "query", "iters": n, "warmup": w}
+//    "batch": {"ids": [...], "mask": [...] | null (no attention_mask input), "dims": [B, L]}, "query": {...}, "padded": {...}, "parity": {...}}
+//   {"cmd": "time", "kind": "batch" | "padded" | "query", "iters": n, "warmup": w}
 //   {"cmd": "quit"}
 "use strict";
 const path = require("node:path");
@@ -38,6 +38,7 @@ serveEngine({
     });
     feeds.batch = tensors(msg.batch);
     feeds.query = tensors(msg.query);
+    feeds.padded = tensors(msg.padded);
     const parity = msg.parity ? Array.from((await output(tensors(msg.parity))).data) : null;
     return { version: tjs.env.version, query: Array.from((await output(feeds.query)).data), parity };
   },

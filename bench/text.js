@@ -10,7 +10,8 @@
 // (BENCH_SHAPES=xlmr-base,clip-text; XLM-R runs through bench/python/bert.py with
 // RobertaEmbeddings' position ids, CLIP through bench/python/clip_text.py).
 // Throughput: forwardItems of 32 texts that are 128 tokens each
-// (full attention mask); latency: one 16-token query. CLIP's text tower: batch 32 x 77
+// (full attention mask), and of a padded batch: 32 texts of 8 to 128 tokens padded to
+// the longest (attention masked); latency: one 16-token query. CLIP's text tower: batch 32 x 77
 // (its positions) through encodeQueries, the 16-token query through forwardQuery (every
 // engine gets the query's 16 positions: TextToImageClipModel pads to the longest text,
 // not to 77, since its causal attention never sees what follows a text). Ours and PyTorch also run
@@ -203,6 +204,14 @@ async function makeCheckpoint(et, shape, dir) {
  * Texts of whole vocabulary words (one token each): `words` words -> words + 2 tokens with [CLS]/[SEP]
  * (CLIP: <|startoftext|>/<|endoftext|>; its BPE vocabulary marks a word's end with </w>).
  */
+/**
+ * Words per text of the padded batch: BATCH lengths spread evenly from 6 to seq - 2 (each word
+ * one token, plus the two special ones: the longest fills seq), in a scrambled order.
+ */
+function paddedLengths(seq) {
+  return Array.from({ length: BATCH }, (_, i) => 6 + Math.round((((i * 13) % BATCH) * (seq - 8)) / (BATCH - 1)));
+}
+
 function makeTexts(dir, count, words, seed) {
   const model = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8")).model;
   const vocab = model.type === "BPE"
@@ -239,6 +248,15 @@ async function benchShape(et, shape, log) {
   const batchFile = path.join(dir, "batch.safetensors");
   const queryFile = path.join(dir, "query.safetensors");
   await writeInputs(et, batchFile, batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]);
+  // The padded batch: 32 texts of different lengths, the longest filling seq, padded to it (what
+  // forwardItems meets in practice: masked keys in attention, padding rows in every product).
+  const paddedWords = paddedLengths(seq);
+  const paddedTexts = paddedWords.map((words, i) => makeTexts(dir, 1, words, 100 + i)[0]);
+  const paddedEnc = tokenizer.encodeBatch(paddedTexts, encodeOptions);
+  if (paddedEnc.length !== seq) throw new Error(`padded batch encodes to length ${paddedEnc.length}; expected ${seq}`);
+  const paddedFile = path.join(dir, "padded.safetensors");
+  await writeInputs(et, paddedFile, paddedEnc.inputIds, paddedEnc.attentionMask, [BATCH, seq]);
+  const inputFile = { batch: batchFile, query: queryFile, padded: paddedFile };
 
   // Parity: a padded batch through the module, the query through forwardQuery (below). Random ids from
   // above the special ones (BERT: [PAD] 0; XLM-R: <s> 0, <pad> 1, </s> 2; CLIP: start 0, end/pad 1),
@@ -279,13 +297,13 @@ async function benchShape(et, shape, log) {
   let oursQuery;
   for (const v of variants) {
     const ours = new JsonLineServer(`ours${v.label}`, process.execPath, [path.join(__dirname, "text-ours.js")], engineEnv(v.coretype));
-    const loadedOurs = await ours.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query });
+    const loadedOurs = await ours.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, padded: paddedTexts, query });
     const py = new JsonLineServer(`PyTorch eager${v.label}`, PYTHON, [path.join(__dirname, "python", "bench_text.py"), String(THREADS)], engineEnv(v.coretype));
     const loadedPy = await py.request({ cmd: "load", config: path.join(dir, "config.json"), weights: path.join(dir, "model.safetensors") });
     info[v.label || "default"] = { oursThreads: loadedOurs.threads, ...loadedPy };
     log(`  ${v.label || "default OpenBLAS"}: OpenBLAS core ${loadedPy.openblas_core}; ours ${loadedOurs.threads} threads, GEMMs ${loadedOurs.gemm ?? "at::addmm"}; torch ${loadedPy.torch} ${loadedPy.threads} threads, OMP_WAIT_POLICY=${loadedPy.omp_wait_policy}`);
     const timeServer = (server) => async (kind, iters, warmup) => {
-      const reply = await server.request({ cmd: "time", kind, file: kind === "batch" ? batchFile : queryFile, iters, warmup });
+      const reply = await server.request({ cmd: "time", kind, file: inputFile[kind], iters, warmup });
       return { samples: reply.samples, faults: reply.faults_per_call };
     };
     engines.push({ name: `ours${v.label}`, slow: v.slow, time: timeServer(ours), server: ours, queryOutput: Float32Array.from(loadedOurs.query) });
@@ -302,7 +320,7 @@ async function benchShape(et, shape, log) {
     if (BF16) extras.push({ name: "ours, dtype bfloat16, module.forwardTensor on the ids", env: engineEnv(v.coretype), load: { dtype: "bfloat16", ids: true }, reduced: true });
     for (const x of extras) {
       const server = new JsonLineServer(x.name, process.execPath, [path.join(__dirname, "text-ours.js")], x.env);
-      const loaded = await server.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, query, ...x.load });
+      const loaded = await server.request({ cmd: "load", dir, family: shape.family, threads: THREADS, maxLength: seq, batchSize: BATCH, texts, padded: paddedTexts, query, ...x.load });
       engines.push({ name: x.name, slow: false, time: timeServer(server), server, queryOutput: Float32Array.from(loaded.query), reduced: x.reduced });
     }
     if (!oursQuery) oursQuery = Float32Array.from(loadedOurs.query);
@@ -335,6 +353,8 @@ async function benchShape(et, shape, log) {
   const outputName = session.outputNames[0];
   const batchFeeds = feeds(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]);
   const queryFeeds = feeds(queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength]);
+  const idsFeeds = { batch: batchFeeds, query: queryFeeds, padded: feeds(paddedEnc.inputIds, paddedEnc.attentionMask, [BATCH, seq]) };
+  const textsOf = { batch: texts, query: [query], padded: paddedTexts };
   const ortPadded = (await session.run(feeds(pIds, pMask, [4, pLength])))[outputName].data;
   const ortQuery = (await session.run(queryFeeds))[outputName].data;
   // "text in": the texts tokenized on every call by the tokenizer ours uses (this package's
@@ -350,7 +370,7 @@ async function benchShape(et, shape, log) {
       name,
       slow: false,
       time: async (kind, iters, warmup) => {
-        const run = textIn ? () => s.run(fromText(kind === "batch" ? texts : [query])) : () => s.run(kind === "batch" ? batchFeeds : queryFeeds);
+        const run = textIn ? () => s.run(fromText(textsOf[kind])) : () => s.run(idsFeeds[kind]);
         for (let i = 0; i < warmup; i++) await run();
         const samples = [];
         const before = process.resourceUsage().minorPageFault;
@@ -374,6 +394,7 @@ async function benchShape(et, shape, log) {
       cmd: "load", dir: tjsDir, threads: THREADS, className: clip ? "CLIPTextModelWithProjection" : "AutoModel",
       batch: plain(batchEnc.inputIds, batchEnc.attentionMask, [BATCH, seq]),
       query: plain(queryEnc.inputIds, queryEnc.attentionMask, [1, queryLength]),
+      padded: plain(paddedEnc.inputIds, paddedEnc.attentionMask, [BATCH, seq]),
       parity: plain(pIds, pMask, [4, pLength]),
     }).catch((error) => {
       log(`  transformers.js: skipped for ${shape.key}: it could not run this export (${error.message})`);
@@ -411,10 +432,10 @@ async function benchShape(et, shape, log) {
 
   // Timed calls: each engine runs `iters` calls per round, in its own process or (onnxruntime) here,
   // while the others idle; the order rotates per round.
-  const samples = { batch: {}, query: {} };
-  const faults = { batch: {}, query: {} };
-  for (const kind of ["query", "batch"]) {
-    const plan = shape[kind];
+  const samples = { batch: {}, query: {}, padded: {} };
+  const faults = { batch: {}, query: {}, padded: {} };
+  for (const kind of ["query", "batch", "padded"]) {
+    const plan = shape[kind === "padded" ? "batch" : kind];
     const iters = Math.max(1, Math.round(plan.iters * SCALE));
     for (const e of engines) {
       samples[kind][e.name] = [];
@@ -444,7 +465,7 @@ async function benchShape(et, shape, log) {
   for (const e of engines) await e.server?.close();
   for (const [, s] of sessions) await s.release();
   const ops = { exported: countOps(onnxFile), optimized: countOps(optimizedFile) };
-  return { samples, faults, parity, reduced, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops, seq, queryLength, outputName };
+  return { samples, faults, parity, reduced, info, tokenize: { batch: stats(tokBatch), query: stats(tokQuery) }, ops, seq, queryLength, outputName, paddedWords, paddedTokens: paddedEnc.attentionMask.filter((v) => v === 1n).length };
 }
 
 function shapeTable(result) {
@@ -452,15 +473,17 @@ function shapeTable(result) {
   // Ratios to onnxruntime (default session): throughput ours/ORT (>1 is faster), latency ours/ORT (<1 is faster).
   const ortBatch = stats(result.samples.batch.onnxruntime).median;
   const ortQuery = stats(result.samples.query.onnxruntime).median;
+  const ortPadded = stats(result.samples.padded.onnxruntime).median;
   const rows = names.map((name) => {
     const b = stats(result.samples.batch[name]);
     const q = stats(result.samples.query[name]);
+    const p = stats(result.samples.padded[name]);
     const f = result.faults.batch[name];
     const faultsPerBatch = f.reduce((a, x) => a + x, 0) / f.length;
-    return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), `${(ortBatch / b.median).toFixed(2)}x`, fmt.ms(q.median), fmt.ms(q.p90), `${(q.median / ortQuery).toFixed(2)}x`, `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n}`];
+    return [name, fmt.ms(b.median), fmt.ms(b.p90), (BATCH / b.median).toFixed(1), `${(ortBatch / b.median).toFixed(2)}x`, fmt.ms(q.median), fmt.ms(q.p90), `${(q.median / ortQuery).toFixed(2)}x`, fmt.ms(p.median), (BATCH / p.median).toFixed(1), `${(ortPadded / p.median).toFixed(2)}x`, `${(faultsPerBatch / 1000).toFixed(0)}k`, `${b.n} / ${q.n} / ${p.n}`];
   });
   const query = result.queryLength === QUERY_TOKENS ? `1×${QUERY_TOKENS}` : `1×${QUERY_TOKENS} padded to ${result.queryLength}`;
-  return table(["engine", `batch ${BATCH}×${result.seq}: median ms`, "p90 ms", "items/s", "throughput ÷ onnxruntime", `query ${query}: median ms`, "p90 ms", "latency ÷ onnxruntime", "page faults / batch", "samples (batch / query)"], rows);
+  return table(["engine", `batch ${BATCH}×${result.seq}: median ms`, "p90 ms", "items/s", "throughput ÷ onnxruntime", `query ${query}: median ms`, "p90 ms", "latency ÷ onnxruntime", `padded batch ${BATCH}×${result.seq}: median ms`, "items/s", "throughput ÷ onnxruntime", "page faults / batch", "samples (batch / query / padded)"], rows);
 }
 
 function opsSummary(counts) {
@@ -508,7 +531,7 @@ async function main() {
     preamble("bench/text: forwardItems throughput and query latency", command, m, [
       `engines: ours = a node process running TextToTextBertModel.fromPretrained(dir, {maxLength: ${SEQ}, batchSize: ${BATCH}}).forwardItems(texts) / .forwardQuery(text), tokenization included (bench/text-ours.js); PyTorch eager = a python process running bench/python/bert.py under torch.inference_mode() (${PYTHON}, timed in Python around model(ids, mask)); onnxruntime = onnxruntime-node ${require("onnxruntime-node/package.json").version} (CPU EP, graphOptimizationLevel "all", sequential; "allow_spinning=0": a second session with spin-waiting off; "text in": the default session fed by the tokenizer ours uses, tokenizing on every call as ours does) on torch.onnx.export (opset 14) of that model, in the driver process; the other onnxruntime rows are fed ready token ids. Each engine is timed inside its own process around one call. "+ OPENBLAS_CORETYPE=${CORETYPE}": the same engine with OpenBLAS forced to that core, the one our loader picks for this CPU (see README). transformers.js = @huggingface/transformers (bench/text-transformersjs.js, its own process) running AutoModel on the same ONNX export (fp32, the same threads), fed the same token ids. XLM-R: the same engines, TextToTextBertModel on an xlm-roberta folder, bench/python/bert.py with XLM-R position ids. CLIP text tower: ours = TextToImageClipModel.fromPretrained(dir).encodeQueries(texts, {grad: false}) / .forwardQuery(text), texts padded to the longest (the batch's texts fill the 77 positions, the query has 16 in every engine); PyTorch eager = bench/python/clip_text.py (input_ids -> text_embeds); transformers.js = CLIPTextModelWithProjection on the same export.`,
       "page faults / batch: minor page faults of the engine's process per batch call (onnxruntime: the driver process), i.e. fresh pages the allocator mapped and the kernel zeroed",
-      `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens); random weights, seed 0`,
+      `threads: ${THREADS} everywhere (setNumThreads, torch.set_num_threads, intraOpNumThreads); inputs: the same token ids for all three (random whole-word texts, truncated to ${SEQ} tokens: full attention mask; query ${QUERY_TOKENS} tokens; padded batch: ${BATCH} texts of 8 to ${SEQ} tokens (CLIP: 77), spread evenly, padded to the longest); random weights, seed 0`,
       `engines alternate in rounds (order rotated per round, 200 ms pause between blocks); ${SHAPES.map((sh) => `${sh.key}: batch ${sh.batch.rounds} rounds × ${sh.batch.iters} (default-OpenBLAS engines: first ${sh.batch.slowRounds} rounds), warm-up ${sh.batch.warmup}; query ${sh.query.rounds} × ${sh.query.iters}, warm-up ${sh.query.warmup}`).join("; ")}; BENCH_SCALE=${SCALE}`,
     ]),
     ...sections,
