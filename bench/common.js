@@ -26,7 +26,8 @@ function quantile(samples, q) {
 
 function stats(samples) {
   const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
-  return { n: samples.length, median: quantile(samples, 0.5), p90: quantile(samples, 0.9), mean, min: Math.min(...samples) };
+  // min by reduce, not Math.min(...samples): a service run's millions of latencies overflow the call stack as arguments.
+  return { n: samples.length, median: quantile(samples, 0.5), p90: quantile(samples, 0.9), mean, min: samples.reduce((a, b) => Math.min(a, b), Infinity) };
 }
 
 /** Wall-clock seconds of one awaited call. */

@@ -119,13 +119,7 @@ void ComputeJob::Settle(Napi::Env env) {
       deferred_.Reject(ToJsError(env, failure_).Value());
       return;
     }
-    try {
-      deferred_.Resolve(Result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (const std::exception& e) {
-      deferred_.Reject(ToJsError(env, Describe(e, operation_)).Value());
-    }
+    ResolveWith(deferred_, env, operation_, [&] { return Result(env); });
   } catch (...) {
   }
 }

@@ -47,4 +47,18 @@ auto Guard(Napi::Env env, const std::string& operation, F&& body) -> decltype(bo
   }
 }
 
+// JS thread: resolves `deferred` with make(); where making the value throws
+// (a Napi::Error, or a libtorch exception: a typed error naming `operation`),
+// rejects it with that error instead. How every async call settles.
+template <typename F>
+void ResolveWith(Napi::Promise::Deferred& deferred, Napi::Env env, const std::string& operation, F&& make) {
+  try {
+    deferred.Resolve(make());
+  } catch (const Napi::Error& e) {
+    deferred.Reject(e.Value());
+  } catch (const std::exception& e) {
+    deferred.Reject(ToJsError(env, Describe(e, operation)).Value());
+  }
+}
+
 }  // namespace et

@@ -52,13 +52,7 @@ void PromiseWorker::OnWorkComplete(Napi::Env env, napi_status status) {
 
 void PromiseWorker::OnOK() {
   Napi::Env env = Env();
-  try {
-    deferred_.Resolve(Result(env));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  } catch (const std::exception& e) {
-    deferred_.Reject(ToJsError(env, Describe(e, operation_)).Value());
-  }
+  ResolveWith(deferred_, env, operation_, [&] { return Result(env); });
 }
 
 void PromiseWorker::OnError(const Napi::Error& error) {
