@@ -40,20 +40,16 @@ class ComputeThread {
     bool done = false;
     std::mutex done_mutex;
     std::condition_variable done_cv;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.emplace_back([&] {
-        try {
-          task();
-        } catch (...) {
-          error = std::current_exception();
-        }
-        std::lock_guard<std::mutex> done_lock(done_mutex);
-        done = true;
-        done_cv.notify_one();
-      });
-    }
-    cv_.notify_one();
+    Post([&] {
+      try {
+        task();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> done_lock(done_mutex);
+      done = true;
+      done_cv.notify_one();
+    });
     std::unique_lock<std::mutex> done_lock(done_mutex);
     done_cv.wait(done_lock, [&] { return done; });
     if (error) std::rethrow_exception(error);

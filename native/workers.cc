@@ -84,53 +84,46 @@ Napi::Value IValueToJs(Napi::Env env, const c10::IValue& value) {
 
 namespace {
 
-// module.forward(inputs) with grad and autocast modes set on the thread that runs it (they are
-// thread-local: never inherited).
-c10::IValue RunForward(ModuleHandle& module, const std::vector<at::Tensor>& inputs, bool grad,
-                       c10::optional<c10::ScalarType> autocast) {
-  torch::AutoGradMode grad_mode(grad);
-  AutocastGuard autocast_guard(autocast, module.device().type());
-  return module.forward(inputs);
-}
+// One module.forward(inputs) call, whichever thread runs it: grad and autocast modes are set on
+// that thread (they are thread-local: never inherited), and its references keep the inputs alive
+// if JS disposes them meanwhile.
+struct ForwardCall {
+  std::vector<at::Tensor> inputs;
+  bool grad;
+  c10::optional<c10::ScalarType> autocast;
+  c10::IValue output;
+
+  void Run(ModuleHandle& module) {
+    torch::AutoGradMode grad_mode(grad);
+    AutocastGuard autocast_guard(autocast, module.device().type());
+    output = module.forward(inputs);
+    inputs.clear();
+  }
+};
 
 // A forward that records a graph (it must be recorded on the compute thread) or runs on the CPU
 // (CPU forwards share the compute thread's one OpenMP team): handed straight to that thread.
 class ForwardJob final : public ComputeJob {
  public:
-  ForwardJob(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs, bool grad,
-             c10::optional<c10::ScalarType> autocast)
-      : ComputeJob(env, "forward", std::move(module)), inputs_(std::move(inputs)), grad_(grad), autocast_(autocast) {}
+  ForwardJob(Napi::Env env, std::shared_ptr<ModuleHandle> module, ForwardCall call)
+      : ComputeJob(env, "forward", std::move(module)), call_(std::move(call)) {}
 
  private:
-  void Run() override {
-    output_ = RunForward(*module_, inputs_, grad_, autocast_);
-    inputs_.clear();
-  }
-  Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }
-
-  std::vector<at::Tensor> inputs_;  // our references keep them alive if JS disposes them
-  bool grad_;
-  c10::optional<c10::ScalarType> autocast_;
-  c10::IValue output_;
+  void Run() override { call_.Run(*module_); }
+  Napi::Value Result(Napi::Env env) override { return IValueToJs(env, call_.output); }
+  ForwardCall call_;
 };
 
 // A CUDA forward without grad: on a libuv pool thread (it only queues kernels).
 class ForwardWorker final : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
-                c10::optional<c10::ScalarType> autocast)
-      : PromiseWorker(env, "forward", std::move(module)), inputs_(std::move(inputs)), autocast_(autocast) {}
+  ForwardWorker(Napi::Env env, std::shared_ptr<ModuleHandle> module, ForwardCall call)
+      : PromiseWorker(env, "forward", std::move(module)), call_(std::move(call)) {}
 
  private:
-  void Run() override {
-    output_ = RunForward(*module_, inputs_, false, autocast_);
-    inputs_.clear();
-  }
-  Napi::Value Result(Napi::Env env) override { return IValueToJs(env, output_); }
-
-  std::vector<at::Tensor> inputs_;
-  c10::optional<c10::ScalarType> autocast_;
-  c10::IValue output_;
+  void Run() override { call_.Run(*module_); }
+  Napi::Value Result(Napi::Env env) override { return IValueToJs(env, call_.output); }
+  ForwardCall call_;
 };
 
 class LoadTorchScriptWorker final : public PromiseWorker {
@@ -204,9 +197,10 @@ class TensorTaskWorker final : public PromiseWorker {
 Napi::Promise QueueForward(Napi::Env env, std::shared_ptr<ModuleHandle> module, std::vector<at::Tensor> inputs,
                            bool grad, c10::optional<c10::ScalarType> autocast) {
   // The device as it is now: to() is refused while a forward holds the module (in_flight).
+  ForwardCall call{std::move(inputs), grad, autocast, {}};
   if (grad || module->device().is_cpu())
-    return ComputeJob::Post(env, std::make_unique<ForwardJob>(env, std::move(module), std::move(inputs), grad, autocast));
-  return (new ForwardWorker(env, std::move(module), std::move(inputs), autocast))->Queue();
+    return ComputeJob::Post(env, std::make_unique<ForwardJob>(env, std::move(module), std::move(call)));
+  return (new ForwardWorker(env, std::move(module), std::move(call)))->Queue();
 }
 
 Napi::Promise QueueLoadTorchScript(Napi::Env env, std::string path, c10::Device device) {
