@@ -1,7 +1,8 @@
 /**
  * Error classes. Native failures arrive as `Error`s with a `code`
- * (native/errors.h); {@link fromNative} turns them into these classes and
- * appends the JS caller's stack, which a libuv thread cannot know.
+ * (native/errors.h); {@link fromNative} turns them into these classes, made
+ * on the JS thread so their stacks name the JS callers (which the thread that
+ * failed cannot know).
  */
 
 /** Stable error codes, shared with native/errors.h. */
@@ -130,19 +131,16 @@ const classes: Record<string, new (message: string) => TorchError> = {
 
 /**
  * Maps an error thrown by the addon to its class. TypeErrors and RangeErrors
- * (argument checks) pass through; `callerStack` (captured before queueing)
- * is appended so the JS call site shows up.
+ * (argument checks) pass through.
  */
-export function fromNative(error: unknown, callerStack?: string): unknown {
+export function fromNative(error: unknown): unknown {
   // Duck-typed, not instanceof: the addon's errors may come from another realm (jest, vm).
   if (typeof error !== "object" || error === null || error instanceof TorchError) return error;
   const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
   if (name === "TypeError" || name === "RangeError" || typeof message !== "string") return error;
   if (typeof code !== "string" || !code.startsWith("ERR_")) return error;
   const Class = classes[code];
-  const mapped = Class ? new Class(message) : new TorchError(message);
-  if (callerStack) mapped.stack = `${mapped.name}: ${mapped.message}\n${callerStack.split("\n").slice(1).join("\n")}`;
-  return mapped;
+  return Class ? new Class(message) : new TorchError(message);
 }
 
 /** Runs a synchronous addon call, mapping its errors. */
@@ -154,13 +152,18 @@ export function nativeSync<T>(call: () => T): T {
   }
 }
 
-/** Runs an asynchronous addon call, mapping its rejection and keeping the caller's stack. */
+/**
+ * Runs an asynchronous addon call, mapping its rejection. The mapped error is
+ * made here, after the await, so its stack holds the JS callers that await
+ * the call (V8's async stack trace: `at async Module.forward`, then the
+ * caller's own async function), which the thread that failed cannot know;
+ * nothing is captured while the call succeeds.
+ */
 export async function nativeAsync<T>(call: () => Promise<T>): Promise<T> {
-  const caller = new Error("caller");
   try {
     return await call();
   } catch (error) {
-    throw fromNative(error, caller.stack);
+    throw fromNative(error);
   }
 }
 

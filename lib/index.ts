@@ -3,7 +3,7 @@
  * Node.js on libtorch.
  */
 export { Tensor, type TensorOptions } from "./tensor";
-export { Module, type ModuleInputs, type ModuleOutput, type ParameterInfo, type ForwardOptions } from "./module";
+export { Module, type HostArray, type ModuleInput, type ModuleInputs, type ModuleOutput, type ParameterInfo, type ForwardOptions } from "./module";
 export { cuda, manualSeed, setNumThreads, getNumThreads, type Device } from "./device";
 export type { DType, TensorData } from "./dtypes";
 export {

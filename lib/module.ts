@@ -4,7 +4,7 @@ import { checkDevice, type Device } from "./device";
 import { describe, isDType, type DType } from "./dtypes";
 import { CheckpointError, nativeAsync, nativeSync } from "./errors";
 import { readSafetensorsTensors, writeSafetensors } from "./hub/safetensors";
-import { native, type NativeModule, type NativeOutput, type NativeTensor } from "./native";
+import { hasRevision, native, type NativeHostArray, type NativeModule, type NativeOutput, type NativeTensor } from "./native";
 import { Tensor } from "./tensor";
 
 /** A parameter as listed by a module: no data, just what it is. */
@@ -18,8 +18,42 @@ export interface ParameterInfo {
 /** What forward returns: a tensor, or tuples/lists/dicts of them as the module made them. */
 export type ModuleOutput = Tensor | readonly ModuleOutput[] | { readonly [name: string]: ModuleOutput } | null | number;
 
-/** Positional tensors, or tensors by input name (`input_ids`, `attention_mask`, ...). */
-export type ModuleInputs = readonly Tensor[] | Readonly<Record<string, Tensor>>;
+/**
+ * An input given as JS memory: copied once onto the module's device when the
+ * forward is queued (the array may be reused as soon as `forward` returns its
+ * promise). The dtype is the array's: BigInt64Array int64 (token ids),
+ * Int32Array int32, Float32Array float32, Float64Array float64, Uint8Array uint8.
+ */
+export interface HostArray {
+  readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+  readonly shape: readonly number[];
+}
+
+/** One input: a Tensor, or a {@link HostArray} (no Tensor to create and dispose). */
+export type ModuleInput = Tensor | HostArray;
+
+/** Positional inputs, or inputs by name (`input_ids`, `attention_mask`, ...). */
+export type ModuleInputs = readonly ModuleInput[] | Readonly<Record<string, ModuleInput>>;
+
+const HOST_ARRAY_KINDS = [Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array];
+
+/** A forward input checked, as the addon takes it; `what` names it in errors. */
+function inputHandle(input: unknown, what: string): NativeTensor | NativeHostArray {
+  if (input instanceof Tensor) return input.native;
+  if (typeof input !== "object" || input === null || !("data" in input))
+    throw new TypeError(`forward: ${what} must be a Tensor or a host array { data, shape } but received ${describe(input)}`);
+  const { data, shape } = input as { data: unknown; shape: unknown };
+  if (!HOST_ARRAY_KINDS.some((Kind) => data instanceof Kind))
+    throw new TypeError(`forward: ${what}.data must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array but received ${describe(data)}`);
+  const array = data as HostArray["data"];
+  if (Object.prototype.toString.call(array.buffer) === "[object SharedArrayBuffer]")
+    throw new TypeError(`forward: ${what}.data is over a SharedArrayBuffer, which another thread may change while it is copied; copy it into an ordinary ArrayBuffer first`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new TypeError(`forward: ${what}.shape must be an array of non-negative integers but received ${describe(shape)}`);
+  const numel = (shape as number[]).reduce((a, d) => a * d, 1);
+  if (numel !== array.length) throw new RangeError(`forward: ${what}.shape [${shape.join(", ")}] needs ${numel} elements but data holds ${array.length}`);
+  return { data: array, shape: shape as number[] };
+}
 
 export interface ForwardOptions {
   /** Record the autograd graph (for training). Default false: inference under NoGradGuard. */
@@ -35,6 +69,14 @@ export interface ForwardOptions {
 export interface LoadStateDictOptions {
   /** Fail unless the file's keys equal the module's parameters and buffers. Default true. */
   strict?: boolean;
+}
+
+function isHostArray(h: NativeTensor | NativeHostArray): h is NativeHostArray {
+  return "data" in h && ArrayBuffer.isView((h as NativeHostArray).data);
+}
+
+function mapInputs<T, U>(inputs: T[] | Record<string, T>, f: (t: T) => U): U[] | Record<string, U> {
+  return Array.isArray(inputs) ? inputs.map(f) : Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, f(v)]));
 }
 
 function wrapOutput(output: NativeOutput): ModuleOutput {
@@ -157,29 +199,48 @@ export class Module implements Disposable {
     return this;
   }
 
-  /** Runs forward off the JS thread. @throws ShapeError / TorchError naming the input. */
+  /**
+   * Runs forward off the JS thread. Inputs are Tensors or host arrays
+   * ({@link HostArray}: copied as the forward is queued).
+   * @throws TypeError / RangeError for a malformed input; ShapeError / TorchError naming the input.
+   */
   async forward(inputs: ModuleInputs, options: ForwardOptions = {}): Promise<ModuleOutput> {
-    let handles: NativeTensor[] | Record<string, NativeTensor>;
+    let handles: (NativeTensor | NativeHostArray)[] | Record<string, NativeTensor | NativeHostArray>;
     if (Array.isArray(inputs)) {
-      handles = inputs.map((t: unknown, i) => {
-        if (!(t instanceof Tensor)) throw new TypeError(`forward: input ${i} must be a Tensor but received ${describe(t)}`);
-        return t.native;
-      });
+      handles = inputs.map((t: unknown, i) => inputHandle(t, `input ${i}`));
     } else if (typeof inputs === "object" && inputs !== null) {
-      handles = Object.fromEntries(
-        Object.entries(inputs as Record<string, unknown>).map(([name, t]) => {
-          if (!(t instanceof Tensor)) throw new TypeError(`forward: input "${name}" must be a Tensor but received ${describe(t)}`);
-          return [name, t.native];
-        }),
-      );
+      handles = Object.fromEntries(Object.entries(inputs as Record<string, unknown>).map(([name, t]) => [name, inputHandle(t, `input "${name}"`)]));
     } else {
       throw new TypeError(`forward: expected an array or a record of Tensors but received ${describe(inputs)}`);
     }
     const autocast = options.autocast ?? null;
     if (autocast !== null && autocast !== "float16" && autocast !== "bfloat16")
       throw new RangeError(`forward: autocast must be "float16" or "bfloat16" but received ${describe(autocast)}`);
-    const output = await nativeAsync(() => this.#native.forward(handles, options.grad ?? false, autocast));
-    return wrapOutput(output);
+    // An addon older than revision 3 takes tensors only: the host arrays become tensors here.
+    const made: Tensor[] = [];
+    if (!hasRevision(3))
+      handles = mapInputs(handles, (h) => {
+        if (!isHostArray(h)) return h;
+        const t = Tensor.from(h.data, [...h.shape], { device: this.device });
+        made.push(t);
+        return t.native;
+      });
+    try {
+      const output = await nativeAsync(() => this.#native.forward(handles, options.grad ?? false, autocast));
+      return wrapOutput(output);
+    } finally {
+      for (const t of made) t.dispose();
+    }
+  }
+
+  /**
+   * A forward of this module follows within about half a millisecond (its
+   * inputs are being prepared, e.g. a query tokenized): on the CPU, the thread
+   * that runs forwards wakes now, not when the forward arrives. A hint only:
+   * nothing happens on CUDA or with an addon older than interface revision 3.
+   */
+  expectForward(): void {
+    if (!this.#native.isDisposed) this.#native.expectForward?.();
   }
 
   /** Like forward, for modules that return one tensor. @throws TypeError otherwise. */

@@ -28,8 +28,17 @@ export const NATIVE_INTERFACE_VERSION = 1;
  * EMBEDDINGS_TORCH_INTERFACE_REVISION). An addon of an older revision loads;
  * a feature that needs a newer one calls {@link requireRevision}.
  *   2: NativeProcessGroup, c10dBackends (data-parallel training).
+ *   3: NativeModule.forward takes host arrays ({@link NativeHostArray}) besides
+ *      tensors; NativeModule.expectForward (a query's forward without the
+ *      compute thread's wake-up).
  */
-export const NATIVE_INTERFACE_REVISION = 2;
+export const NATIVE_INTERFACE_REVISION = 3;
+
+/** A forward input copied from JS memory onto the module's device as it is queued (revision 3). */
+export interface NativeHostArray {
+  readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+  readonly shape: readonly number[];
+}
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -66,7 +75,9 @@ export interface NativeModule {
   to(device: string | null, dtype: string | null): void;
   stateDict(): Record<string, NativeTensor>;
   loadStateDict(tensors: Record<string, NativeTensor>): { missing: string[]; unexpected: string[] };
-  forward(inputs: NativeTensor[] | Record<string, NativeTensor>, grad: boolean, autocast: string | null): Promise<NativeOutput>;
+  forward(inputs: (NativeTensor | NativeHostArray)[] | Record<string, NativeTensor | NativeHostArray>, grad: boolean, autocast: string | null): Promise<NativeOutput>;
+  /** Revision 3: a forward follows within ~0.5 ms; a CPU module wakes the compute thread now. */
+  expectForward?(): void;
   /** Traces a native module on `inputs` (named `names`) or saves a TorchScript one, into `file`. */
   trace(names: string[], inputs: NativeTensor[], file: string): Promise<undefined>;
   dispose(): void;
@@ -234,11 +245,16 @@ export function addonEnvironment(): LoadEnvironment | undefined {
  * CUDA prebuild may be older than this package's sources).
  */
 export function requireRevision(feature: string, revision: number): void {
+  if (hasRevision(revision)) return;
   const loaded = native().interfaceRevision ?? 1;
-  if (loaded >= revision) return;
   throw new UnsupportedError(
     `${feature} needs native interface revision ${revision}, but the addon loaded from ${loadedFrom ?? "?"} implements revision ${loaded} (built from older sources than this package): ${SOURCE_BUILD.replace(/^or /, "")}`,
   );
+}
+
+/** Whether the loaded addon implements interface revision `revision` (features with a fallback for older addons). */
+export function hasRevision(revision: number): boolean {
+  return (native().interfaceRevision ?? 1) >= revision;
 }
 
 /** Which file the addon was loaded from (after the first native() call). */

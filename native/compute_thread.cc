@@ -1,8 +1,11 @@
 #include "compute_thread.h"
 
+#include "spin.h"
+
 #include <ATen/Parallel.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -27,7 +30,15 @@ class ComputeThread {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back(std::move(task));
+      queued_.store(static_cast<int>(queue_.size()), std::memory_order_release);
     }
+    cv_.notify_one();
+  }
+
+  void Expect() {
+    if (!can_spin_) return;
+    expect_until_.store(Now() + std::chrono::microseconds(kExpectMicros).count(), std::memory_order_release);
+    { std::lock_guard<std::mutex> lock(mutex_); }  // a Loop between its check and its wait sees the new deadline
     cv_.notify_one();
   }
 
@@ -62,9 +73,19 @@ class ComputeThread {
       std::function<void()> next;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
+        while (queue_.empty()) {
+          const int64_t until = expect_until_.load(std::memory_order_acquire);
+          if (Now() >= until) {
+            cv_.wait(lock);  // Post or Expect
+            continue;
+          }
+          lock.unlock();  // expected: spin for the task outside the lock, the deadline at most
+          for (uint32_t steps = 0; queued_.load(std::memory_order_acquire) == 0 && Now() < until;) Pause(steps);
+          lock.lock();
+        }
         next = std::move(queue_.front());
         queue_.pop_front();
+        queued_.store(static_cast<int>(queue_.size()), std::memory_order_release);
       }
       const int threads = requested_threads.load();
       if (threads > 0 && threads != applied_threads_) {
@@ -75,9 +96,16 @@ class ComputeThread {
     }
   }
 
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
+  std::atomic<int> queued_{0};             // queue_.size(), read without the lock while spinning
+  std::atomic<int64_t> expect_until_{0};   // steady-clock µs until which a task is expected (Expect)
+  const bool can_spin_ = AvailableCpus() > 1;
   std::thread thread_;
   std::thread::id id_;
   int applied_threads_ = 0;  // this thread's OpenMP team size as last set here
@@ -96,5 +124,7 @@ void SetComputeThreadCount(int threads) { requested_threads.store(threads); }
 void RunOnComputeThreadVoid(const std::function<void()>& task) { TheComputeThread().Run(task); }
 
 void PostToComputeThread(std::function<void()> task) { TheComputeThread().Post(std::move(task)); }
+
+void ExpectComputeTask() { TheComputeThread().Expect(); }
 
 }  // namespace et

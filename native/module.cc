@@ -8,6 +8,7 @@
 #include <set>
 
 #include "addon_data.h"
+#include "compute_thread.h"
 #include "errors.h"
 #include "models/registry.h"
 #include "tensor.h"
@@ -134,6 +135,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
           GuardedMethod<&ModuleWrap::StateDict>("stateDict"),
           GuardedMethod<&ModuleWrap::LoadStateDict>("loadStateDict"),
           GuardedMethod<&ModuleWrap::Forward>("forward"),
+          GuardedMethod<&ModuleWrap::ExpectForward>("expectForward"),
           GuardedMethod<&ModuleWrap::Trace>("trace"),
           GuardedMethod<&ModuleWrap::Dispose>("dispose"),
       });
@@ -349,6 +351,7 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     Throw(env, "NativeModule.forward: an optimizer step on this module is in flight; await it first", kErrBusy);
   const auto names = handle_->input_names();
   const bool grad = info[1].ToBoolean();
+  const c10::Device device = handle_->device();  // where host-array inputs are copied to
   std::vector<at::Tensor> inputs;
   if (info[0].IsArray()) {
     auto array = info[0].As<Napi::Array>();
@@ -356,7 +359,7 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, "forward: got " + std::to_string(array.Length()) + " inputs but the module takes " +
                                            std::to_string(names.size()) + " (" + c10::Join(", ", names) + ")");
     for (uint32_t i = 0; i < array.Length(); ++i)
-      inputs.push_back(TensorWrap::FromValue(array.Get(i), "forward: input " + std::to_string(i)));
+      inputs.push_back(TensorWrap::FromInput(array.Get(i), "forward: input " + std::to_string(i), device));
   } else {
     auto record = info[0].As<Napi::Object>();
     const auto keys = record.GetPropertyNames();
@@ -369,11 +372,18 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     }
     inputs.resize(names.size());
     for (size_t i = 0; i < names.size(); ++i)
-      if (record.Has(names[i])) inputs[i] = TensorWrap::FromValue(record.Get(names[i]), "forward: input \"" + names[i] + "\"");
+      if (record.Has(names[i])) inputs[i] = TensorWrap::FromInput(record.Get(names[i]), "forward: input \"" + names[i] + "\"", device);
   }
   c10::optional<c10::ScalarType> autocast;
   if (info[2].IsString()) autocast = ParseDType(env, info[2].As<Napi::String>());
   return QueueForward(env, handle_, std::move(inputs), grad, autocast);
+}
+
+Napi::Value ModuleWrap::ExpectForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // CPU forwards without grad are posted to the compute thread (workers.cc QueueForward).
+  if (handle_ && handle_->device().is_cpu()) ExpectComputeTask();  // a disposed module: nothing follows
+  return env.Undefined();
 }
 
 Napi::Value ModuleWrap::Trace(const Napi::CallbackInfo& info) {

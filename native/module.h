@@ -131,6 +131,7 @@ class ModuleWrap : public GuardedWrap<ModuleWrap> {
   Napi::Value StateDict(const Napi::CallbackInfo& info);
   Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value ExpectForward(const Napi::CallbackInfo& info);
   Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 

@@ -1,10 +1,11 @@
 #include "small_forward.h"
 
+#include "spin.h"
+
 #include <ATen/Config.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -31,21 +32,6 @@ void omp_set_num_threads(int);
 namespace et {
 
 namespace {
-
-// One step of a spin-wait: a pause instruction, and every 1024th step (~20 µs)
-// the rest of the time slice to any other runnable thread (a spinning partner
-// must not hold a core that the thread it waits for, or the event loop, needs).
-inline void Pause(uint32_t& steps) {
-  if ((++steps & 1023) == 0) {
-    std::this_thread::yield();
-    return;
-  }
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 constexpr int kMaxParts = 8;
 
@@ -181,13 +167,6 @@ class Partners {
 
 thread_local int parts_here = 1;
 std::atomic<uint64_t> opened{0};
-
-// CPUs this process may run on (taskset, cgroup cpusets): more parts than that would spin against each other.
-int AvailableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 }  // namespace
 

@@ -142,6 +142,48 @@ at::Tensor TensorWrap::FromValue(const Napi::Value& value, const std::string& wh
   return wrap->tensor_;
 }
 
+at::Tensor TensorWrap::FromInput(const Napi::Value& value, const std::string& what, const c10::Device& device) {
+  if (IsTensor(value)) return FromValue(value, what);
+  Napi::Env env = value.Env();
+  const Napi::Value data = value.IsObject() && !value.IsArray() ? value.As<Napi::Object>().Get("data") : Napi::Value();
+  if (data.IsEmpty() || !data.IsTypedArray())
+    throw Napi::TypeError::New(env, what + " must be a Tensor or a host array {data: TypedArray, shape: number[]}");
+  auto array = data.As<Napi::TypedArray>();
+  c10::ScalarType dtype;
+  switch (array.TypedArrayType()) {
+    case napi_float32_array: dtype = c10::kFloat; break;
+    case napi_float64_array: dtype = c10::kDouble; break;
+    case napi_int32_array: dtype = c10::kInt; break;
+    case napi_bigint64_array: dtype = c10::kLong; break;
+    case napi_uint8_array: dtype = c10::kByte; break;
+    default:
+      throw Napi::TypeError::New(env, what + ": data must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array");
+  }
+  if (!Napi::Value(array.ArrayBuffer()).IsArrayBuffer())  // a SharedArrayBuffer: another thread may write it while it is copied
+    throw Napi::TypeError::New(env, what + ": data is over a SharedArrayBuffer; copy it into an ordinary ArrayBuffer first");
+  const Napi::Value shape_value = value.As<Napi::Object>().Get("shape");
+  if (!shape_value.IsArray()) throw Napi::TypeError::New(env, what + ": shape must be an array of non-negative integers");
+  auto shape_array = shape_value.As<Napi::Array>();
+  std::vector<int64_t> shape(shape_array.Length());
+  int64_t numel = 1;
+  for (uint32_t i = 0; i < shape_array.Length(); ++i) {
+    const Napi::Value d = shape_array.Get(i);
+    const double v = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
+      throw Napi::TypeError::New(env, what + ": shape must be an array of non-negative integers");
+    shape[i] = static_cast<int64_t>(v);
+    numel = shape[i] == 0 || numel > INT64_MAX / shape[i] ? (shape[i] == 0 ? 0 : -1) : numel * shape[i];
+  }
+  if (numel != static_cast<int64_t>(array.ElementLength()))
+    throw Napi::RangeError::New(env, what + ": shape [" + c10::Join(", ", shape) + "] needs " + (numel < 0 ? std::string("too many") : std::to_string(numel)) +
+                                         " elements but data holds " + std::to_string(array.ElementLength()));
+  return Guard(env, what, [&] {
+    at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(dtype));
+    if (numel > 0) std::memcpy(tensor.data_ptr(), static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(), array.ByteLength());
+    return device.is_cpu() ? tensor : tensor.to(device);
+  });
+}
+
 TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : GuardedWrap<TensorWrap>(info) {}
 
 TensorWrap::~TensorWrap() = default;  // a finalizer: accounted_ releases what it reported

@@ -36,6 +36,12 @@ class TensorWrap : public GuardedWrap<TensorWrap> {
   // The tensor behind a JS Tensor; throws a TypeError naming `what` when it is
   // not a Tensor, an Error when it was disposed.
   static at::Tensor FromValue(const Napi::Value& value, const std::string& what);
+  // A forward input: a Tensor as FromValue, or a host array `{data: TypedArray, shape}`
+  // (Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array) copied into a
+  // new tensor of the array's element type on `device` (the CPU: one memcpy, no JS
+  // Tensor to create and dispose). Throws a TypeError or RangeError naming `what` for
+  // anything else.
+  static at::Tensor FromInput(const Napi::Value& value, const std::string& what, const c10::Device& device);
   static bool IsTensor(const Napi::Value& value);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);

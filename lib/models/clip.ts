@@ -85,13 +85,15 @@ export class TextToImageClipModel extends QueryBatchingModel {
       new QueryBatcher<BatchEncoding>(
         {
           modules: [text],
+          expect: () => text.expectForward(),
           prepare: (query) => this.#prepareQuery(query),
           length: (encoding) => encoding.length,
           // Causal attention and the end-of-text pooling never see padding after a text's end-of-text token.
           padInvariant: tokenizer.paddingSide === "right",
-          run: async (encodings) => {
-            using ids = this.#ids(stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide), this.device);
-            return text.forwardTensor([ids], { grad: false });
+          run: (encodings) => {
+            // Ids checked by #prepareQuery; a host array, copied as the forward is queued.
+            const batch = stackEncodings(encodings, tokenizer.padTokenId, tokenizer.paddingSide);
+            return text.forwardTensor([{ data: batch.inputIds, shape: [batch.batchSize, batch.length] }], { grad: false });
           },
         },
         microBatching,

@@ -91,6 +91,8 @@ export function resolveMicroBatching(value: unknown, where: string): MicroBatchi
 export interface QueryBatchRunner<P> {
   /** The modules a forward runs (a running fit's ownership is checked on them). */
   readonly modules: readonly Module[];
+  /** A query arrived while no forward runs: its forward follows once it is prepared (Module.expectForward). */
+  expect?(): void;
   /** Validates and tokenizes one query; what it throws rejects that caller alone. */
   prepare(query: string): Promise<P>;
   /** Padded length of the prepared query in tokens. */
@@ -151,6 +153,7 @@ export class QueryBatcher<P> {
     // The caller counts as a user of the modules from now until it has its row: a fit that
     // starts meanwhile waits for it, and a call made while a fit runs waits before it queues.
     return useModules(this.#runner.modules, async () => {
+      if (!this.#running) this.#runner.expect?.();  // the forward's thread wakes while the query is tokenized
       const prepared = await this.#runner.prepare(query);
       this.#checkOpen();
       if (!this.#settings.enabled || isOwnedByCaller(this.#runner.modules)) return this.#run([prepared]);

@@ -61,6 +61,7 @@ export abstract class TextEncoderModel extends QueryBatchingModel {
       new QueryBatcher<BatchEncoding>(
         {
           modules: [loaded.query],
+          expect: () => loaded.query.expectForward(),
           prepare: (query) => this.#tokenize([query], this.queryPrefix),
           length: (encoding) => encoding.length,
           // BERT position ids count from the first column: padding before the tokens would move them.
@@ -220,14 +221,12 @@ export abstract class TextEncoderModel extends QueryBatchingModel {
 
   /** One forward of a tower and the family's head: [batchSize, dim]. */
   async #forwardEncoding(encoding: BatchEncoding, kind: "query" | "items", grad: boolean): Promise<Tensor> {
-    const inputs = this.#tensors(encoding, this.device);
-    try {
-      const forward = this.autocast ? { grad, autocast: this.autocast } : { grad };
-      const module = kind === "query" ? this.#query : this.#items;
-      return await this.finishBatch(await module.forwardTensor(inputs, forward), encoding, kind);
-    } finally {
-      for (const t of Object.values(inputs)) t.dispose();
-    }
+    const shape = [encoding.batchSize, encoding.length];
+    // Host arrays: copied onto the tower's device as the forward is queued (no Tensors to make and dispose).
+    const inputs = { input_ids: { data: encoding.inputIds, shape }, attention_mask: { data: encoding.attentionMask, shape } };
+    const forward = this.autocast ? { grad, autocast: this.autocast } : { grad };
+    const module = kind === "query" ? this.#query : this.#items;
+    return this.finishBatch(await module.forwardTensor(inputs, forward), encoding, kind);
   }
 
   /**

@@ -13,7 +13,7 @@ import { JitTraceTritonModelStorageManager } from "../inference/triton/jit-trace
 import type { TritonModelStorageManagerClass } from "../inference/triton/storage-manager";
 import type { HubOptions } from "../hub/hub-settings";
 import { resolvePretrained, type FilePlan } from "../hub/resolve-pretrained";
-import { Module, type ParameterInfo } from "../module";
+import { Module, type HostArray, type ParameterInfo } from "../module";
 import { Tensor } from "../tensor";
 import { TextTokenizer } from "../tokenization";
 import { fixTower, unfixTower } from "./freeze";
@@ -89,6 +89,7 @@ export class TorchScriptEmbeddingsModel extends QueryBatchingModel {
       new QueryBatcher<BatchEncoding>(
         {
           modules: [query],
+          expect: () => query.expectForward(),
           prepare: (text) => this.#tokenize([text], options.queryPrefix),
           length: (encoding) => encoding.length,
           // Without a mask the module cannot tell padding from tokens; padding before the tokens moves position ids.
@@ -292,7 +293,7 @@ export class TorchScriptEmbeddingsModel extends QueryBatchingModel {
   }
 
   #tensors(module: Module, batch: BatchEncoding, device: Device | undefined): Record<string, Tensor> {
-    const arrays: Record<TokenizerInput, BigInt64Array> = { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
+    const arrays = tokenizerArrays(batch);
     const out: Record<string, Tensor> = {};
     for (const name of module.inputNames) out[name] = Tensor.from(arrays[name as TokenizerInput], [batch.batchSize, batch.length], { device: device ?? module.device });
     return out;
@@ -303,19 +304,18 @@ export class TorchScriptEmbeddingsModel extends QueryBatchingModel {
   }
 
   async #forwardEncoding(module: Module, batch: BatchEncoding, what: string, grad: boolean): Promise<Tensor> {
-    const inputs = this.#tensors(module, batch, undefined);
-    try {
-      const output = await module.forward(inputs, { grad });
-      if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
-      if (output.shape.length !== 2 || output.shape[0] !== batch.batchSize) {
-        const shape = output.shape;
-        output.dispose();
-        throw new ShapeError(`${what}: the TorchScript module returns [${shape.join(", ")}] for ${batch.batchSize} texts; expected [${batch.batchSize}, dim] (export a module that pools)`);
-      }
-      return output;
-    } finally {
-      for (const t of Object.values(inputs)) t.dispose();
+    // Host arrays: copied onto the module's device as the forward is queued.
+    const arrays = tokenizerArrays(batch);
+    const inputs: Record<string, HostArray> = {};
+    for (const name of module.inputNames) inputs[name] = { data: arrays[name as TokenizerInput], shape: [batch.batchSize, batch.length] };
+    const output = await module.forward(inputs, { grad });
+    if (!(output instanceof Tensor)) throw new UnsupportedError(`${what}: the TorchScript module returns ${describe(output)}, not one [batch, dim] tensor`);
+    if (output.shape.length !== 2 || output.shape[0] !== batch.batchSize) {
+      const shape = output.shape;
+      output.dispose();
+      throw new ShapeError(`${what}: the TorchScript module returns [${shape.join(", ")}] for ${batch.batchSize} texts; expected [${batch.batchSize}, dim] (export a module that pools)`);
     }
+    return output;
   }
 }
 
@@ -327,3 +327,8 @@ function checkInputs(module: Module, file: string): void {
 }
 
 registerModelKind("torchscript", (dir, options) => TorchScriptEmbeddingsModel.fromPretrained(dir, options));
+
+/** A batch's arrays by the input names a TorchScript module may take. */
+function tokenizerArrays(batch: BatchEncoding): Record<TokenizerInput, BigInt64Array> {
+  return { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
+}

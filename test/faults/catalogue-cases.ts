@@ -66,6 +66,32 @@ add("Module.forward with a wrong-width input is a ShapeError or TorchError", "Sh
 add("Module.forward with a number input is a TypeError", "TypeError", `const m = ${MLP}; try { await m.forward([5]); } finally { m.dispose(); }`);
 add("Module.forward with a disposed input is a DisposedError", "DisposedError", `const m = ${MLP}, x = ${T()}; x.dispose(); try { await m.forward([x]); } finally { m.dispose(); }`);
 add("Module.forward on a disposed module is a DisposedError", "DisposedError", `const m = ${MLP}, x = ${T()}; m.dispose(); try { await m.forward([x]); } finally { x.dispose(); }`);
+// Host-array inputs ({ data, shape }): through Module.forward, and straight to the addon (its own checks, no JS ones)
+const HOST = (data: string, shape: string) => `{ data: ${data}, shape: ${shape} }`;
+for (const [what, input, expected] of [
+  ["an Int8Array", HOST("new Int8Array(8)", "[2, 4]"), "TypeError"],
+  ["a Uint16Array", HOST("new Uint16Array(8)", "[2, 4]"), "TypeError"],
+  ["a plain array as data", HOST("[1, 2, 3, 4, 5, 6, 7, 8]", "[2, 4]"), "TypeError"],
+  ["a SharedArrayBuffer view", HOST("new Float32Array(new SharedArrayBuffer(32))", "[2, 4]"), "TypeError"],
+  ["no shape", "{ data: new Float32Array(8) }", "TypeError"],
+  ["a string shape", HOST("new Float32Array(8)", '"2,4"'), "TypeError"],
+  ["a negative dimension", HOST("new Float32Array(8)", "[-2, -4]"), "TypeError"],
+  ["a fractional dimension", HOST("new Float32Array(8)", "[2.5, 4]"), "TypeError"],
+  ["a NaN dimension", HOST("new Float32Array(8)", "[NaN, 4]"), "TypeError"],
+  ["an Infinity dimension", HOST("new Float32Array(8)", "[Infinity, 4]"), "TypeError"],
+  ["too few elements", HOST("new Float32Array(6)", "[2, 4]"), "RangeError"],
+  ["a huge shape", HOST("new Float32Array(8)", "[2 ** 40, 2 ** 40, 2 ** 40]"), "RangeError"],
+  ["a wrong width", HOST("new Float32Array(6)", "[2, 3]"), "ShapeError|TorchError"],
+  ["float64 data for a float32 module", HOST("new Float64Array(8)", "[2, 4]"), "TorchError|ShapeError"],
+  ["an object without data", "{ shape: [2, 4] }", "TypeError"],
+]) {
+  add(`Module.forward with a host array of ${what} is refused`, expected as string, `const m = ${MLP}; try { await m.forward([${input}]); } finally { m.dispose(); }`);
+  // The addon's own errors are not mapped to classes there: Error with the code.
+  const raw = (expected as string).replace(/ShapeError/, "Error:ERR_SHAPE").replace(/TorchError/, "Error:ERR_TORCH");
+  add(`the addon's forward with a host array of ${what} is refused`, raw, `const m = ${MLP}; try { await m.native.forward([${input}], false, null); } finally { m.dispose(); }`);
+}
+add("Module.forward with a host array works and copies it as it is queued", "ok", `const m = ${MLP}; const data = new Float32Array(8).fill(0.5); const x = ${T()}; try { const p = m.forwardTensor([{ data, shape: [2, 4] }]); data.fill(7); const [a, b] = [await p, await m.forwardTensor([x])]; const same = a.toFloat32Array().every((v, i) => v === b.toFloat32Array()[i]); a.dispose(); b.dispose(); if (!same) throw new Error("the forward read the array after it was queued"); } finally { m.dispose(); x.dispose(); }`);
+add("expectForward on a disposed module does nothing", "ok", `const m = ${MLP}; m.dispose(); m.expectForward();`);
 add("namedParameters of a disposed module is a DisposedError", "DisposedError", `const m = ${MLP}; m.dispose(); m.namedParameters();`);
 add("setRequiresGrad(123, true) is a TypeError", "TypeError", `const m = ${MLP}; try { m.setRequiresGrad(123, true); } finally { m.dispose(); }`);
 add("setRequiresGrad('fc1', 'yes') is a TypeError", "TypeError", `const m = ${MLP}; try { m.setRequiresGrad("fc1", "yes"); } finally { m.dispose(); }`);

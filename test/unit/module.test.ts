@@ -1,4 +1,5 @@
 import { BusyError, DisposedError, Module, ShapeError, Tensor } from "../../lib";
+import { native } from "../../lib/native";
 import { runtimeInfo } from "../../lib/runtime";
 
 /** y = fc2(relu(fc1(x))) computed in JS from the module's own state dict: an independent reference. */
@@ -61,6 +62,47 @@ describe("Module (C++ MLP)", () => {
     const got = y1.toFloat32Array();
     for (let i = 0; i < expected.length; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThan(1e-5);
     expect(Array.from(y2.toFloat32Array())).toEqual(Array.from(got));
+  });
+
+  test("host-array inputs (positional and named) give exactly the Tensor inputs' result, also through an addon older than revision 3", async () => {
+    using m = Module.create("mlp", { in_features: 8, hidden_features: 16, out_features: 4 });
+    const x = randn(3 * 8, 11);
+    using input = Tensor.from(x, [3, 8]);
+    using reference = await m.forwardTensor([input]);
+    const expected = Array.from(reference.toFloat32Array());
+    using positional = await m.forwardTensor([{ data: x, shape: [3, 8] }]);
+    using named = await m.forwardTensor({ input: { data: x, shape: [3, 8] } });
+    expect(Array.from(positional.toFloat32Array())).toEqual(expected);
+    expect(Array.from(named.toFloat32Array())).toEqual(expected);
+    // The CUDA prebuild may be older: Module.forward then makes Tensors of the arrays itself.
+    const addon = native() as { interfaceRevision?: number };
+    const revision = addon.interfaceRevision;
+    addon.interfaceRevision = 2;
+    try {
+      using old = await m.forwardTensor({ input: { data: x, shape: [3, 8] } });
+      expect(Array.from(old.toFloat32Array())).toEqual(expected);
+    } finally {
+      addon.interfaceRevision = revision;
+    }
+  });
+
+  test("expectForward keeps the compute thread awake for a bounded time only (~0.5 ms of CPU, not the 200 ms waited)", async () => {
+    using m = Module.create("mlp", { in_features: 8 });
+    using x = Tensor.from(randn(8, 5), [1, 8]);
+    (await m.forwardTensor([x])).dispose();  // the compute thread exists and sleeps
+    const spent = async (hint: boolean): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 50));
+      const before = process.cpuUsage();
+      if (hint) m.expectForward();
+      await new Promise((r) => setTimeout(r, 200));
+      const used = process.cpuUsage(before);
+      return (used.user + used.system) / 1000;
+    };
+    const idle = await spent(false);
+    const hinted = await spent(true);
+    expect(hinted - idle).toBeLessThan(20);
+    using y = await m.forwardTensor([x]);  // and the next forward runs as before
+    expect(y.shape).toEqual([1, 4]);
   });
 
   test("setRequiresGrad by prefix and by names changes exactly those parameters", () => {
