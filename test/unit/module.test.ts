@@ -76,7 +76,7 @@ describe("Module (C++ MLP)", () => {
     expect(Array.from(named.toFloat32Array())).toEqual(expected);
     // The CUDA prebuild may be older: Module.forward then makes Tensors of the arrays itself.
     const addon = native() as { interfaceRevision?: number };
-    const revision = addon.interfaceRevision;
+    const revision = addon.interfaceRevision ?? 1;
     addon.interfaceRevision = 2;
     try {
       using old = await m.forwardTensor({ input: { data: x, shape: [3, 8] } });
