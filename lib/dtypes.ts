@@ -43,6 +43,17 @@ export function typedArrayKind(data: ArrayBufferView): string {
   return Object.prototype.toString.call(data).slice(8, -1);
 }
 
+/** True for an array of non-negative safe integers: a tensor shape. */
+export function isShape(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((d) => Number.isSafeInteger(d) && d >= 0);
+}
+
+/** @throws TypeError naming `what` when `data` views a SharedArrayBuffer, which another thread may change while it is copied. */
+export function checkUnshared(data: ArrayBufferView, what: string): void {
+  if (Object.prototype.toString.call(data.buffer) === "[object SharedArrayBuffer]")
+    throw new TypeError(`${what} is a ${typedArrayKind(data)} over a SharedArrayBuffer, which another thread may change while it is copied; copy it into an ordinary ArrayBuffer first (e.g. ${typedArrayKind(data)}.from(data))`);
+}
+
 const DTYPE_OF_ARRAY: Readonly<Record<string, DType>> = {
   Float32Array: "float32",
   Float64Array: "float64",

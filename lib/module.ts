@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 
 import { checkDevice, type Device } from "./device";
-import { describe, isDType, type DType } from "./dtypes";
+import { checkUnshared, describe, isDType, isShape, typedArrayKind, type DType } from "./dtypes";
 import { CheckpointError, nativeAsync, nativeSync } from "./errors";
 import { readSafetensorsTensors, writeSafetensors } from "./hub/safetensors";
 import { hasRevision, native, type NativeHostArray, type NativeModule, type NativeOutput, type NativeTensor } from "./native";
@@ -35,7 +35,7 @@ export type ModuleInput = Tensor | HostArray;
 /** Positional inputs, or inputs by name (`input_ids`, `attention_mask`, ...). */
 export type ModuleInputs = readonly ModuleInput[] | Readonly<Record<string, ModuleInput>>;
 
-const HOST_ARRAY_KINDS = [Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array];
+const HOST_ARRAY_KINDS = ["Float32Array", "Float64Array", "Int32Array", "BigInt64Array", "Uint8Array"];
 
 /** A forward input checked, as the addon takes it; `what` names it in errors. */
 function inputHandle(input: unknown, what: string): NativeTensor | NativeHostArray {
@@ -43,16 +43,14 @@ function inputHandle(input: unknown, what: string): NativeTensor | NativeHostArr
   if (typeof input !== "object" || input === null || !("data" in input))
     throw new TypeError(`forward: ${what} must be a Tensor or a host array { data, shape } but received ${describe(input)}`);
   const { data, shape } = input as { data: unknown; shape: unknown };
-  if (!HOST_ARRAY_KINDS.some((Kind) => data instanceof Kind))
-    throw new TypeError(`forward: ${what}.data must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array but received ${describe(data)}`);
+  if (!ArrayBuffer.isView(data) || !HOST_ARRAY_KINDS.includes(typedArrayKind(data)))
+    throw new TypeError(`forward: ${what}.data must be a ${HOST_ARRAY_KINDS.join(", ")} but received ${describe(data)}`);
   const array = data as HostArray["data"];
-  if (Object.prototype.toString.call(array.buffer) === "[object SharedArrayBuffer]")
-    throw new TypeError(`forward: ${what}.data is over a SharedArrayBuffer, which another thread may change while it is copied; copy it into an ordinary ArrayBuffer first`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw new TypeError(`forward: ${what}.shape must be an array of non-negative integers but received ${describe(shape)}`);
-  const numel = (shape as number[]).reduce((a, d) => a * d, 1);
+  checkUnshared(array, `forward: ${what}.data`);
+  if (!isShape(shape)) throw new TypeError(`forward: ${what}.shape must be an array of non-negative integers but received ${describe(shape)}`);
+  const numel = shape.reduce((a, d) => a * d, 1);
   if (numel !== array.length) throw new RangeError(`forward: ${what}.shape [${shape.join(", ")}] needs ${numel} elements but data holds ${array.length}`);
-  return { data: array, shape: shape as number[] };
+  return { data: array, shape };
 }
 
 export interface ForwardOptions {

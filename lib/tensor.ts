@@ -1,5 +1,5 @@
 import { checkDevice, type Device } from "./device";
-import { describe, dtypeOfData, isDType, typedArrayKind, type DType, type TensorData, type TypedArrayOf } from "./dtypes";
+import { checkUnshared, describe, dtypeOfData, isDType, isShape, typedArrayKind, type DType, type TensorData, type TypedArrayOf } from "./dtypes";
 import { nativeSync } from "./errors";
 import { native, type NativeTensor } from "./native";
 
@@ -36,11 +36,10 @@ export class Tensor implements Disposable {
   static from(data: TensorData, shape: readonly number[], options: TensorOptions = {}): Tensor {
     if (!ArrayBuffer.isView(data) || data instanceof DataView)
       throw new TypeError(`Tensor.from: expected a TypedArray for data but received ${describe(data)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    if (!isShape(shape))
       throw new TypeError(`Tensor.from: expected shape as an array of non-negative integers but received ${JSON.stringify(shape)}`);
     const natural = dtypeOfData(data);  // throws a TypeError naming an unsupported TypedArray, whatever dtype is asked for
-    if (Object.prototype.toString.call(data.buffer) === "[object SharedArrayBuffer]")
-      throw new TypeError(`Tensor.from: data is a ${typedArrayKind(data)} over a SharedArrayBuffer, which another thread may change while it is copied; copy it into an ordinary ArrayBuffer first (e.g. ${typedArrayKind(data)}.from(data))`);
+    checkUnshared(data, "Tensor.from: data");
     const dtype = options.dtype ?? natural;
     if (!isDType(dtype)) throw new RangeError(`Tensor.from: unknown dtype "${String(dtype)}"`);
     if (typedArrayKind(data) === "Uint16Array" && dtype !== "float16" && dtype !== "bfloat16")
