@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { resolveOptions, type PairOptions, type TokenizerOptions } from "./encode-options";
+import { asciiWordPiece, type ContentIds } from "./ascii-wordpiece";
 import { TokenizerFileError, describeValue, errorMessage } from "./errors";
 import { withSupportedNormalizers } from "./normalizer-compat";
 import { packRows, rowLength, type BatchEncoding, type TokenRun } from "./padding";
@@ -38,12 +39,15 @@ export class TextTokenizer {
   /** Which end of a too-long text is cut (tokenizer_config.json `truncation_side`, default "right"). */
   readonly truncationSide: Side;
   readonly #tokenizer: Tokenizer;
+  /** The same ids as #tokenizer for printable-ASCII texts of a BERT tokenizer, faster (ascii-wordpiece.ts); null otherwise. */
+  readonly #asciiIds: ContentIds | null;
   readonly #template: EncodingTemplate;
   /** The folder it was loaded from: tokenizer workers load it again (tokenizer-pool.ts). */
   readonly #dir: string;
 
-  private constructor(tokenizer: Tokenizer, template: EncodingTemplate, settings: TokenizerSettings, dir: string) {
+  private constructor(tokenizer: Tokenizer, asciiIds: ContentIds | null, template: EncodingTemplate, settings: TokenizerSettings, dir: string) {
     this.#tokenizer = tokenizer;
+    this.#asciiIds = asciiIds;
     this.#dir = dir;
     this.#template = template;
     this.modelMaxLength = settings.modelMaxLength;
@@ -69,9 +73,10 @@ export class TextTokenizer {
     const tokenizerJson = await readJsonObject(path.join(dir, "tokenizer.json"), context);
     const config = await readJsonObject(path.join(dir, "tokenizer_config.json"), context);
     const template = parsePostProcessor(tokenizerJson["post_processor"], `${context}: tokenizer.json`);
-    const tokenizer = createTokenizer(withSupportedNormalizers(tokenizerJson), config, context);
+    const supported = withSupportedNormalizers(tokenizerJson);
+    const tokenizer = createTokenizer(supported, config, context);
     const settings = readTokenizerSettings(tokenizerJson, config, (token) => tokenizer.token_to_id(token), context);
-    return new TextTokenizer(tokenizer, template, settings, path.resolve(dir));
+    return new TextTokenizer(tokenizer, asciiWordPiece(supported, config, tokenizer), template, settings, path.resolve(dir));
   }
 
   /**
@@ -146,7 +151,7 @@ export class TextTokenizer {
 
   /** A text's ids without special tokens (the template adds them after truncation). */
   #contentIds(text: string): readonly number[] {
-    return this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return this.#asciiIds?.(text) ?? this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
   }
 
   /** Pads to the longest row, or to `minLength` when longer (untruncated rows may exceed it). */

@@ -10,6 +10,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { TextTokenizer, TokenizerFileError } from "../../lib/tokenization";
 import { withSupportedNormalizers } from "../../lib/tokenization/normalizer-compat";
 import { keptPairLengths } from "../../lib/tokenization/truncation";
+import { asciiWordPiece } from "../../lib/tokenization/ascii-wordpiece";
 import { FIXTURES, readReferenceJson } from "../helpers/fixtures";
 
 const BERT = path.join(FIXTURES, "bert-tiny");
@@ -266,5 +267,83 @@ describe("file errors of fromPretrained", () => {
     const error = await rejection(TextTokenizer.fromPretrained(dir));
     expect(error.code).toBe("ERR_UNSUPPORTED");
     expect(error.message).toMatch(/tokenizer.json: @huggingface\/tokenizers cannot build this tokenizer: Unknown Normalizer type: Magic/);
+  });
+});
+
+describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
+  /** Deterministic texts: vocabulary words in any case, junk words, digits, punctuation runs, long words, odd spacing, added tokens, non-ASCII. */
+  function texts(vocab: readonly string[], count: number, seed: number): string[] {
+    let s = seed;
+    const rand = (n: number): number => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return Math.floor((s / 2147483648) * n);
+    };
+    const pick = <T>(items: readonly T[]): T => items[rand(items.length)] as T;
+    const words = vocab.filter((w) => /^[\x21-\x7e]+$/.test(w));
+    const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    const junk = (n: number): string => Array.from({ length: n }, () => alnum[rand(alnum.length)]).join("");
+    const parts: (() => string)[] = [
+      () => pick(words),
+      () => pick(words).toUpperCase(),
+      () => { const w = pick(words); return w.charAt(0).toUpperCase() + w.slice(1); },
+      () => pick(words) + pick(words).replace(/^##/, ""),
+      () => junk(1 + rand(14)),
+      () => String(rand(100000)),
+      () => punct[rand(punct.length)] as string,
+      () => punct[rand(punct.length)] as string + pick(words) + punct[rand(punct.length)],
+      () => junk(95 + rand(12)),  // around max_input_chars_per_word (100)
+      () => "##" + pick(words),
+      () => pick(["[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]", "[cls]", "[Mask]"]),  // added tokens: the library splits them out
+      () => pick(["café", "naïve", "中文", "tab\there", "new\nline", "\u00a0", "e\u0301"]),  // not printable ASCII: left to the library
+    ];
+    return Array.from({ length: count }, () => {
+      const n = rand(12);
+      let text = " ".repeat(rand(3));
+      for (let i = 0; i < n; i++) text += pick(parts)() + pick([" ", " ", "", "  ", " ", "-"]);
+      return text;
+    });
+  }
+
+  for (const [name, dir, edit] of [
+    ["bert-tiny (uncased)", BERT, undefined],
+    ["models/default (uncased)", path.join(__dirname, "..", "..", "models", "default"), undefined],
+    ["bert-tiny with lowercase false (cased)", BERT, (n: Record<string, unknown>) => ({ ...n, lowercase: false })],
+  ] as const) {
+    test(`${name}: 4000 generated texts, each either left to the library or given exactly its ids`, () => {
+      const json = readJson(path.join(dir, "tokenizer.json"));
+      if (edit) json["normalizer"] = edit(json["normalizer"] as Record<string, unknown>);
+      const config = readJson(path.join(dir, "tokenizer_config.json"));
+      const supported = withSupportedNormalizers(json);
+      const library = new Tokenizer(supported, config);
+      const fast = asciiWordPiece(supported, config, library);
+      expect(fast).not.toBeNull();
+      const vocab = Object.keys((json["model"] as { vocab: Record<string, number> }).vocab);
+      let plain = 0;
+      for (const text of texts(vocab, 4000, 7)) {
+        const ids = fast?.(text) ?? null;
+        const ascii = /^[\x20-\x7e]*$/.test(text);
+        // Printable ASCII without an added token's text (in any case) always takes the fast path; other text never.
+        if (ascii && !/\[(cls|sep|unk|pad|mask)\]/i.test(text)) {
+          plain++;
+          expect({ text, taken: ids !== null }).toEqual({ text, taken: true });
+        }
+        if (!ascii) expect({ text, ids }).toEqual({ text, ids: null });
+        if (ids !== null) expect({ text, ids }).toEqual({ text, ids: library.encode(text, { add_special_tokens: false }).ids });
+      }
+      expect(plain).toBeGreaterThan(1000);
+    });
+  }
+
+  test("a tokenizer that is not BERT's WordPiece (XLM-R's Unigram, CLIP's BPE) or that fuses unknown tokens gets no fast path", () => {
+    for (const fixture of ["xlmr-tiny", "clip-tiny"]) {
+      const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
+      const config = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
+      expect(asciiWordPiece(json, config, new Tokenizer(json, config))).toBeNull();
+    }
+    const json = readJson(path.join(BERT, "tokenizer.json"));
+    json["model"] = { ...(json["model"] as object), fuse_unk: true };
+    const config = readJson(path.join(BERT, "tokenizer_config.json"));
+    expect(asciiWordPiece(json, config, new Tokenizer(json, config))).toBeNull();
   });
 });
