@@ -165,6 +165,7 @@ at::Tensor TensorWrap::FromInput(const Napi::Value& value, const std::string& wh
   if (!shape_value.IsArray()) throw Napi::TypeError::New(env, what + ": shape must be an array of non-negative integers");
   auto shape_array = shape_value.As<Napi::Array>();
   std::vector<int64_t> shape(shape_array.Length());
+  bool zero = false, overflow = false;
   int64_t numel = 1;
   for (uint32_t i = 0; i < shape_array.Length(); ++i) {
     const Napi::Value d = shape_array.Get(i);
@@ -172,8 +173,12 @@ at::Tensor TensorWrap::FromInput(const Napi::Value& value, const std::string& wh
     if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<int64_t>(v)))
       throw Napi::TypeError::New(env, what + ": shape must be an array of non-negative integers");
     shape[i] = static_cast<int64_t>(v);
-    numel = shape[i] == 0 || numel > INT64_MAX / shape[i] ? (shape[i] == 0 ? 0 : -1) : numel * shape[i];
+    if (shape[i] == 0) zero = true;
+    else if (overflow || numel > INT64_MAX / shape[i]) overflow = true;
+    else numel *= shape[i];
   }
+  if (zero) numel = 0;  // a zero dimension: no elements, however large the others
+  else if (overflow) numel = -1;
   if (numel != static_cast<int64_t>(array.ElementLength()))
     throw Napi::RangeError::New(env, what + ": shape [" + c10::Join(", ", shape) + "] needs " + (numel < 0 ? std::string("too many") : std::to_string(numel)) +
                                          " elements but data holds " + std::to_string(array.ElementLength()));

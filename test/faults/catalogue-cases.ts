@@ -81,6 +81,8 @@ for (const [what, input, expected] of [
   ["an Infinity dimension", HOST("new Float32Array(8)", "[Infinity, 4]"), "TypeError"],
   ["too few elements", HOST("new Float32Array(6)", "[2, 4]"), "RangeError"],
   ["a huge shape", HOST("new Float32Array(8)", "[2 ** 40, 2 ** 40, 2 ** 40]"), "RangeError"],
+  ["a shape whose product overflows int64 many times over", HOST("new Float32Array(8)", "[2 ** 50, 2 ** 50, 2 ** 50, 2 ** 50, 2 ** 50, 8]"), "RangeError"],
+  ["a zero dimension beside huge ones", HOST("new Float32Array(8)", "[2 ** 50, 0, 2 ** 50]"), "RangeError"],
   ["a wrong width", HOST("new Float32Array(6)", "[2, 3]"), "ShapeError|TorchError"],
   ["float64 data for a float32 module", HOST("new Float64Array(8)", "[2, 4]"), "TorchError|ShapeError"],
   ["an object without data", "{ shape: [2, 4] }", "TypeError"],
