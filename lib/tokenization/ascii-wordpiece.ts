@@ -97,9 +97,10 @@ export function asciiWordPiece(tokenizerJson: JsonObject, config: JsonObject, to
       let id: number | undefined;
       for (; to > from; to--) {
         const piece = from === 0 ? word.slice(0, to) : prefix + word.slice(from, to);
-        // The library asks its vocabulary (with the added tokens in it) whether the piece exists, then maps it.
-        if (tokenizer.token_to_id(piece) !== undefined) {
-          id = idOf(piece);
+        // The library asks its vocabulary (with the added tokens in it) whether the piece exists, then maps it: an added token's id first.
+        const known = tokenizer.token_to_id(piece);
+        if (known !== undefined) {
+          id = addedIds.get(piece) ?? known;
           break;
         }
       }
