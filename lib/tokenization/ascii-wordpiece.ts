@@ -29,12 +29,8 @@
  * thousands of generated texts.
  */
 import type { Tokenizer } from "@huggingface/tokenizers";
+import { PRINTABLE_ASCII, asciiAddedTokens, holdsAddedToken, tokenId, type ContentIds } from "./ascii-text";
 import { isJsonObject, type JsonObject } from "./read-json-file";
-
-/** A text's ids without special tokens, or null when the library must tokenize it. */
-export type ContentIds = (text: string) => number[] | null;
-
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** The fast path of `tokenizer` (built from `tokenizerJson` and `config`), or null when its components are not exactly BERT's. */
 export function asciiWordPiece(tokenizerJson: JsonObject, config: JsonObject, tokenizer: Tokenizer): ContentIds | null {
@@ -51,24 +47,17 @@ export function asciiWordPiece(tokenizerJson: JsonObject, config: JsonObject, to
   const maxChars = limit;
   const lowercase = Boolean(normalizer["lowercase"]);
 
-  const addedIds = new Map<string, number>();
-  const addedTexts = new Set<string>();
-  for (const [id, token] of tokenizer.get_added_tokens_decoder()) {
-    // A normalized added token is matched in normalized text: of a non-ASCII one, that form is not known here.
-    if (token.normalized && !PRINTABLE_ASCII.test(token.content)) return null;
-    // As the library maps them: the text, then (normalized tokens) its normalized form; a later token wins.
-    addedIds.set(token.content, id);
-    if (token.normalized) addedIds.set(lowercase ? token.content.toLowerCase() : token.content, id);
-    if (token.content !== "") addedTexts.add(token.content).add(token.content.toLowerCase());
-  }
-  const idOf = (piece: string): number | undefined => addedIds.get(piece) ?? tokenizer.token_to_id(piece);
-  const unkId = idOf(unk);
+  const normalize = (text: string): string => (lowercase ? text.toLowerCase() : text);
+  const addedTokens = asciiAddedTokens(tokenizer, normalize);
+  if (addedTokens === null) return null;
+  const added = addedTokens;
+  const unkId = tokenId(unk, tokenizer, added);
   if (unkId === undefined) return null;
 
   return (text) => {
     if (!PRINTABLE_ASCII.test(text)) return null;
-    const normalized = lowercase ? text.toLowerCase() : text;
-    for (const added of addedTexts) if (text.includes(added) || normalized.includes(added)) return null;
+    const normalized = normalize(text);
+    if (holdsAddedToken(text, normalized, added)) return null;
     const ids: number[] = [];
     const n = normalized.length;
     for (let i = 0; i < n; ) {
@@ -100,7 +89,7 @@ export function asciiWordPiece(tokenizerJson: JsonObject, config: JsonObject, to
         // The library asks its vocabulary (with the added tokens in it) whether the piece exists, then maps it: an added token's id first.
         const known = tokenizer.token_to_id(piece);
         if (known !== undefined) {
-          id = addedIds.get(piece) ?? known;
+          id = added.ids.get(piece) ?? known;
           break;
         }
       }

@@ -6,7 +6,9 @@
 import * as path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { resolveOptions, type PairOptions, type TokenizerOptions } from "./encode-options";
-import { asciiWordPiece, type ContentIds } from "./ascii-wordpiece";
+import { asciiClipBpe } from "./ascii-clip-bpe";
+import type { ContentIds } from "./ascii-text";
+import { asciiWordPiece } from "./ascii-wordpiece";
 import { TokenizerFileError, describeValue, errorMessage } from "./errors";
 import { withSupportedNormalizers } from "./normalizer-compat";
 import { packRows, rowLength, type BatchEncoding, type TokenRun } from "./padding";
@@ -39,7 +41,7 @@ export class TextTokenizer {
   /** Which end of a too-long text is cut (tokenizer_config.json `truncation_side`, default "right"). */
   readonly truncationSide: Side;
   readonly #tokenizer: Tokenizer;
-  /** The same ids as #tokenizer for printable-ASCII texts of a BERT tokenizer, faster (ascii-wordpiece.ts); null otherwise. */
+  /** The same ids as #tokenizer for printable-ASCII texts of a BERT or CLIP tokenizer, faster (ascii-wordpiece.ts, ascii-clip-bpe.ts); null otherwise. */
   readonly #asciiIds: ContentIds | null;
   readonly #template: EncodingTemplate;
   /** The folder it was loaded from: tokenizer workers load it again (tokenizer-pool.ts). */
@@ -76,7 +78,8 @@ export class TextTokenizer {
     const supported = withSupportedNormalizers(tokenizerJson);
     const tokenizer = createTokenizer(supported, config, context);
     const settings = readTokenizerSettings(tokenizerJson, config, (token) => tokenizer.token_to_id(token), context);
-    return new TextTokenizer(tokenizer, asciiWordPiece(supported, config, tokenizer), template, settings, path.resolve(dir));
+    const asciiIds = asciiWordPiece(supported, config, tokenizer) ?? asciiClipBpe(supported, config, tokenizer);
+    return new TextTokenizer(tokenizer, asciiIds, template, settings, path.resolve(dir));
   }
 
   /**

@@ -10,6 +10,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { TextTokenizer, TokenizerFileError } from "../../lib/tokenization";
 import { withSupportedNormalizers } from "../../lib/tokenization/normalizer-compat";
 import { keptPairLengths } from "../../lib/tokenization/truncation";
+import { asciiClipBpe } from "../../lib/tokenization/ascii-clip-bpe";
 import { asciiWordPiece } from "../../lib/tokenization/ascii-wordpiece";
 import { FIXTURES, readReferenceJson } from "../helpers/fixtures";
 
@@ -270,41 +271,46 @@ describe("file errors of fromPretrained", () => {
   });
 });
 
-describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
-  /** Deterministic texts: vocabulary words in any case, junk words, digits, punctuation runs, long words, odd spacing, added tokens, non-ASCII. */
-  function texts(vocab: readonly string[], count: number, seed: number): string[] {
-    let s = seed;
-    const rand = (n: number): number => {
-      s = (s * 1103515245 + 12345) % 2147483648;
-      return Math.floor((s / 2147483648) * n);
-    };
-    const pick = <T>(items: readonly T[]): T => items[rand(items.length)] as T;
-    const words = vocab.filter((w) => /^[\x21-\x7e]+$/.test(w));
-    const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    const punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-    const junk = (n: number): string => Array.from({ length: n }, () => alnum[rand(alnum.length)]).join("");
-    const parts: (() => string)[] = [
-      () => pick(words),
-      () => pick(words).toUpperCase(),
-      () => { const w = pick(words); return w.charAt(0).toUpperCase() + w.slice(1); },
-      () => pick(words) + pick(words).replace(/^##/, ""),
-      () => junk(1 + rand(14)),
-      () => String(rand(100000)),
-      () => punct[rand(punct.length)] as string,
-      () => punct[rand(punct.length)] as string + pick(words) + punct[rand(punct.length)],
-      () => junk(95 + rand(12)),  // around max_input_chars_per_word (100)
-      () => "##" + pick(words),
-      () => pick(["[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]", "[cls]", "[Mask]"]),  // added tokens: the library splits them out
-      () => pick(["café", "naïve", "中文", "tab\there", "new\nline", "\u00a0", "e\u0301"]),  // not printable ASCII: left to the library
-    ];
-    return Array.from({ length: count }, () => {
-      const n = rand(12);
-      let text = " ".repeat(rand(3));
-      for (let i = 0; i < n; i++) text += pick(parts)() + pick([" ", " ", "", "  ", " ", "-"]);
-      return text;
-    });
-  }
+/**
+ * Deterministic texts for the ASCII fast paths: vocabulary words in any case, junk words, digits,
+ * punctuation runs, contractions and stray apostrophes, long words, odd spacing, the added tokens
+ * (in any case), non-ASCII.
+ */
+function generatedTexts(vocab: readonly string[], addedTokens: readonly string[], count: number, seed: number): string[] {
+  let s = seed;
+  const rand = (n: number): number => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return Math.floor((s / 2147483648) * n);
+  };
+  const pick = <T>(items: readonly T[]): T => items[rand(items.length)] as T;
+  const words = vocab.filter((w) => /^[\x21-\x7e]+$/.test(w));
+  const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  const punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  const junk = (n: number): string => Array.from({ length: n }, () => alnum[rand(alnum.length)]).join("");
+  const parts: (() => string)[] = [
+    () => pick(words),
+    () => pick(words).toUpperCase(),
+    () => { const w = pick(words); return w.charAt(0).toUpperCase() + w.slice(1); },
+    () => pick(words) + pick(words).replace(/^##/, ""),
+    () => junk(1 + rand(14)),
+    () => String(rand(100000)),
+    () => punct[rand(punct.length)] as string,
+    () => punct[rand(punct.length)] as string + pick(words) + punct[rand(punct.length)],
+    () => junk(95 + rand(12)),  // around max_input_chars_per_word (100)
+    () => "##" + pick(words),
+    () => pick(["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'RE", "'", "''", "'x", "'r", "'l", "n't", "!'s", ".''ll"]) + pick(["", pick(words)]),
+    () => { const t = pick(addedTokens); return pick([t, t.toLowerCase(), t.toUpperCase()]); },  // added tokens: the library splits them out
+    () => pick(["café", "naïve", "中文", "tab\there", "new\nline", "\u00a0", "e\u0301"]),  // not printable ASCII: left to the library
+  ];
+  return Array.from({ length: count }, () => {
+    const n = rand(12);
+    let text = " ".repeat(rand(3));
+    for (let i = 0; i < n; i++) text += pick(parts)() + pick([" ", " ", "", "  ", " ", "-"]);
+    return text;
+  });
+}
 
+describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
   for (const [name, dir, edit] of [
     ["bert-tiny (uncased)", BERT, undefined],
     ["models/default (uncased)", path.join(__dirname, "..", "..", "models", "default"), undefined],
@@ -320,7 +326,7 @@ describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gi
       expect(fast).not.toBeNull();
       const vocab = Object.keys((json["model"] as { vocab: Record<string, number> }).vocab);
       let plain = 0;
-      for (const text of texts(vocab, 4000, 7)) {
+      for (const text of generatedTexts(vocab, ["[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"], 4000, 7)) {
         const ids = fast?.(text) ?? null;
         const ascii = /^[\x20-\x7e]*$/.test(text);
         // Printable ASCII without an added token's text (in any case) always takes the fast path; other text never.
@@ -345,5 +351,110 @@ describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gi
     json["model"] = { ...(json["model"] as object), fuse_unk: true };
     const config = readJson(path.join(BERT, "tokenizer_config.json"));
     expect(asciiWordPiece(json, config, new Tokenizer(json, config))).toBeNull();
+  });
+});
+
+describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) gives @huggingface/tokenizers' ids", () => {
+  const CLIP = path.join(FIXTURES, "clip-tiny");
+  type Json = Record<string, unknown>;
+  const modelOf = (json: Json): Json => json["model"] as Json;
+  const withModel = (json: Json, changes: Json): void => {
+    json["model"] = { ...modelOf(json), ...changes };
+  };
+  const vocabOf = (json: Json): Record<string, number> => modelOf(json)["vocab"] as Record<string, number>;
+
+  for (const [name, edit] of [
+    ["clip-tiny (lowercasing, pair merges)", () => undefined],
+    ["clip-tiny without Lowercase (cased)", (json: Json) => {
+      const normalizer = json["normalizer"] as { normalizers: Json[] };
+      json["normalizer"] = { ...normalizer, normalizers: normalizer.normalizers.filter((n) => n["type"] !== "Lowercase") };
+    }],
+    ["clip-tiny with \"a b\" string merges, the first 60 repeated at the end (a later duplicate's rank wins)", (json: Json) => {
+      const merges = modelOf(json)["merges"] as string[][];
+      withModel(json, { merges: [...merges, ...merges.slice(0, 60)].map((pair) => pair.join(" ")) });
+    }],
+    ["clip-tiny with ignore_merges (a word in the vocabulary stays whole)", (json: Json) => withModel(json, { ignore_merges: true })],
+    ["clip-tiny without q, x and z in its vocabulary (unknown symbols: the unknown token)", (json: Json) => {
+      withModel(json, { vocab: Object.fromEntries(Object.entries(vocabOf(json)).filter(([token]) => !/[qxz]/.test(token))) });
+    }],
+    ["clip-tiny without q, x and z and without an unknown token (unknown symbols dropped)", (json: Json) => {
+      withModel(json, { unk_token: null, vocab: Object.fromEntries(Object.entries(vocabOf(json)).filter(([token]) => !/[qxz]/.test(token))) });
+    }],
+  ] as const) {
+    test(`${name}: 4000 generated texts, each either left to the library or given exactly its ids`, () => {
+      const json = readJson(path.join(CLIP, "tokenizer.json"));
+      edit(json);
+      const config = readJson(path.join(CLIP, "tokenizer_config.json"));
+      const library = new Tokenizer(json, config);
+      const fast = asciiClipBpe(json, config, library);
+      expect(fast).not.toBeNull();
+      // Vocabulary words as text: without the end-of-word suffix, and some with it.
+      const vocab = Object.keys(vocabOf(json)).flatMap((token) => (token.endsWith("</w>") ? [token.slice(0, -4), token.slice(0, -4)] : [token]));
+      let plain = 0;
+      let unknown = 0;
+      for (const text of generatedTexts(vocab, ["<|startoftext|>", "<|endoftext|>"], 4000, 11)) {
+        const ids = fast?.(text) ?? null;
+        const ascii = /^[\x20-\x7e]*$/.test(text);
+        // Printable ASCII without an added token's text (in any case) always takes the fast path; other text never.
+        if (ascii && !/<\|(startoftext|endoftext)\|>/i.test(text)) {
+          plain++;
+          expect({ text, taken: ids !== null }).toEqual({ text, taken: true });
+        }
+        if (!ascii) expect({ text, ids }).toEqual({ text, ids: null });
+        if (ids !== null) {
+          const expected = library.encode(text, { add_special_tokens: false }).ids;
+          expect({ text, ids }).toEqual({ text, ids: expected });
+          if (/[qxz]/i.test(text)) unknown++;
+        }
+      }
+      expect(plain).toBeGreaterThan(1000);
+      expect(unknown).toBeGreaterThan(100);
+    });
+  }
+
+  test("the fixture's texts through TextTokenizer: transformers' ids, the printable-ASCII ones on the fast path (test/fixtures/clip-tiny)", async () => {
+    const tokenizer = await TextTokenizer.fromPretrained(CLIP);
+    const { texts, intRows } = readReferenceJson("clip-tiny");
+    const json = readJson(path.join(CLIP, "tokenizer.json"));
+    const config = readJson(path.join(CLIP, "tokenizer_config.json"));
+    const fast = asciiClipBpe(json, config, new Tokenizer(json, config));
+    const taken = texts.filter((text) => fast?.(text) != null);
+    expect(taken).toEqual(texts.filter((text) => /^[\x20-\x7e]*$/.test(text)));
+    expect(taken.length).toBeGreaterThanOrEqual(2);
+    const rows = intRows("input_ids");
+    const batch = tokenizer.encodeBatch(texts, { maxLength: 77, padding: "max_length" });
+    for (let i = 0; i < texts.length; i++) expect({ text: texts[i], ids: asNumbers(batch.inputIds.slice(i * 77, (i + 1) * 77)) }).toEqual({ text: texts[i], ids: rows[i] });
+  });
+
+  test("a tokenizer with anything CLIP's does not have gets no fast path", () => {
+    const config = readJson(path.join(CLIP, "tokenizer_config.json"));
+    const variants: [string, (json: Json) => void][] = [
+      ["byte fallback", (json) => withModel(json, { byte_fallback: true })],
+      ["dropout", (json) => withModel(json, { dropout: 0.1 })],
+      ["fused unknowns", (json) => withModel(json, { fuse_unk: true })],
+      ["a continuing-subword prefix", (json) => withModel(json, { continuing_subword_prefix: "##" })],
+      ["another Split pattern", (json) => {
+        const pre = json["pre_tokenizer"] as { pretokenizers: Json[] };
+        pre.pretokenizers[0] = { ...pre.pretokenizers[0], pattern: { Regex: "[\\p{L}]+|[\\p{N}]+|[^\\s\\p{L}\\p{N}]+" } };
+      }],
+      ["ByteLevel with a prefix space", (json) => {
+        const pre = json["pre_tokenizer"] as { pretokenizers: Json[] };
+        pre.pretokenizers[1] = { ...pre.pretokenizers[1], add_prefix_space: true };
+      }],
+      ["a Strip normalizer", (json) => {
+        const normalizer = json["normalizer"] as { normalizers: Json[] };
+        normalizer.normalizers.push({ type: "Strip", strip_left: true, strip_right: true });
+      }],
+    ];
+    for (const [what, edit] of variants) {
+      const json = readJson(path.join(CLIP, "tokenizer.json"));
+      edit(json);
+      expect({ what, fast: asciiClipBpe(json, config, new Tokenizer(json, config)) }).toEqual({ what, fast: null });
+    }
+    for (const fixture of ["bert-tiny", "xlmr-tiny"]) {
+      const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
+      const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
+      expect({ fixture, fast: asciiClipBpe(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
+    }
   });
 });
