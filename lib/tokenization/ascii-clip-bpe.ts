@@ -9,9 +9,9 @@
  * forward").
  *
  * On printable ASCII (U+0020-U+007E) those components reduce to:
- * - The normalizer (NFC, NFD, NFKC, NFKD, `\s+` to a space, Lowercase, in
- *   any sequence): `toLowerCase()` when it lowercases; the Unicode forms
- *   change no ASCII character and the only whitespace is the space.
+ * - The normalizer (CLIP's: NFC, `\s+` to a space, Lowercase): as
+ *   ascii-text.ts `asciiNormalizer` applies it (on such text, lowercasing
+ *   and collapsing spaces). Its output is printable ASCII again.
  * - Split (`'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`,
  *   matches kept, the rest removed): at each position, an apostrophe with
  *   one of those endings, else a run of letters, a single digit, or a run
@@ -36,14 +36,11 @@
  * thousands of generated texts.
  */
 import type { Tokenizer } from "@huggingface/tokenizers";
-import { PRINTABLE_ASCII, asciiAddedTokens, holdsAddedToken, tokenId, type ContentIds } from "./ascii-text";
+import { PRINTABLE_ASCII, asciiAddedTokens, asciiNormalizer, holdsAddedToken, tokenId, type ContentIds } from "./ascii-text";
 import { isJsonObject, type JsonObject } from "./read-json-file";
 
 /** CLIP's Split pattern, as its tokenizer.json spells it. */
 export const CLIP_SPLIT_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
-
-/** Normalizers that change no printable-ASCII text, or only lowercase it. */
-const ASCII_NEUTRAL_NORMALIZERS = new Set(["NFC", "NFD", "NFKC", "NFKD"]);
 
 /** Words remembered with their ids; the cache is emptied when full. */
 const CACHED_WORDS = 10_000;
@@ -51,8 +48,8 @@ const CACHED_WORDS = 10_000;
 /** The fast path of `tokenizer` (built from `tokenizerJson` and `config`), or null when its components are not exactly CLIP's. */
 export function asciiClipBpe(tokenizerJson: JsonObject, config: JsonObject, tokenizer: Tokenizer): ContentIds | null {
   const { normalizer, pre_tokenizer: preTokenizer, model } = tokenizerJson;
-  const lowercase = lowercases(normalizer);
-  if (lowercase === null || !isClipPreTokenizer(preTokenizer)) return null;
+  const normalizeAscii = asciiNormalizer(normalizer);
+  if (normalizeAscii === null || !isClipPreTokenizer(preTokenizer)) return null;
   if (!isJsonObject(model) || model["type"] !== "BPE") return null;
   // Text rewrites the library applies before the normalizer (read from tokenizer_config.json).
   if (config["remove_space"] === true || config["do_lowercase_and_remove_accent"] === true) return null;
@@ -65,7 +62,7 @@ export function asciiClipBpe(tokenizerJson: JsonObject, config: JsonObject, toke
   const ranks = mergeRanks(model["merges"]);
   if (ranks === null) return null;
 
-  const normalize = (text: string): string => (lowercase ? text.toLowerCase() : text);
+  const normalize = normalizeAscii;
   const addedTokens = asciiAddedTokens(tokenizer, normalize);
   if (addedTokens === null) return null;
   const added = addedTokens;
@@ -173,28 +170,6 @@ function contractionEnd(text: string, i: number): number {
 
 function absent(value: unknown): boolean {
   return value === undefined || value === null || value === "";
-}
-
-/** Whether the normalizer lowercases printable ASCII (and otherwise leaves it), or null when it may do anything else. */
-function lowercases(normalizer: unknown): boolean | null {
-  if (normalizer === null || normalizer === undefined) return false;
-  if (!isJsonObject(normalizer)) return null;
-  const type = normalizer["type"];
-  if (typeof type === "string" && ASCII_NEUTRAL_NORMALIZERS.has(type)) return false;
-  if (type === "Lowercase") return true;
-  if (type === "Replace") {
-    const pattern = normalizer["pattern"];
-    // Whitespace runs to one space: printable ASCII has only the space, which Split drops.
-    return isJsonObject(pattern) && pattern["Regex"] === "\\s+" && normalizer["content"] === " " ? false : null;
-  }
-  if (type !== "Sequence" || !Array.isArray(normalizer["normalizers"])) return null;
-  let lower = false;
-  for (const child of normalizer["normalizers"]) {
-    const childLowercases = lowercases(child);
-    if (childLowercases === null) return null;
-    lower ||= childLowercases;
-  }
-  return lower;
 }
 
 /** CLIP's pre-tokenizer: Split on CLIP's pattern (matches kept), then ByteLevel without a prefix space, on GPT-2's regex. */

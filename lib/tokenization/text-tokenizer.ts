@@ -8,6 +8,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { resolveOptions, type PairOptions, type TokenizerOptions } from "./encode-options";
 import { asciiClipBpe } from "./ascii-clip-bpe";
 import type { ContentIds } from "./ascii-text";
+import { asciiUnigram } from "./ascii-unigram";
 import { asciiWordPiece } from "./ascii-wordpiece";
 import { TokenizerFileError, describeValue, errorMessage } from "./errors";
 import { withSupportedNormalizers } from "./normalizer-compat";
@@ -41,7 +42,7 @@ export class TextTokenizer {
   /** Which end of a too-long text is cut (tokenizer_config.json `truncation_side`, default "right"). */
   readonly truncationSide: Side;
   readonly #tokenizer: Tokenizer;
-  /** The same ids as #tokenizer for printable-ASCII texts of a BERT or CLIP tokenizer, faster (ascii-wordpiece.ts, ascii-clip-bpe.ts); null otherwise. */
+  /** The same ids as #tokenizer for printable-ASCII texts of a BERT, CLIP or XLM-R tokenizer, faster (ascii-wordpiece.ts, ascii-clip-bpe.ts, ascii-unigram.ts); null otherwise. */
   readonly #asciiIds: ContentIds | null;
   readonly #template: EncodingTemplate;
   /** The folder it was loaded from: tokenizer workers load it again (tokenizer-pool.ts). */
@@ -78,7 +79,7 @@ export class TextTokenizer {
     const supported = withSupportedNormalizers(tokenizerJson);
     const tokenizer = createTokenizer(supported, config, context);
     const settings = readTokenizerSettings(tokenizerJson, config, (token) => tokenizer.token_to_id(token), context);
-    const asciiIds = asciiWordPiece(supported, config, tokenizer) ?? asciiClipBpe(supported, config, tokenizer);
+    const asciiIds = asciiWordPiece(supported, config, tokenizer) ?? asciiClipBpe(supported, config, tokenizer) ?? asciiUnigram(supported, config, tokenizer);
     return new TextTokenizer(tokenizer, asciiIds, template, settings, path.resolve(dir));
   }
 

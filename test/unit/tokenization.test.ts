@@ -11,6 +11,7 @@ import { TextTokenizer, TokenizerFileError } from "../../lib/tokenization";
 import { withSupportedNormalizers } from "../../lib/tokenization/normalizer-compat";
 import { keptPairLengths } from "../../lib/tokenization/truncation";
 import { asciiClipBpe } from "../../lib/tokenization/ascii-clip-bpe";
+import { asciiUnigram } from "../../lib/tokenization/ascii-unigram";
 import { asciiWordPiece } from "../../lib/tokenization/ascii-wordpiece";
 import { FIXTURES, readReferenceJson } from "../helpers/fixtures";
 
@@ -310,6 +311,26 @@ function generatedTexts(vocab: readonly string[], addedTokens: readonly string[]
   });
 }
 
+/**
+ * Runs `texts` through a fast path and the library: a printable-ASCII text without an added
+ * token's text (`added`, any case) must take the fast path, any other text must not, and every
+ * text it takes must get exactly the library's ids. Returns how many texts it took.
+ */
+function expectLibraryIds(fast: ((text: string) => number[] | null) | null, library: Tokenizer, texts: readonly string[], added: RegExp): number {
+  expect(fast).not.toBeNull();
+  let taken = 0;
+  for (const text of texts) {
+    const ids = fast?.(text) ?? null;
+    const ascii = /^[\x20-\x7e]*$/.test(text);
+    if (ascii && !added.test(text)) expect({ text, taken: ids !== null }).toEqual({ text, taken: true });
+    if (!ascii) expect({ text, ids }).toEqual({ text, ids: null });
+    if (ids === null) continue;
+    taken++;
+    expect({ text, ids }).toEqual({ text, ids: library.encode(text, { add_special_tokens: false }).ids });
+  }
+  return taken;
+}
+
 describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
   for (const [name, dir, edit] of [
     ["bert-tiny (uncased)", BERT, undefined],
@@ -323,21 +344,9 @@ describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gi
       const supported = withSupportedNormalizers(json);
       const library = new Tokenizer(supported, config);
       const fast = asciiWordPiece(supported, config, library);
-      expect(fast).not.toBeNull();
       const vocab = Object.keys((json["model"] as { vocab: Record<string, number> }).vocab);
-      let plain = 0;
-      for (const text of generatedTexts(vocab, ["[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"], 4000, 7)) {
-        const ids = fast?.(text) ?? null;
-        const ascii = /^[\x20-\x7e]*$/.test(text);
-        // Printable ASCII without an added token's text (in any case) always takes the fast path; other text never.
-        if (ascii && !/\[(cls|sep|unk|pad|mask)\]/i.test(text)) {
-          plain++;
-          expect({ text, taken: ids !== null }).toEqual({ text, taken: true });
-        }
-        if (!ascii) expect({ text, ids }).toEqual({ text, ids: null });
-        if (ids !== null) expect({ text, ids }).toEqual({ text, ids: library.encode(text, { add_special_tokens: false }).ids });
-      }
-      expect(plain).toBeGreaterThan(1000);
+      const texts = generatedTexts(vocab, ["[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"], 4000, 7);
+      expect(expectLibraryIds(fast, library, texts, /\[(cls|sep|unk|pad|mask)\]/i)).toBeGreaterThan(1000);
     });
   }
 
@@ -386,29 +395,11 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
       edit(json);
       const config = readJson(path.join(CLIP, "tokenizer_config.json"));
       const library = new Tokenizer(json, config);
-      const fast = asciiClipBpe(json, config, library);
-      expect(fast).not.toBeNull();
       // Vocabulary words as text: without the end-of-word suffix, and some with it.
       const vocab = Object.keys(vocabOf(json)).flatMap((token) => (token.endsWith("</w>") ? [token.slice(0, -4), token.slice(0, -4)] : [token]));
-      let plain = 0;
-      let unknown = 0;
-      for (const text of generatedTexts(vocab, ["<|startoftext|>", "<|endoftext|>"], 4000, 11)) {
-        const ids = fast?.(text) ?? null;
-        const ascii = /^[\x20-\x7e]*$/.test(text);
-        // Printable ASCII without an added token's text (in any case) always takes the fast path; other text never.
-        if (ascii && !/<\|(startoftext|endoftext)\|>/i.test(text)) {
-          plain++;
-          expect({ text, taken: ids !== null }).toEqual({ text, taken: true });
-        }
-        if (!ascii) expect({ text, ids }).toEqual({ text, ids: null });
-        if (ids !== null) {
-          const expected = library.encode(text, { add_special_tokens: false }).ids;
-          expect({ text, ids }).toEqual({ text, ids: expected });
-          if (/[qxz]/i.test(text)) unknown++;
-        }
-      }
-      expect(plain).toBeGreaterThan(1000);
-      expect(unknown).toBeGreaterThan(100);
+      const texts = generatedTexts(vocab, ["<|startoftext|>", "<|endoftext|>"], 4000, 11);
+      expect(expectLibraryIds(asciiClipBpe(json, config, library), library, texts, /<\|(startoftext|endoftext)\|>/i)).toBeGreaterThan(1000);
+      expect(texts.filter((text) => /[qxz]/i.test(text)).length).toBeGreaterThan(100);  // symbols outside the trimmed vocabularies
     });
   }
 
@@ -441,9 +432,13 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
         const pre = json["pre_tokenizer"] as { pretokenizers: Json[] };
         pre.pretokenizers[1] = { ...pre.pretokenizers[1], add_prefix_space: true };
       }],
-      ["a Strip normalizer", (json) => {
+      ["a Prepend normalizer", (json) => {
         const normalizer = json["normalizer"] as { normalizers: Json[] };
-        normalizer.normalizers.push({ type: "Strip", strip_left: true, strip_right: true });
+        normalizer.normalizers.push({ type: "Prepend", prepend: "x" });
+      }],
+      ["a Replace normalizer of another regex", (json) => {
+        const normalizer = json["normalizer"] as { normalizers: Json[] };
+        normalizer.normalizers.push({ type: "Replace", pattern: { Regex: "[aeiou]" }, content: "" });
       }],
     ];
     for (const [what, edit] of variants) {
@@ -455,6 +450,100 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
       const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
       const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
       expect({ fixture, fast: asciiClipBpe(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
+    }
+  });
+});
+
+describe("the ASCII Unigram fast path (lib/tokenization/ascii-unigram.ts) gives @huggingface/tokenizers' ids", () => {
+  const XLMR = path.join(FIXTURES, "xlmr-tiny");
+  type Json = Record<string, unknown>;
+  const ADDED = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
+  const modelOf = (json: Json): Json => json["model"] as Json;
+  const vocabOf = (json: Json): [string, number][] => modelOf(json)["vocab"] as [string, number][];
+  const withoutQxz = (json: Json): void => {
+    // Keep the first five (the special tokens at their ids), drop every piece with q, x or z: ids shift, unk_id stays 3.
+    json["model"] = { ...modelOf(json), vocab: vocabOf(json).filter(([piece], i) => i < 5 || !/[qxz]/.test(piece)) };
+  };
+  const metaspace = (json: Json, changes: Json): void => {
+    json["pre_tokenizer"] = { ...(json["pre_tokenizer"] as Json), ...changes };
+  };
+
+  for (const [name, edit] of [
+    ["xlmr-tiny (Nmt, NFKC, runs of spaces to one; Metaspace prepending always)", () => undefined],
+    ["xlmr-tiny with XLM-R's own normalizer (Precompiled, Replace of the literal string \" {2,}\")", (json: Json) => {
+      json["normalizer"] = { type: "Sequence", normalizers: [{ type: "Precompiled", precompiled_charsmap: "" }, { type: "Replace", pattern: { String: " {2,}" }, content: " " }] };
+    }],
+    ["xlmr-tiny with Lowercase and Strip", (json: Json) => {
+      json["normalizer"] = { type: "Sequence", normalizers: [json["normalizer"], { type: "Lowercase" }, { type: "Strip", strip_left: true, strip_right: true }] };
+    }],
+    ["xlmr-tiny with prepend_scheme never", (json: Json) => metaspace(json, { prepend_scheme: "never" })],
+    ["xlmr-tiny with prepend_scheme first", (json: Json) => metaspace(json, { prepend_scheme: "first" })],
+    ["xlmr-tiny without the pieces holding q, x or z (unknown characters)", withoutQxz],
+    ["xlmr-tiny with 40 pieces repeated at the end, scored higher (the later id and score win)", (json: Json) => {
+      const vocab = vocabOf(json);
+      json["model"] = { ...modelOf(json), vocab: [...vocab, ...vocab.slice(5, 400).filter((_, i) => i % 10 === 0).map(([piece]): [string, number] => [piece, -1.5])] };
+    }],
+  ] as const) {
+    test(`${name}: 4000 generated texts, each either left to the library or given exactly its ids`, () => {
+      const json = withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json")));
+      edit(json);
+      const config = readJson(path.join(XLMR, "tokenizer_config.json"));
+      const library = new Tokenizer(json, config);
+      // Pieces as text: the word-start mark dropped.
+      const vocab = vocabOf(json).map(([piece]) => piece.replaceAll("\u2581", "")).filter((word) => word !== "");
+      const texts = generatedTexts(vocab, ADDED, 4000, 13);
+      expect(expectLibraryIds(asciiUnigram(json, config, library), library, texts, /<(s|pad|\/s|unk|mask)>/i)).toBeGreaterThan(1000);
+    });
+  }
+
+  test("the unknown token's score (the lowest score minus 10) decides between an unknown character and a worse known path", () => {
+    const json: Json = { ...withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json"))) };
+    const vocab: [string, number][] = [["<s>", 0], ["<pad>", 0], ["</s>", 0], ["<unk>", 0], ["\u2581", -1], ["a", -3], ["b", -8], ["qa", -20], ["ab", -0.5]];
+    json["model"] = { ...modelOf(json), vocab };
+    const config = readJson(path.join(XLMR, "tokenizer_config.json"));
+    const library = new Tokenizer(json, config);
+    // "qab": ▁ qa b scores -1 - 20 - 8 = -29; ▁ <unk> ab scores -1 + (-20 - 10) - 0.5 = -31.5 (with a penalty of 5: -26.5, and it would win).
+    expect(library.encode("qab", { add_special_tokens: false }).ids).toEqual([4, 7, 6]);
+    expect(asciiUnigram(json, config, library)?.("qab")).toEqual([4, 7, 6]);
+    // "qb": no piece starts with q but the unknown one: ▁ <unk> b.
+    expect(asciiUnigram(json, config, library)?.("qb")).toEqual(library.encode("qb", { add_special_tokens: false }).ids);
+  });
+
+  test("the fixture's texts through TextTokenizer: transformers' ids, the printable-ASCII ones on the fast path (test/fixtures/xlmr-tiny)", async () => {
+    const tokenizer = await TextTokenizer.fromPretrained(XLMR);
+    const { texts, intRows } = readReferenceJson("xlmr-tiny");
+    const json = withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json")));
+    const config = readJson(path.join(XLMR, "tokenizer_config.json"));
+    const fast = asciiUnigram(json, config, new Tokenizer(json, config));
+    const taken = texts.filter((text) => fast?.(text) != null);
+    expect(taken).toEqual(texts.filter((text) => /^[\x20-\x7e]*$/.test(text)));
+    expect(taken.length).toBeGreaterThanOrEqual(2);
+    const rows = intRows("plain.fixed.input_ids");
+    const length = rows[0]?.length ?? 0;
+    const batch = tokenizer.encodeBatch(texts, { maxLength: length, padding: "max_length" });
+    for (let i = 0; i < texts.length; i++) expect({ text: texts[i], ids: asNumbers(batch.inputIds.slice(i * length, (i + 1) * length)) }).toEqual({ text: texts[i], ids: rows[i] });
+  });
+
+  test("a tokenizer with anything XLM-R's does not have gets no fast path", () => {
+    const config = readJson(path.join(XLMR, "tokenizer_config.json"));
+    const variants: [string, (json: Json) => void][] = [
+      ["byte fallback", (json) => { json["model"] = { ...modelOf(json), byte_fallback: true }; }],
+      ["no unk_id", (json) => { json["model"] = { ...modelOf(json), unk_id: null }; }],
+      ["a two-character replacement", (json) => metaspace(json, { replacement: "__" })],
+      ["an unknown prepend_scheme", (json) => metaspace(json, { prepend_scheme: "sometimes" })],
+      ["WhitespaceSplit before Metaspace", (json) => { json["pre_tokenizer"] = { type: "Sequence", pretokenizers: [{ type: "WhitespaceSplit" }, json["pre_tokenizer"]] }; }],
+      ["a Replace of an unknown regex", (json) => { json["normalizer"] = { type: "Replace", pattern: { Regex: "a+" }, content: "a" }; }],
+      ["a Replace whose content holds a $ pattern", (json) => { json["normalizer"] = { type: "Replace", pattern: { String: "ab" }, content: "$&" }; }],
+    ];
+    for (const [what, edit] of variants) {
+      const json = withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json")));
+      edit(json);
+      expect({ what, fast: asciiUnigram(json, config, new Tokenizer(json, config)) }).toEqual({ what, fast: null });
+    }
+    for (const fixture of ["bert-tiny", "clip-tiny"]) {
+      const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
+      const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
+      expect({ fixture, fast: asciiUnigram(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
     }
   });
 });
