@@ -4,6 +4,11 @@
 //     (native benchForward: std::chrono around module->forward in a loop).
 //  2. Copying 1M floats in (Tensor.from) and out (toFloat32Array), against
 //     Float32Array.prototype.slice() (allocate + memcpy) as the one-copy baseline.
+//  3. What the host application's own promises cost before and after serving
+//     calls (forwardQuery, forwardItems on models/default), and after one
+//     AsyncLocalStorage.run: on Node 20 that turns on promise hooks for the
+//     whole process for good (lib/models/ownership.ts says why serving calls
+//     enter no such context).
 // Implementations alternate in rounds inside one process, so load from other
 // processes hits them alike. Run: npm run bench:boundary
 "use strict";
@@ -107,6 +112,41 @@ async function main() {
   x.dispose();
   mlp.dispose();
 
+  // --- 3. the host application's promises around serving calls -------------
+  const { AsyncLocalStorage } = require("node:async_hooks");
+  const awaitChain = async (n) => {
+    for (let i = 0; i < n; i++) await null;
+  };
+  const nested = async (depth) => (depth === 0 ? 0 : (await nested(depth - 1)) + 1);
+  const AWAITS = 20000;
+  const NESTED_CALLS = 2000;
+  const promiseCosts = async () => {
+    const perAwait = [];
+    const perNested = [];
+    await awaitChain(AWAITS);
+    for (let r = 0; r < ROUNDS; r++) {
+      let start = process.hrtime.bigint();
+      await awaitChain(AWAITS);
+      perAwait.push(Number(process.hrtime.bigint() - start) / AWAITS);
+      start = process.hrtime.bigint();
+      for (let i = 0; i < NESTED_CALLS; i++) await nested(10);
+      perNested.push(Number(process.hrtime.bigint() - start) / NESTED_CALLS);
+    }
+    return [stats(perAwait).median, stats(perNested).median];
+  };
+  const phases = [["before any serving call", await promiseCosts()]];
+  const e5 = await et.TextToTextE5Model.fromPretrained(`${ROOT}/models/default`, { maxLength: 64 });
+  for (let i = 0; i < 20; i++) {
+    const [q, items] = await Promise.all([e5.forwardQuery("red running shoes"), e5.forwardItems(["leather boots", "a trail shoe"])]);
+    q.dispose();
+    items.dispose();
+  }
+  e5.dispose();
+  phases.push(["after 20 × (forwardQuery + forwardItems) on models/default", await promiseCosts()]);
+  new AsyncLocalStorage().run(0, () => undefined);  // what every forwardQuery did before 2026-12-08 (ownership.ts)
+  phases.push(["after one `AsyncLocalStorage.run`", await promiseCosts()]);
+  const promiseRows = phases.map(([name, [perAwait, perNested]]) => [name, perAwait.toFixed(0), (perNested / 1000).toFixed(2), (perAwait / phases[0][1][0]).toFixed(2)]);
+
   const forwardTable = table(["forward of mlp 8→16→4, batch 1", "median µs", "p90 µs", "mean µs", "overhead vs C++ (median) µs"], forwardRows);
   const copyTable = table(["copy of 1M float32 (4 MiB)", "median µs", "p90 µs", "min µs", "GB/s (median)", "× memcpy (median)", "× memcpy (min)"], copyRows);
   const command = "npm run bench:boundary   (= npm run build:ts && node bench/boundary.js; addon: npx cmake-js build)";
@@ -121,6 +161,12 @@ async function main() {
     "## Copies in and out (one copy per direction expected)",
     "",
     copyTable,
+    "",
+    "## The host application's promises, before and after serving calls",
+    "",
+    `Medians of ${ROUNDS} rounds: a chain of ${AWAITS} \`await null\`, and ${NESTED_CALLS} calls of an async function nesting 10 deep. Phases run in this order in one process (promise hooks, once on, stay on).`,
+    "",
+    table(["phase", "ns per await", "µs per 10 nested async calls", "× before"], promiseRows),
     "",
   ].join("\n");
   console.log(text);

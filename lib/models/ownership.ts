@@ -6,10 +6,15 @@
  * for serving calls already running, so fit's train()/eval() never meet a
  * forward in flight (which would be a BusyError). Calls made by the owner
  * itself (a validation step that calls forwardQuery) run at once: the owner
- * is known through AsyncLocalStorage. Serving calls nest (forwardQuery calls
- * encode, which is public too): a call made inside another that already uses
- * the same modules runs at once, so a fit claiming in between cannot deadlock
- * them.
+ * is known through AsyncLocalStorage, entered only by a fit.
+ *
+ * Serving calls enter no async context: on Node 20 the first
+ * `AsyncLocalStorage.run` turns on promise hooks for the whole process, for
+ * good, and every promise of the host application then costs ~2x
+ * (bench/boundary.js). So serving calls do not nest: a public method that
+ * calls useModules never calls another that does (the work passed to it
+ * calls private methods), since a fit claiming in between would wait for
+ * the outer call while the inner one waited for the fit.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
@@ -29,9 +34,6 @@ const table = new WeakMap<Module, Ownership>();
 /** The owner (a fit) whose work the current async context belongs to. */
 const currentOwner = new AsyncLocalStorage<Promise<void>>();
 
-/** The modules the serving call of the current async context counts as a user of. */
-const currentUse = new AsyncLocalStorage<ReadonlySet<Module>>();
-
 function entry(module: Module): Ownership {
   let e = table.get(module);
   if (e === undefined) table.set(module, (e = { owner: null, users: 0, drained: [] }));
@@ -43,14 +45,19 @@ function distinct(modules: Iterable<Module>): Module[] {
   return [...new Set(modules)];
 }
 
-/** Resolves when none of `modules` is owned; the check and the caller's next synchronous step are atomic. */
-async function unowned(modules: readonly Module[]): Promise<void> {
-  for (;;) {
-    const mine = currentOwner.getStore();
-    const held = modules.map((m) => entry(m).owner).find((p) => p !== null && p !== mine);
-    if (held === undefined || held === null) return;
-    await held;
+/** The claim of an owner other than the caller's on one of `modules`, or null. */
+function heldByOther(modules: readonly Module[]): Promise<void> | null {
+  const mine = currentOwner.getStore();
+  for (const m of modules) {
+    const owner = entry(m).owner;
+    if (owner !== null && owner !== mine) return owner;
   }
+  return null;
+}
+
+/** Resolves when no other owner holds any of `modules`; the check and the caller's next synchronous step are atomic. */
+async function unowned(modules: readonly Module[]): Promise<void> {
+  for (let held = heldByOther(modules); held !== null; held = heldByOther(modules)) await held;
 }
 
 /** True while a fit owns `module`. */
@@ -72,16 +79,15 @@ export function isOwnedByCaller(modules: Iterable<Module>): boolean {
 
 /**
  * Runs `work` (a serving call) once no fit owns any of `modules`, counting it
- * as a user of them until it settles.
+ * as a user of them until it settles. `work` must not call useModules on
+ * them again (see the top of this file).
  */
 export async function useModules<T>(modules: Iterable<Module>, work: () => Promise<T>): Promise<T> {
   const list = distinct(modules);
-  const using = currentUse.getStore();
-  if (using !== undefined && list.every((m) => using.has(m))) return work();  // nested in a call that already uses them
-  await unowned(list);
+  if (heldByOther(list) !== null) await unowned(list);  // no promise to wait on while nobody else owns them
   for (const m of list) entry(m).users++;
   try {
-    return await currentUse.run(new Set([...(using ?? []), ...list]), work);
+    return await work();
   } finally {
     for (const m of list) {
       const e = entry(m);

@@ -192,7 +192,7 @@ export abstract class TextEncoderModel extends QueryBatchingModel {
     items.forEach((item, i) => {
       if (typeof item !== "string") throw new TypeError(`forwardItems: item ${i} must be a string but received ${describe(item)}`);
     });
-    return useModules([this.#items], () => this.encode(items as readonly string[], { kind: "items" }));
+    return this.encode(items as readonly string[], { kind: "items" });  // encode waits for a running fit
   }
 
   /**

@@ -4,6 +4,7 @@
  * when fit starts finishes first (no BusyError), and fit leaves its modules
  * in eval mode however it ends: success, early stop, an error, a NaN loss.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -67,7 +68,7 @@ describe("a running fit owns its model", () => {
   });
 });
 
-test("encodeQueries, encodeItems and saveTorchScript called from elsewhere during fit wait for it: eval-mode results equal to the trained weights, an export that PyTorch-free reload reproduces", async () => {
+test("encodeQueries, encodeItems, forwardItems and saveTorchScript called from elsewhere during fit wait for it: eval-mode results equal to the trained weights, an export that PyTorch-free reload reproduces", async () => {
   using model = await TextToTextBertModel.fromPretrained(BERT);
   let fitDone = false;
   const fit = new Trainer({ ...quiet, seed: 5, maxSteps: 4, batchSize: 2, optimizer: { kind: "adamw", lr: 1e-2 } }).fit(model, { train: bertPairs() }).then((r) => ((fitDone = true), r));
@@ -78,10 +79,12 @@ test("encodeQueries, encodeItems and saveTorchScript called from elsewhere durin
     model.encodeQueries(["red running shoes"], { grad: false }).then((t) => ({ after: fitDone, values: t.toFloat32Array() })),
     model.encodeItems(["red running shoes"], { grad: false }).then((t) => ({ after: fitDone, values: t.toFloat32Array() })),
     saveTorchScript(model.getQueryModel(), await model.getQueryModelInputs(), file).then(() => ({ after: fitDone, values: new Float32Array() })),
+    model.forwardItems(["red running shoes"]).then((t) => ({ after: fitDone, values: t.toFloat32Array() })),
   ];
   await fit;
-  const [queries, items, exported] = await Promise.all(calls);
-  expect([queries?.after, items?.after, exported?.after]).toEqual([true, true, true]);
+  const [queries, items, exported, served] = await Promise.all(calls);
+  expect([queries?.after, items?.after, exported?.after, served?.after]).toEqual([true, true, true, true]);
+  expect(served?.values).toEqual(items?.values);
   expect(model.getQueryModel().isTraining).toBe(false);
   using reference = await model.forwardQuery("red running shoes");
   expect(queries?.values).toEqual(reference.toFloat32Array());
@@ -120,6 +123,25 @@ test("a validation step that calls forwardQuery on the model being trained runs 
   expect(served).toEqual([1, 1]);
   expect(model.getQueryModel().isTraining).toBe(false);
 }, 30_000);
+
+test("serving calls enter no AsyncLocalStorage context, which on Node 20 would turn on promise hooks for the whole host process for good; a fit does (its own calls must not wait for it)", async () => {
+  using model = await TextToTextBertModel.fromPretrained(BERT);
+  const run = jest.spyOn(AsyncLocalStorage.prototype, "run");
+  const enterWith = jest.spyOn(AsyncLocalStorage.prototype, "enterWith");
+  try {
+    const results = await Promise.all([model.forwardQuery("red running shoes"), model.forwardQuery("blue"), model.forwardItems(["a", "b"]), model.encodeQueries(["c"], { grad: false })]);
+    for (const t of results) t.dispose();
+    const inputs = await model.getQueryModelInputs();
+    await saveTorchScript(model.getQueryModel(), inputs, path.join(root, "no-context.pt"));
+    for (const t of Object.values(inputs)) t.dispose();
+    expect({ run: run.mock.calls.length, enterWith: enterWith.mock.calls.length }).toEqual({ run: 0, enterWith: 0 });
+    await new Trainer({ ...quiet, maxSteps: 1, batchSize: 4 }).fit(model, { train: bertPairs() });
+    expect(run.mock.calls.length).toBeGreaterThan(0);
+  } finally {
+    run.mockRestore();
+    enterWith.mockRestore();
+  }
+});
 
 /** A TrainingModule over an MLP tower whose n-th trainingStep (1-based) fails as told. */
 class Faulty implements TrainingModule<number> {
