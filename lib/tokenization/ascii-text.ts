@@ -19,7 +19,7 @@ export const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 export interface AddedTokens {
   /** Token text to id: each token's text, then a normalized token's normalized text; a later token wins. */
   readonly ids: ReadonlyMap<string, number>;
-  /** Texts whose presence leaves a text to the library (each token's text, and it lowercased). */
+  /** Texts whose presence leaves a text to the library (each token's text, lowercased, normalized; none empty). */
   readonly texts: readonly string[];
 }
 
@@ -35,7 +35,7 @@ export function asciiAddedTokens(tokenizer: Tokenizer, normalize: (text: string)
     if (token.normalized && !PRINTABLE_ASCII.test(token.content)) return null;
     ids.set(token.content, id);
     if (token.normalized) ids.set(normalize(token.content), id);
-    if (token.content !== "") texts.add(token.content).add(token.content.toLowerCase()).add(normalize(token.content));
+    for (const form of [token.content, token.content.toLowerCase(), normalize(token.content)]) if (form !== "") texts.add(form);
   }
   return { ids, texts: [...texts] };
 }
