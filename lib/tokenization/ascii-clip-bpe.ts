@@ -36,7 +36,7 @@
  * thousands of generated texts.
  */
 import type { Tokenizer } from "@huggingface/tokenizers";
-import { PRINTABLE_ASCII, asciiAddedTokens, asciiNormalizer, holdsAddedToken, tokenId, type ContentIds } from "./ascii-text";
+import { asciiAddedTokens, asciiNormalizer, takenText, tokenId, type ContentIds } from "./ascii-text";
 import { isJsonObject, type JsonObject } from "./read-json-file";
 
 /** CLIP's Split pattern, as its tokenizer.json spells it. */
@@ -75,9 +75,8 @@ export function asciiClipBpe(tokenizerJson: JsonObject, config: JsonObject, toke
   const cache = new Map<string, readonly number[]>();
 
   return (text) => {
-    if (!PRINTABLE_ASCII.test(text)) return null;
-    const normalized = normalize(text);
-    if (holdsAddedToken(text, normalized, added)) return null;
+    const normalized = takenText(text, normalize, added);
+    if (normalized === null) return null;
     const ids: number[] = [];
     const n = normalized.length;
     for (let i = 0; i < n; ) {

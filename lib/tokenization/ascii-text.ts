@@ -40,10 +40,16 @@ export function asciiAddedTokens(tokenizer: Tokenizer, normalize: (text: string)
   return { ids, texts: [...texts] };
 }
 
-/** Whether `text` or its normalized form holds an added token's text: such a text is left to the library. */
-export function holdsAddedToken(text: string, normalized: string, added: AddedTokens): boolean {
-  for (const token of added.texts) if (text.includes(token) || normalized.includes(token)) return true;
-  return false;
+/**
+ * The normalized form of a text a fast path takes, or null when the library
+ * must tokenize it: a character outside printable ASCII, or an added token's
+ * text in it or in its normalized form (the library splits those out first).
+ */
+export function takenText(text: string, normalize: (text: string) => string, added: AddedTokens): string | null {
+  if (!PRINTABLE_ASCII.test(text)) return null;
+  const normalized = normalize(text);
+  for (const token of added.texts) if (text.includes(token) || normalized.includes(token)) return null;
+  return normalized;
 }
 
 /** The id the library gives a token string its model produced: an added token's first, then the vocabulary's. */

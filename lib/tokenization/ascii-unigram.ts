@@ -35,7 +35,7 @@
  * ids against the library's on thousands of generated texts.
  */
 import type { Tokenizer } from "@huggingface/tokenizers";
-import { PRINTABLE_ASCII, asciiAddedTokens, asciiNormalizer, holdsAddedToken, type ContentIds } from "./ascii-text";
+import { asciiAddedTokens, asciiNormalizer, takenText, type ContentIds } from "./ascii-text";
 import { isJsonObject, type JsonObject } from "./read-json-file";
 
 /** Codes of trie edges: printable ASCII as itself, the replacement character as 0x7F (which text never holds). */
@@ -119,9 +119,8 @@ export function asciiUnigram(tokenizerJson: JsonObject, config: JsonObject, toke
   let endTail = new Int32Array(0);
 
   return (text) => {
-    if (!PRINTABLE_ASCII.test(text)) return null;
-    const normalized = normalize(text);
-    if (holdsAddedToken(text, normalized, added)) return null;
+    const normalized = takenText(text, normalize, added);
+    if (normalized === null) return null;
     if (normalized === "") return [];
     let spaced = normalized.replaceAll(" ", mark);
     if (scheme !== "never" && !spaced.startsWith(mark)) spaced = mark + spaced;

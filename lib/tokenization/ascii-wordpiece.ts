@@ -29,7 +29,7 @@
  * thousands of generated texts.
  */
 import type { Tokenizer } from "@huggingface/tokenizers";
-import { PRINTABLE_ASCII, asciiAddedTokens, holdsAddedToken, tokenId, type ContentIds } from "./ascii-text";
+import { asciiAddedTokens, takenText, tokenId, type ContentIds } from "./ascii-text";
 import { isJsonObject, type JsonObject } from "./read-json-file";
 
 /** The fast path of `tokenizer` (built from `tokenizerJson` and `config`), or null when its components are not exactly BERT's. */
@@ -55,9 +55,8 @@ export function asciiWordPiece(tokenizerJson: JsonObject, config: JsonObject, to
   if (unkId === undefined) return null;
 
   return (text) => {
-    if (!PRINTABLE_ASCII.test(text)) return null;
-    const normalized = normalize(text);
-    if (holdsAddedToken(text, normalized, added)) return null;
+    const normalized = takenText(text, normalize, added);
+    if (normalized === null) return null;
     const ids: number[] = [];
     const n = normalized.length;
     for (let i = 0; i < n; ) {

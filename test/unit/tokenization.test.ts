@@ -331,6 +331,29 @@ function expectLibraryIds(fast: ((text: string) => number[] | null) | null, libr
   return taken;
 }
 
+/**
+ * Each variant of `dir`'s tokenizer (its tokenizer.json edited) and each other fixture's
+ * tokenizer gets no fast path from `fastPath`.
+ */
+function expectNoFastPath(
+  fastPath: (json: Record<string, unknown>, config: Record<string, unknown>, library: Tokenizer) => unknown,
+  dir: string,
+  variants: readonly [string, (json: Record<string, unknown>) => void][],
+  otherFixtures: readonly string[],
+): void {
+  const config = readJson(path.join(dir, "tokenizer_config.json"));
+  for (const [what, edit] of variants) {
+    const json = { ...withSupportedNormalizers(readJson(path.join(dir, "tokenizer.json"))) };
+    edit(json);
+    expect({ what, fast: fastPath(json, config, new Tokenizer(json, config)) }).toEqual({ what, fast: null });
+  }
+  for (const fixture of otherFixtures) {
+    const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
+    const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
+    expect({ fixture, fast: fastPath(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
+  }
+}
+
 describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
   for (const [name, dir, edit] of [
     ["bert-tiny (uncased)", BERT, undefined],
@@ -418,7 +441,6 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
   });
 
   test("a tokenizer with anything CLIP's does not have gets no fast path", () => {
-    const config = readJson(path.join(CLIP, "tokenizer_config.json"));
     const variants: [string, (json: Json) => void][] = [
       ["byte fallback", (json) => withModel(json, { byte_fallback: true })],
       ["dropout", (json) => withModel(json, { dropout: 0.1 })],
@@ -441,16 +463,7 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
         normalizer.normalizers.push({ type: "Replace", pattern: { Regex: "[aeiou]" }, content: "" });
       }],
     ];
-    for (const [what, edit] of variants) {
-      const json = readJson(path.join(CLIP, "tokenizer.json"));
-      edit(json);
-      expect({ what, fast: asciiClipBpe(json, config, new Tokenizer(json, config)) }).toEqual({ what, fast: null });
-    }
-    for (const fixture of ["bert-tiny", "xlmr-tiny"]) {
-      const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
-      const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
-      expect({ fixture, fast: asciiClipBpe(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
-    }
+    expectNoFastPath(asciiClipBpe, CLIP, variants, ["bert-tiny", "xlmr-tiny"]);
   });
 });
 
@@ -525,7 +538,6 @@ describe("the ASCII Unigram fast path (lib/tokenization/ascii-unigram.ts) gives 
   });
 
   test("a tokenizer with anything XLM-R's does not have gets no fast path", () => {
-    const config = readJson(path.join(XLMR, "tokenizer_config.json"));
     const variants: [string, (json: Json) => void][] = [
       ["byte fallback", (json) => { json["model"] = { ...modelOf(json), byte_fallback: true }; }],
       ["no unk_id", (json) => { json["model"] = { ...modelOf(json), unk_id: null }; }],
@@ -535,15 +547,6 @@ describe("the ASCII Unigram fast path (lib/tokenization/ascii-unigram.ts) gives 
       ["a Replace of an unknown regex", (json) => { json["normalizer"] = { type: "Replace", pattern: { Regex: "a+" }, content: "a" }; }],
       ["a Replace whose content holds a $ pattern", (json) => { json["normalizer"] = { type: "Replace", pattern: { String: "ab" }, content: "$&" }; }],
     ];
-    for (const [what, edit] of variants) {
-      const json = withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json")));
-      edit(json);
-      expect({ what, fast: asciiUnigram(json, config, new Tokenizer(json, config)) }).toEqual({ what, fast: null });
-    }
-    for (const fixture of ["bert-tiny", "clip-tiny"]) {
-      const json = withSupportedNormalizers(readJson(path.join(FIXTURES, fixture, "tokenizer.json")));
-      const fixtureConfig = readJson(path.join(FIXTURES, fixture, "tokenizer_config.json"));
-      expect({ fixture, fast: asciiUnigram(json, fixtureConfig, new Tokenizer(json, fixtureConfig)) }).toEqual({ fixture, fast: null });
-    }
+    expectNoFastPath(asciiUnigram, XLMR, variants, ["bert-tiny", "clip-tiny"]);
   });
 });
