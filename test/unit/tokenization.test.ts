@@ -354,6 +354,30 @@ function expectNoFastPath(
   }
 }
 
+/**
+ * A fixture's reference texts: the fast path takes exactly the printable-ASCII ones, and
+ * TextTokenizer gives every text the ids transformers wrote (`key`, padded rows).
+ */
+async function expectFixtureIds(
+  fastPath: (json: Record<string, unknown>, config: Record<string, unknown>, library: Tokenizer) => ((text: string) => number[] | null) | null,
+  fixture: string,
+  key: string,
+): Promise<void> {
+  const dir = path.join(FIXTURES, fixture);
+  const tokenizer = await TextTokenizer.fromPretrained(dir);
+  const { texts, intRows } = readReferenceJson(fixture);
+  const json = withSupportedNormalizers(readJson(path.join(dir, "tokenizer.json")));
+  const config = readJson(path.join(dir, "tokenizer_config.json"));
+  const fast = fastPath(json, config, new Tokenizer(json, config));
+  const taken = texts.filter((text) => fast?.(text) != null);
+  expect(taken).toEqual(texts.filter((text) => /^[\x20-\x7e]*$/.test(text)));
+  expect(taken.length).toBeGreaterThanOrEqual(2);
+  const rows = intRows(key);
+  const length = rows[0]?.length ?? 0;
+  const batch = tokenizer.encodeBatch(texts, { maxLength: length, padding: "max_length" });
+  for (let i = 0; i < texts.length; i++) expect({ text: texts[i], ids: asNumbers(batch.inputIds.slice(i * length, (i + 1) * length)) }).toEqual({ text: texts[i], ids: rows[i] });
+}
+
 describe("the ASCII WordPiece fast path (lib/tokenization/ascii-wordpiece.ts) gives @huggingface/tokenizers' ids", () => {
   for (const [name, dir, edit] of [
     ["bert-tiny (uncased)", BERT, undefined],
@@ -427,17 +451,7 @@ describe("the ASCII CLIP BPE fast path (lib/tokenization/ascii-clip-bpe.ts) give
   }
 
   test("the fixture's texts through TextTokenizer: transformers' ids, the printable-ASCII ones on the fast path (test/fixtures/clip-tiny)", async () => {
-    const tokenizer = await TextTokenizer.fromPretrained(CLIP);
-    const { texts, intRows } = readReferenceJson("clip-tiny");
-    const json = readJson(path.join(CLIP, "tokenizer.json"));
-    const config = readJson(path.join(CLIP, "tokenizer_config.json"));
-    const fast = asciiClipBpe(json, config, new Tokenizer(json, config));
-    const taken = texts.filter((text) => fast?.(text) != null);
-    expect(taken).toEqual(texts.filter((text) => /^[\x20-\x7e]*$/.test(text)));
-    expect(taken.length).toBeGreaterThanOrEqual(2);
-    const rows = intRows("input_ids");
-    const batch = tokenizer.encodeBatch(texts, { maxLength: 77, padding: "max_length" });
-    for (let i = 0; i < texts.length; i++) expect({ text: texts[i], ids: asNumbers(batch.inputIds.slice(i * 77, (i + 1) * 77)) }).toEqual({ text: texts[i], ids: rows[i] });
+    await expectFixtureIds(asciiClipBpe, "clip-tiny", "input_ids");
   });
 
   test("a tokenizer with anything CLIP's does not have gets no fast path", () => {
@@ -523,18 +537,7 @@ describe("the ASCII Unigram fast path (lib/tokenization/ascii-unigram.ts) gives 
   });
 
   test("the fixture's texts through TextTokenizer: transformers' ids, the printable-ASCII ones on the fast path (test/fixtures/xlmr-tiny)", async () => {
-    const tokenizer = await TextTokenizer.fromPretrained(XLMR);
-    const { texts, intRows } = readReferenceJson("xlmr-tiny");
-    const json = withSupportedNormalizers(readJson(path.join(XLMR, "tokenizer.json")));
-    const config = readJson(path.join(XLMR, "tokenizer_config.json"));
-    const fast = asciiUnigram(json, config, new Tokenizer(json, config));
-    const taken = texts.filter((text) => fast?.(text) != null);
-    expect(taken).toEqual(texts.filter((text) => /^[\x20-\x7e]*$/.test(text)));
-    expect(taken.length).toBeGreaterThanOrEqual(2);
-    const rows = intRows("plain.fixed.input_ids");
-    const length = rows[0]?.length ?? 0;
-    const batch = tokenizer.encodeBatch(texts, { maxLength: length, padding: "max_length" });
-    for (let i = 0; i < texts.length; i++) expect({ text: texts[i], ids: asNumbers(batch.inputIds.slice(i * length, (i + 1) * length)) }).toEqual({ text: texts[i], ids: rows[i] });
+    await expectFixtureIds(asciiUnigram, "xlmr-tiny", "plain.fixed.input_ids");
   });
 
   test("a tokenizer with anything XLM-R's does not have gets no fast path", () => {
