@@ -127,7 +127,6 @@ export function asciiUnigram(tokenizerJson: JsonObject, config: JsonObject, toke
     return viterbi(spaced);
   };
 
-
   /**
    * The best segmentation's ids, as the library's lattice finds it. Nodes
    * are made in the library's order (by start, then length, the unknown
